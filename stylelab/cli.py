@@ -1,0 +1,91 @@
+"""The ``stylelab`` command.
+
+Every failure a user can cause prints one line, ``stylelab: error: ...``, and
+exits with status 2; nothing is left half-written.
+"""
+
+import argparse
+import sys
+
+import numpy as np
+
+from . import __version__, backend
+
+
+def _edge_filters(dtype):
+    """Four hand-made 3x3 filters on RGB: light-to-dark edges in four directions.
+
+    Sobel kernels and their negatives; each sees the three colour channels
+    equally, so it responds to brightness edges. Shape (4, 3, 3, 3).
+    """
+    sobel = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float64)
+    kernels = [sobel, -sobel, sobel.T, -sobel.T]
+    w = np.stack([np.repeat(k[:, :, None], 3, axis=2) / 3 for k in kernels])
+    return w.astype(dtype)
+
+
+def cmd_layers(args):
+    """Run the seed's block (conv 3x3 -> ReLU -> 2x2 max-pool) on a photo."""
+    from . import layers
+    from .images import load_image, save_image
+
+    img = load_image(args.image, size=args.size)
+    xp = backend.get_array_module(img)
+    w = xp.asarray(_edge_filters(img.dtype))
+    b = xp.zeros(4, dtype=img.dtype)
+    h, _ = layers.conv2d_forward(img[None], w, b, pad_mode="reflect")
+    a, _ = layers.relu_forward(h)
+    p, _ = layers.maxpool2x2_forward(a)
+    maps = p[0] / max(float(p.max()), 1e-12)           # (H/2, W/2, 4) in [0, 1]
+    top = xp.concatenate([maps[..., 0], maps[..., 1]], axis=1)
+    bottom = xp.concatenate([maps[..., 2], maps[..., 3]], axis=1)
+    save_image(args.out, xp.concatenate([top, bottom], axis=0))
+    print(f"{args.out}: 4 feature maps of {p.shape[1]}x{p.shape[2]} "
+          f"(vertical edges, both polarities, top; horizontal, bottom)")
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="stylelab", description="Artistic style transfer from scratch in NumPy.")
+    parser.add_argument("--version", action="version", version=f"stylelab {__version__}")
+    parser.add_argument("--backend", choices=["numpy", "cupy"],
+                        help="where arrays live (default: $STYLELAB_BACKEND or numpy)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("layers", help="run conv -> ReLU -> max-pool on an image "
+                       "with hand-made edge filters and save the feature maps")
+    p.add_argument("image", help="input image (any format Pillow reads)")
+    p.add_argument("--out", required=True, help="output picture (.png or .jpg)")
+    p.add_argument("--size", type=_positive_int, default=512, help="longest side in pixels")
+    p.set_defaults(run=cmd_layers)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.backend:
+            backend.use(args.backend)
+        else:
+            backend.backend_name()  # validates $STYLELAB_BACKEND
+        args.run(args)
+    except (ValueError, OSError, backend.BackendError) as exc:
+        parser.exit(2, f"stylelab: error: {exc}\n")
+    except KeyboardInterrupt:
+        parser.exit(130, "stylelab: interrupted\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""The layers of the seed, as functions with caches.
+
+Every layer is a pair::
+
+    y, cache = <layer>_forward(x, ...)
+    grads    = <layer>_backward(dy, cache)
+
+Arrays are channels-last: activations (N, H, W, C), filters (F, K, K, C).
+The functions run on NumPy or CuPy arrays alike: each takes its array module
+from its inputs.
+"""
+
+from .activations import relu_backward, relu_forward
+from .conv import (col2im, conv2d_backward, conv2d_forward, conv2d_naive,
+                   conv_output_size, im2col)
+from .padding import pad2d_backward, pad2d_forward
+from .pooling import (avgpool2x2_backward, avgpool2x2_forward,
+                      maxpool2x2_backward, maxpool2x2_forward)
+
+__all__ = [
+    "conv2d_forward", "conv2d_backward", "conv2d_naive", "conv_output_size",
+    "im2col", "col2im", "pad2d_forward", "pad2d_backward",
+    "relu_forward", "relu_backward",
+    "maxpool2x2_forward", "maxpool2x2_backward",
+    "avgpool2x2_forward", "avgpool2x2_backward",
+]

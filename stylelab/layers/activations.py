@@ -1,0 +1,29 @@
+"""The rectified linear unit: ``y = max(x, 0)``."""
+
+from ._checks import check_float
+
+
+def relu_forward(x):
+    """ReLU, element by element.
+
+    Parameters
+    ----------
+    x : ndarray of any shape, float dtype
+
+    Returns
+    -------
+    y : ndarray, same shape and dtype as `x`
+    cache : ndarray of bool
+        Where the input was positive: the only places a gradient passes.
+    """
+    check_float("relu", "x", x)
+    mask = x > 0
+    return x * mask, mask
+
+
+def relu_backward(dy, cache):
+    """Gradient of :func:`relu_forward`: ``dx = dy`` where ``x > 0``, else 0.
+
+    At exactly ``x = 0`` the gradient is 0, as in PyTorch.
+    """
+    return dy * cache

@@ -1,0 +1,254 @@
+"""The convolutional layer: the seed's loops, and the same computation as one GEMM.
+
+The seed writes a conv layer as loops (here with a batch axis ``n``)::
+
+    for each filter f:
+        for each output position (i, j):
+            out[i, j, f] = sum(in[i:i+K, j:j+K, :] * filters[f]) + bias[f]
+
+The filter is *not* flipped: this is cross-correlation, which is what every
+deep-learning framework calls convolution. :func:`conv2d_naive` is exactly that.
+
+The fast path, :func:`conv2d_forward`, does the same arithmetic in another
+order. :func:`im2col` copies every K x K x C neighbourhood into one row of a
+matrix ``cols`` of shape (N*Ho*Wo, K*K*C); each filter, flattened, is a row of
+``w2`` of shape (F, K*K*C); then the whole layer is one matrix product::
+
+    y = cols @ w2.T + b        # (N*Ho*Wo, F), i.e. (N, Ho, Wo, F)
+
+Channels-last is what makes this clean: a neighbourhood ``x[n, i:i+K, j:j+K, :]``
+flattens in (ky, kx, c) order, and so does a filter ``w[f]`` of shape (K, K, C),
+so rows of ``cols`` and rows of ``w2`` line up with no transposes at all.
+
+Output size, per spatial axis, as in PyTorch::
+
+    Ho = floor((H + 2*pad - K) / stride) + 1
+"""
+
+from ..backend import get_array_module
+from ._checks import check_activation, check_float, check_same_dtype
+from .padding import PAD_MODES, pad2d_backward, pad2d_forward
+
+
+def _conv_geometry(x, w, b, stride, padding, pad_mode):
+    """Check the arguments of a conv layer and return its padding in pixels."""
+    where = "conv2d"
+    check_activation(where, x)
+    if w.ndim != 4:
+        raise ValueError(f"{where}: w must have shape (F, KH, KW, C), got shape "
+                         f"{tuple(w.shape)}")
+    f, kh, kw, c = w.shape
+    if b.shape != (f,):
+        raise ValueError(f"{where}: b must have shape ({f},) for w of shape "
+                         f"{tuple(w.shape)}, got shape {tuple(b.shape)}")
+    if x.shape[3] != c:
+        raise ValueError(f"{where}: x has {x.shape[3]} channels (shape "
+                         f"{tuple(x.shape)}) but w expects {c} (shape {tuple(w.shape)})")
+    if kh != kw or kh % 2 == 0:
+        raise ValueError(f"{where}: the kernel must be square with an odd size, "
+                         f"got {kh}x{kw} (w shape {tuple(w.shape)})")
+    check_float(where, "w", w)
+    check_float(where, "b", b)
+    check_same_dtype(where, x=x, w=w, b=b)
+    if not isinstance(stride, int) or stride < 1:
+        raise ValueError(f"{where}: stride must be a positive int, got {stride!r}")
+    if padding == "same":
+        pad = (kh - 1) // 2
+    elif isinstance(padding, int) and padding >= 0:
+        pad = padding
+    else:
+        raise ValueError(f"{where}: padding must be 'same' or a non-negative "
+                         f"int, got {padding!r}")
+    if pad_mode not in PAD_MODES:
+        raise ValueError(f"{where}: pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
+    hp, wp = x.shape[1] + 2 * pad, x.shape[2] + 2 * pad
+    if kh > hp or kw > wp:
+        raise ValueError(f"{where}: kernel {kh}x{kw} is larger than the padded "
+                         f"input {hp}x{wp} (x shape {tuple(x.shape)}, padding {pad})")
+    return pad
+
+
+def conv_output_size(size, kernel, stride=1, pad=0):
+    """Output length along one axis: ``floor((size + 2*pad - kernel) / stride) + 1``."""
+    return (size + 2 * pad - kernel) // stride + 1
+
+
+def conv2d_naive(x, w, b, stride=1, padding="same", pad_mode="zeros", relu=False):
+    """The seed's convolutional layer, written as its loops.
+
+    Slow by design: it is the lesson and the oracle the fast path is tested
+    against. Use it on small inputs only.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, H, W, C)
+        The seed's ``in_arr[IX, IY, IZ]``, with a batch axis in front.
+    w : ndarray of shape (F, K, K, C)
+        The seed's ``filters[NUM_FILTERS, FLT_SZ, FLT_SZ, IZ]``; K odd.
+    b : ndarray of shape (F,)
+    stride : int
+    padding : "same" or int
+        ``"same"`` pads ``(K - 1) // 2`` on every side.
+    pad_mode : {"zeros", "reflect"}
+    relu : bool
+        Apply the ReLU inside the loop, as the seed's layer does.
+
+    Returns
+    -------
+    y : ndarray of shape (N, Ho, Wo, F)
+        ``Ho = floor((H + 2*pad - K) / stride) + 1``, likewise ``Wo``.
+    """
+    pad = _conv_geometry(x, w, b, stride, padding, pad_mode)
+    xp = get_array_module(x, w, b)
+    xpad, _ = pad2d_forward(x, pad, pad_mode)
+    n_batch, hp, wp, _ = xpad.shape
+    n_filters, k, _, _ = w.shape
+    ho = conv_output_size(hp, k, stride)
+    wo = conv_output_size(wp, k, stride)
+    y = xp.empty((n_batch, ho, wo, n_filters), dtype=x.dtype)
+    for n in range(n_batch):
+        for f in range(n_filters):                    # for each filter
+            for i in range(ho):                       # for each output (x, y)
+                for j in range(wo):
+                    top, left = i * stride, j * stride
+                    patch = xpad[n, top:top + k, left:left + k, :]  # K x K x C
+                    value = xp.sum(patch * w[f]) + b[f]  # dot with the unflipped filter
+                    y[n, i, j, f] = xp.maximum(value, 0) if relu else value
+    return y
+
+
+def im2col(xpad, k, stride=1):
+    """Copy every K x K x C neighbourhood of `xpad` into one row of a matrix.
+
+    Parameters
+    ----------
+    xpad : ndarray of shape (N, Hp, Wp, C)
+        The input, already padded.
+    k : int
+        Kernel size.
+    stride : int
+
+    Returns
+    -------
+    cols : ndarray of shape (N*Ho*Wo, K*K*C)
+        Row ``(n, i, j)`` holds ``xpad[n, i*s:i*s+K, j*s:j*s+K, :]`` flattened
+        in (ky, kx, c) order -- the order of a flattened filter ``w[f]``.
+    """
+    xp = get_array_module(xpad)
+    n, hp, wp, c = xpad.shape
+    ho, wo = conv_output_size(hp, k, stride), conv_output_size(wp, k, stride)
+    cols = xp.empty((n, ho, wo, k, k, c), dtype=xpad.dtype)
+    for ky in range(k):
+        for kx in range(k):
+            # Tap (ky, kx) of every window at once: the input shifted by
+            # (ky, kx) and sampled every `stride` pixels.
+            cols[:, :, :, ky, kx, :] = xpad[:, ky:ky + stride * ho:stride,
+                                            kx:kx + stride * wo:stride, :]
+    return cols.reshape(n * ho * wo, k * k * c)
+
+
+def col2im(cols, padded_shape, k, stride=1):
+    """The adjoint of :func:`im2col`: add each row back onto its neighbourhood.
+
+    A pixel belongs to up to K*K neighbourhoods, so its gradient is the sum of
+    the K*K entries of ``cols`` that were copied from it.
+
+    Parameters
+    ----------
+    cols : ndarray of shape (N*Ho*Wo, K*K*C)
+    padded_shape : tuple (N, Hp, Wp, C)
+    k : int
+    stride : int
+
+    Returns
+    -------
+    dxpad : ndarray of shape (N, Hp, Wp, C)
+    """
+    xp = get_array_module(cols)
+    n, hp, wp, c = padded_shape
+    ho, wo = conv_output_size(hp, k, stride), conv_output_size(wp, k, stride)
+    cols = cols.reshape(n, ho, wo, k, k, c)
+    dxpad = xp.zeros(padded_shape, dtype=cols.dtype)
+    for ky in range(k):
+        for kx in range(k):
+            dxpad[:, ky:ky + stride * ho:stride,
+                  kx:kx + stride * wo:stride, :] += cols[:, :, :, ky, kx, :]
+    return dxpad
+
+
+def conv2d_forward(x, w, b, stride=1, padding="same", pad_mode="zeros"):
+    """Convolution (cross-correlation) plus bias, as im2col and one GEMM.
+
+    Computes the same as :func:`conv2d_naive` (without its ReLU).
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, H, W, C)
+    w : ndarray of shape (F, K, K, C)
+        K odd (1, 3, 9, ...).
+    b : ndarray of shape (F,)
+    stride : int
+    padding : "same" or int
+        ``"same"`` pads ``(K - 1) // 2`` pixels on every side.
+    pad_mode : {"zeros", "reflect"}
+
+    Returns
+    -------
+    y : ndarray of shape (N, Ho, Wo, F)
+        ``Ho = floor((H + 2*pad - K) / stride) + 1``, likewise ``Wo``;
+        same dtype as `x`.
+    cache : tuple
+        What :func:`conv2d_backward` needs: the padded input (not the
+        K*K-times larger columns, which the backward pass rebuilds).
+
+    Raises
+    ------
+    ValueError
+        On a wrong rank, a channel mismatch, an even or non-square kernel, a
+        kernel larger than the padded input, or a non-float dtype.
+    """
+    pad = _conv_geometry(x, w, b, stride, padding, pad_mode)
+    xpad, pad_cache = pad2d_forward(x, pad, pad_mode)
+    n, hp, wp, _ = xpad.shape
+    f, k, _, _ = w.shape
+    ho, wo = conv_output_size(hp, k, stride), conv_output_size(wp, k, stride)
+    cols = im2col(xpad, k, stride)             # (N*Ho*Wo, K*K*C)
+    y = cols @ w.reshape(f, -1).T              # (N*Ho*Wo, F)
+    y += b
+    return y.reshape(n, ho, wo, f), (xpad, w, stride, pad_cache)
+
+
+def conv2d_backward(dy, cache):
+    """Gradients of :func:`conv2d_forward`.
+
+    With ``dy2 = dy`` as a (N*Ho*Wo, F) matrix, the forward ``y = cols @ w2.T + b``
+    gives the three gradients as matrix products::
+
+        db = dy2.sum(axis=0)           # (F,)
+        dw = dy2.T @ cols              # (F, K*K*C) -> (F, K, K, C)
+        dx = col2im(dy2 @ w2)          # (N*Ho*Wo, K*K*C) -> (N, H, W, C)
+
+    Parameters
+    ----------
+    dy : ndarray of shape (N, Ho, Wo, F)
+    cache : tuple from :func:`conv2d_forward`
+
+    Returns
+    -------
+    dx : ndarray of shape (N, H, W, C)
+    dw : ndarray of shape (F, K, K, C)
+    db : ndarray of shape (F,)
+    """
+    xpad, w, stride, pad_cache = cache
+    f, k, _, _ = w.shape
+    n, hp, wp, _ = xpad.shape
+    expected = (n, conv_output_size(hp, k, stride), conv_output_size(wp, k, stride), f)
+    if tuple(dy.shape) != expected:
+        raise ValueError(f"conv2d_backward: dy must have the output's shape "
+                         f"{expected}, got {tuple(dy.shape)}")
+    w2 = w.reshape(f, -1)
+    dy2 = dy.reshape(-1, f)
+    db = dy2.sum(axis=0)
+    dw = (dy2.T @ im2col(xpad, k, stride)).reshape(w.shape)
+    dxpad = col2im(dy2 @ w2, xpad.shape, k, stride)
+    return pad2d_backward(dxpad, pad_cache), dw, db

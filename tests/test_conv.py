@@ -1,0 +1,124 @@
+"""The conv layer against PyTorch, against the seed's loops, and by finite differences."""
+
+import numpy as np
+import pytest
+import torch.nn.functional as F
+
+from stylelab import layers
+from stylelab.layers import conv_output_size
+
+from .gradcheck import grad_rel_err, numeric_grad
+from .reference import TOL, rel_err, run_torch
+
+# (N, H, W, C, F, K, stride, padding, pad_mode): odd sizes, batches, strides,
+# both pad modes, and the 1x1, 3x3, 5x5 and 9x9 kernels the networks use.
+CASES = [
+    (2, 7, 9, 3, 4, 3, 1, "same", "zeros"),
+    (3, 8, 5, 2, 3, 3, 2, "same", "zeros"),
+    (2, 9, 7, 3, 5, 3, 1, "same", "reflect"),
+    (2, 11, 13, 3, 4, 9, 1, "same", "reflect"),
+    (2, 6, 7, 4, 3, 1, 1, "same", "zeros"),
+    (1, 9, 9, 3, 2, 3, 2, 1, "reflect"),
+    (2, 5, 6, 2, 3, 3, 1, 0, "zeros"),
+    (2, 10, 11, 3, 4, 9, 2, 4, "zeros"),
+    (2, 7, 6, 3, 2, 5, 2, 2, "reflect"),
+]
+
+
+def make(rng, xp, case, dtype):
+    n, h, w, c, f, k = case[:6]
+    x = xp.asarray(rng.standard_normal((n, h, w, c)).astype(dtype))
+    wt = xp.asarray(rng.standard_normal((f, k, k, c)).astype(dtype))
+    b = xp.asarray(rng.standard_normal(f).astype(dtype))
+    return x, wt, b
+
+
+def torch_conv(stride, pad, pad_mode):
+    def fn(x, w, b):
+        mode = "reflect" if pad_mode == "reflect" else "constant"
+        return F.conv2d(F.pad(x, (pad,) * 4, mode=mode), w, b, stride=stride)
+    return fn
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "x".join(map(str, c)))
+def test_conv_matches_pytorch(xp, rng, case, dtype):
+    x, w, b = make(rng, xp, case, dtype)
+    stride, padding, pad_mode = case[6:]
+    pad = (case[5] - 1) // 2 if padding == "same" else padding
+
+    y, cache = layers.conv2d_forward(x, w, b, stride=stride, padding=padding,
+                                     pad_mode=pad_mode)
+    dy = xp.asarray(rng.standard_normal(y.shape).astype(dtype))
+    dx, dw, db = layers.conv2d_backward(dy, cache)
+    y_ref, (dx_ref, dw_ref, db_ref) = run_torch(torch_conv(stride, pad, pad_mode),
+                                                [x, w, b], dy)
+
+    tol = TOL[dtype]
+    assert y.shape == y_ref.shape
+    for ours, ref in [(y, y_ref), (dx, dx_ref), (dw, dw_ref), (db, db_ref)]:
+        assert ours.dtype == dtype
+        assert rel_err(ours, ref) <= tol
+    assert dx.shape == x.shape and dw.shape == w.shape and db.shape == b.shape
+
+
+def test_output_size_formula():
+    # floor((H + 2p - K) / s) + 1, as in PyTorch's documentation.
+    assert conv_output_size(256, 3, 1, 1) == 256
+    assert conv_output_size(256, 3, 2, 1) == 128
+    assert conv_output_size(7, 3, 2, 1) == 4
+    assert conv_output_size(9, 9, 1, 0) == 1
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c[5] <= 5],
+                         ids=lambda c: "x".join(map(str, c)))
+def test_naive_loops_equal_im2col(xp, rng, case):
+    x, w, b = make(rng, xp, case, np.float64)
+    kw = dict(stride=case[6], padding=case[7], pad_mode=case[8])
+    fast, _ = layers.conv2d_forward(x, w, b, **kw)
+    slow = layers.conv2d_naive(x, w, b, **kw)
+    assert rel_err(slow, fast) <= 1e-13
+    # The seed's layer ends in a ReLU; so can the loops.
+    relu, _ = layers.relu_forward(fast)
+    assert rel_err(layers.conv2d_naive(x, w, b, relu=True, **kw), relu) <= 1e-13
+
+
+def test_im2col_and_col2im_are_adjoint(rng):
+    # <im2col(x), c> == <x, col2im(c)> for all x, c: col2im is im2col's transpose,
+    # which is exactly what the backward pass relies on.
+    x = rng.standard_normal((2, 9, 8, 3))
+    for k, s in [(3, 1), (3, 2), (5, 2), (1, 1)]:
+        cols = layers.im2col(x, k, s)
+        c = rng.standard_normal(cols.shape)
+        lhs = np.sum(cols * c)
+        rhs = np.sum(x * layers.col2im(c, x.shape, k, s))
+        assert abs(lhs - rhs) <= 1e-12 * abs(lhs)
+
+
+@pytest.mark.parametrize("case", [CASES[1], CASES[2], CASES[8]],
+                         ids=lambda c: "x".join(map(str, c)))
+def test_conv_gradients_numerically(rng, case):
+    x, w, b = make(rng, np, case, np.float64)
+    kw = dict(stride=case[6], padding=case[7], pad_mode=case[8])
+    y, cache = layers.conv2d_forward(x, w, b, **kw)
+    r = rng.standard_normal(y.shape)
+
+    def loss(_):
+        return np.sum(layers.conv2d_forward(x, w, b, **kw)[0] * r)
+
+    dx, dw, db = layers.conv2d_backward(r, cache)
+    for analytic, param in [(dx, x), (dw, w), (db, b)]:
+        assert grad_rel_err(analytic, numeric_grad(loss, param)) < 1e-7
+
+
+def test_gradient_check_catches_a_flipped_filter(rng):
+    # The classic bug: backpropagating with a *flipped* filter (true convolution
+    # instead of cross-correlation). The checker must fail it.
+    x, w, b = make(rng, np, CASES[0], np.float64)
+    y, cache = layers.conv2d_forward(x, w, b)
+    r = rng.standard_normal(y.shape)
+    flipped = (cache[0], w[:, ::-1, ::-1, :].copy()) + cache[2:]
+    wrong_dx = layers.conv2d_backward(r, flipped)[0]
+    numeric = numeric_grad(lambda _: np.sum(layers.conv2d_forward(x, w, b)[0] * r), x)
+    assert grad_rel_err(wrong_dx, numeric) > 1e-2
+    assert grad_rel_err(layers.conv2d_backward(r, cache)[0], numeric) < 1e-7
