@@ -13,3 +13,16 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert len(test_cmd) == 1, commands
     ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
     assert test_cmd[0] in ci_lines
+
+
+def test_layers_benchmark_runs_and_prints_its_table(tmp_path):
+    # A smoke test only: speed is measured by the benchmark itself, never asserted here.
+    import json
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "layers.py"), "--quick",
+                          "--repeats", "1", "--threads", "1", "--json", str(tmp_path / "b.json")],
+                         capture_output=True, text=True, check=True)
+    assert "| layer | shape | fwd ms | torch fwd ms | fwd ratio" in out.stdout
+    rows = json.loads((tmp_path / "b.json").read_text())["rows"]
+    assert [r["layer"] for r in rows] == ["tiny_a", "tiny_b"]
