@@ -1,0 +1,56 @@
+"""The command line: real work on success; one line and exit 2 on bad input."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def stylelab(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "stylelab", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.fixture
+def photo(tmp_path):
+    rng = np.random.default_rng(1)
+    path = tmp_path / "photo.png"
+    Image.fromarray(rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def test_layers_command_writes_the_feature_maps(photo, tmp_path):
+    out = tmp_path / "maps.png"
+    res = stylelab("layers", photo, "--out", out, "--size", 30)
+    assert res.returncode == 0, res.stderr
+    with Image.open(out) as im:
+        # 4 maps of (20/2)x(30/2) tiled 2x2: the pooled size, twice over.
+        assert im.size == (30, 20)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".stylelab-")] == []
+
+
+@pytest.mark.parametrize("args,message", [
+    (["layers", "missing.png", "--out", "o.png"], "no such image file: missing.png"),
+    (["layers", "notes.txt", "--out", "o.png"], "cannot read image notes.txt"),
+    (["layers", "PHOTO", "--out", "o.unknown"], "cannot tell an image format"),
+    (["layers", "PHOTO", "--out", "no/such/dir/o.png"], "No such file or directory"),
+    (["--backend", "cupy", "layers", "PHOTO", "--out", "o.png"], "backend 'cupy' needs"),
+    (["layers", "PHOTO", "--out", "o.png", "--size", "0"], "expected a positive whole number"),
+])
+def test_bad_input_is_one_line_and_exit_2(photo, tmp_path, args, message):
+    try:
+        import cupy  # noqa: F401
+        if "cupy" in args:
+            pytest.skip("CuPy is installed: choosing it may succeed here")
+    except ImportError:
+        pass
+    (tmp_path / "notes.txt").write_text("not an image")
+    args = [str(photo) if a == "PHOTO" else a for a in args]
+    res = stylelab(*args, cwd=tmp_path)
+    assert res.returncode == 2
+    assert message in res.stderr
+    assert "Traceback" not in res.stderr
+    assert not (tmp_path / "o.png").exists() and not (tmp_path / "o.unknown").exists()
+    assert not list(tmp_path.glob(".stylelab-*"))
