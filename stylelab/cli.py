@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 
-from . import __version__, backend
+from . import __version__, backend, convert
 
 
 def _edge_filters(dtype):
@@ -44,6 +44,12 @@ def cmd_layers(args):
           f"(vertical edges, both polarities, top; horizontal, bottom)")
 
 
+def cmd_download(args):
+    from .download import download_vgg
+    path = download_vgg(args.arch, url=args.url)
+    print(f"{path}: {args.arch} weights, converted and ready")
+
+
 def _positive_int(text):
     try:
         value = int(text)
@@ -68,6 +74,18 @@ def build_parser():
     p.add_argument("--out", required=True, help="output picture (.png or .jpg)")
     p.add_argument("--size", type=_positive_int, default=512, help="longest side in pixels")
     p.set_defaults(run=cmd_layers)
+
+    w = sub.add_parser("weights", help="convert or download VGG weights")
+    wsub = w.add_subparsers(dest="weights_command", required=True)
+    c = wsub.add_parser("convert", help="convert a torchvision .pth, Keras .h5 or "
+                        "MatConvNet .mat VGG file to stylelab's HDF5 layout")
+    convert.add_arguments(c)
+    c.set_defaults(run=convert.run)
+    d = wsub.add_parser("download", help="download torchvision's VGG weights and "
+                        "convert them into the cache")
+    d.add_argument("arch", choices=["vgg19", "vgg16"])
+    d.add_argument("--url", help="fetch from this address instead of torchvision's")
+    d.set_defaults(run=cmd_download)
     return parser
 
 

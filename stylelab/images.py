@@ -6,11 +6,11 @@ renamed, so an interrupted run never leaves a half-written picture.
 """
 
 import os
-import tempfile
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from .atomic import write_atomically
 from .backend import asarray, to_numpy
 
 
@@ -41,21 +41,6 @@ def load_image(path, size=None, dtype=np.float32):
     except (UnidentifiedImageError, OSError) as exc:
         raise ValueError(f"cannot read image {path}: {exc}") from None
     return asarray(arr.astype(dtype) / dtype(255))
-
-
-def write_atomically(path, write):
-    """Call ``write(tmp_path)`` and rename the result to `path` only if it succeeds."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    suffix = os.path.splitext(path)[1]
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".stylelab-", suffix=suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def save_image(path, img):

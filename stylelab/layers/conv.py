@@ -218,7 +218,7 @@ def conv2d_forward(x, w, b, stride=1, padding="same", pad_mode="zeros"):
     return y.reshape(n, ho, wo, f), (xpad, w, stride, pad_cache)
 
 
-def conv2d_backward(dy, cache):
+def conv2d_backward(dy, cache, weight_grads=True):
     """Gradients of :func:`conv2d_forward`.
 
     With ``dy2 = dy`` as a (N*Ho*Wo, F) matrix, the forward ``y = cols @ w2.T + b``
@@ -232,12 +232,15 @@ def conv2d_backward(dy, cache):
     ----------
     dy : ndarray of shape (N, Ho, Wo, F)
     cache : tuple from :func:`conv2d_forward`
+    weight_grads : bool
+        False skips `dw` and `db` (returned as None): a frozen network, such
+        as VGG looking at an image being optimised, needs only `dx`.
 
     Returns
     -------
     dx : ndarray of shape (N, H, W, C)
-    dw : ndarray of shape (F, K, K, C)
-    db : ndarray of shape (F,)
+    dw : ndarray of shape (F, K, K, C), or None
+    db : ndarray of shape (F,), or None
     """
     xpad, w, stride, pad_cache = cache
     f, k, _, _ = w.shape
@@ -248,7 +251,9 @@ def conv2d_backward(dy, cache):
                          f"{expected}, got {tuple(dy.shape)}")
     w2 = w.reshape(f, -1)
     dy2 = dy.reshape(-1, f)
-    db = dy2.sum(axis=0)
-    dw = (dy2.T @ im2col(xpad, k, stride)).reshape(w.shape)
+    db = dw = None
+    if weight_grads:
+        db = dy2.sum(axis=0)
+        dw = (dy2.T @ im2col(xpad, k, stride)).reshape(w.shape)
     dxpad = col2im(dy2 @ w2, xpad.shape, k, stride)
     return pad2d_backward(dxpad, pad_cache), dw, db

@@ -1,0 +1,110 @@
+"""``stylelab weights download``: fetch torchvision's VGG file, check it, convert it.
+
+torchvision names its files ``<arch>-<first hex digits of the sha256>.pth``;
+the download is checked against that prefix before it is converted into the
+user cache (``$XDG_CACHE_HOME/stylelab``, default ``~/.cache/stylelab``).
+Nothing half-downloaded or unchecked is ever left in the cache.
+"""
+
+import hashlib
+import os
+import re
+import tempfile
+import urllib.error
+import urllib.request
+
+from .convert import convert_vgg
+
+URLS = {
+    "vgg16": "https://download.pytorch.org/models/vgg16-397923af.pth",
+    "vgg19": "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+}
+
+
+def cache_dir():
+    """``$XDG_CACHE_HOME/stylelab``, or ``~/.cache/stylelab``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "stylelab")
+
+
+def cached_weights(arch="vgg19"):
+    """The path of the converted `arch` in the cache, or None if it isn't there."""
+    path = os.path.join(cache_dir(), f"{arch}.h5")
+    return path if os.path.isfile(path) else None
+
+
+def _offline_help(arch, url, reason):
+    name = url.rsplit("/", 1)[-1]
+    return (f"could not download {url} ({reason}). Offline? On a machine with internet, "
+            f"download {name} from that address, copy it here and run "
+            f"`stylelab weights convert {name} {os.path.join(cache_dir(), arch + '.h5')}`")
+
+
+def _fetch(url, dest, progress):
+    """Stream `url` into the open file `dest`; return the hex sha256 of the bytes."""
+    from tqdm import tqdm
+    digest = hashlib.sha256()
+    with urllib.request.urlopen(url, timeout=60) as response:
+        total = response.headers.get("Content-Length")
+        total = int(total) if total and total.isdigit() else None
+        received = 0
+        with tqdm(total=total, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1],
+                  disable=not progress) as bar:
+            while True:
+                chunk = response.read(1 << 20)
+                if not chunk:
+                    break
+                dest.write(chunk)
+                digest.update(chunk)
+                received += len(chunk)
+                bar.update(len(chunk))
+        if total is not None and received != total:
+            raise ValueError(f"the connection broke after {received} of {total} bytes")
+    return digest.hexdigest()
+
+
+def download_vgg(arch="vgg19", url=None, progress=True):
+    """Download, check and convert VGG weights into the cache.
+
+    Parameters
+    ----------
+    arch : {"vgg16", "vgg19"}
+    url : str, optional
+        Where to fetch from (default: torchvision's official address). Its file
+        name must carry the sha256 prefix, as torchvision's do.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    path : str
+        The converted ``<cache>/<arch>.h5``.
+    """
+    if arch not in URLS:
+        raise ValueError(f"unknown architecture {arch!r}: expected 'vgg16' or 'vgg19'")
+    url = url or URLS[arch]
+    match = re.search(r"-([0-9a-f]{6,64})\.pth$", url)
+    if not match:
+        raise ValueError(f"{url}: the file name carries no hash prefix to check "
+                         f"(expected NAME-<hex>.pth)")
+    folder = cache_dir()
+    os.makedirs(folder, exist_ok=True)
+    dst = os.path.join(folder, f"{arch}.h5")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".download-", suffix=".pth")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            try:
+                sha = _fetch(url, f, progress)
+            except (urllib.error.URLError, OSError) as exc:
+                reason = getattr(exc, "reason", exc)
+                raise ValueError(_offline_help(arch, url, reason)) from None
+            except Exception as exc:  # http.client.IncompleteRead and friends
+                raise ValueError(f"download of {url} failed: {exc}") from None
+        if not sha.startswith(match.group(1)):
+            raise ValueError(f"{url}: hash mismatch: the file's sha256 is {sha[:16]}..., "
+                             f"its name promises {match.group(1)}...; nothing was saved")
+        convert_vgg(tmp, dst)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return dst

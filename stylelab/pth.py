@@ -1,0 +1,204 @@
+"""Read PyTorch checkpoints (``.pth``) without PyTorch, and without running them.
+
+A ``.pth`` file is a pickle, and unpickling can call any function the file
+names: ``pickle.load`` on a downloaded checkpoint can run arbitrary code. This
+reader uses a restricted unpickler that knows the handful of names a tensor
+state dict needs and refuses every other one before anything is called.
+
+Two container formats exist (both written by ``torch.save``):
+
+* zip (PyTorch >= 1.6): ``<name>/data.pkl`` is the pickle; each tensor's
+  storage is a raw little-endian file ``<name>/data/<key>``.
+* legacy (older files, such as torchvision's VGG checkpoints): one stream of
+  pickles -- a magic number, the protocol version, system info, the object,
+  the list of storage keys -- followed, per key, by an int64 element count
+  and the raw bytes.
+
+In both, the pickle refers to storages by *persistent id*
+``("storage", <type>, key, location, numel[, view])`` and rebuilds each tensor
+with ``torch._utils._rebuild_tensor_v2(storage, offset, size, stride, ...)``.
+"""
+
+import collections
+import io
+import pickle
+import struct
+import zipfile
+
+import numpy as np
+
+LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+STORAGE_DTYPES = {
+    "FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
+    "LongStorage": np.int64, "IntStorage": np.int32, "ShortStorage": np.int16,
+    "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_,
+}
+
+
+class _StorageType:
+    """Stands in for ``torch.FloatStorage`` and friends: just a dtype."""
+
+    def __init__(self, name):
+        self.dtype = np.dtype(STORAGE_DTYPES[name]).newbyteorder("<")
+
+
+class _TensorRef:
+    """A tensor waiting for its storage's bytes: (key, dtype, offset, size, stride)."""
+
+    def __init__(self, storage, offset, size, stride):
+        self.key, self.dtype, self.numel = storage
+        self.offset, self.size, self.stride = int(offset), tuple(size), tuple(stride)
+
+
+def _rebuild_tensor(storage, offset, size, stride, *_ignored):
+    return _TensorRef(storage, offset, size, stride)
+
+
+def _rebuild_parameter(data, requires_grad=False, hooks=None, *_ignored):
+    return data
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    ALLOWED = {
+        ("collections", "OrderedDict"): collections.OrderedDict,
+        ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+        ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
+        ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+    }
+
+    def __init__(self, stream, path):
+        super().__init__(stream)
+        self.path = path
+
+    def find_class(self, module, name):
+        if (module, name) in self.ALLOWED:
+            return self.ALLOWED[(module, name)]
+        if module == "torch" and name in STORAGE_DTYPES:
+            return _StorageType(name)
+        raise ValueError(f"refused to load {self.path}: its pickle asks for "
+                         f"{module}.{name}, which a tensor checkpoint never needs "
+                         f"(a .pth is a pickle that can run code; this reader only "
+                         f"rebuilds tensors)")
+
+    def persistent_load(self, pid):
+        if (not isinstance(pid, tuple) or len(pid) < 5 or pid[0] != "storage"
+                or not isinstance(pid[1], _StorageType)):
+            raise ValueError(f"{self.path}: unexpected persistent id {pid!r:.80}")
+        return (str(pid[2]), pid[1].dtype, int(pid[4]))
+
+
+def _materialise(ref, buffer, path):
+    """The tensor `ref` as a NumPy array, read from its storage's bytes."""
+    flat = np.frombuffer(buffer, dtype=ref.dtype)
+    if flat.size < ref.numel:
+        raise ValueError(f"{path} is truncated: storage {ref.key} holds {flat.size} "
+                         f"of {ref.numel} values")
+    if any(s < 0 for s in ref.size + ref.stride):
+        raise ValueError(f"{path}: negative size or stride in tensor {ref.key}")
+    last = ref.offset + sum((n - 1) * s for n, s in zip(ref.size, ref.stride) if n > 0)
+    if 0 in ref.size:
+        return np.zeros(ref.size, dtype=ref.dtype.newbyteorder("="))
+    if ref.offset < 0 or last >= ref.numel:
+        raise ValueError(f"{path}: tensor reaches past the end of storage {ref.key}")
+    view = np.lib.stride_tricks.as_strided(
+        flat[ref.offset:], shape=ref.size,
+        strides=[s * ref.dtype.itemsize for s in ref.stride], writeable=False)
+    return view.astype(ref.dtype.newbyteorder("="), copy=True)
+
+
+def _resolve(obj, fetch):
+    """Replace every _TensorRef inside `obj` (dicts, lists, tuples) by its array."""
+    if isinstance(obj, _TensorRef):
+        return fetch(obj)
+    if isinstance(obj, dict):
+        return collections.OrderedDict((k, _resolve(v, fetch)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_resolve(v, fetch) for v in obj)
+    return obj
+
+
+def _load_zip(path):
+    with zipfile.ZipFile(path) as zf:
+        pkls = [n for n in zf.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
+        if len(pkls) != 1:
+            raise ValueError(f"{path}: a zip file, but not a PyTorch checkpoint "
+                             f"(no single data.pkl inside)")
+        prefix = pkls[0][:-len("data.pkl")]
+        byteorder = prefix + "byteorder"
+        if byteorder in zf.namelist() and zf.read(byteorder).strip() != b"little":
+            raise ValueError(f"{path}: big-endian checkpoints are not supported")
+        obj = _RestrictedUnpickler(io.BytesIO(zf.read(pkls[0])), path).load()
+
+        def fetch(ref):
+            try:
+                data = zf.read(f"{prefix}data/{ref.key}")
+            except KeyError:
+                raise ValueError(f"{path}: storage {ref.key} is missing") from None
+            return _materialise(ref, data, path)
+        return _resolve(obj, fetch)
+
+
+def _load_legacy(path):
+    with open(path, "rb") as f:
+        def load():
+            return _RestrictedUnpickler(f, path).load()
+        if load() != LEGACY_MAGIC:
+            raise ValueError(f"{path}: not a PyTorch checkpoint (bad magic number)")
+        load()  # protocol version
+        info = load()
+        if isinstance(info, dict) and not info.get("little_endian", True):
+            raise ValueError(f"{path}: big-endian checkpoints are not supported")
+        obj = load()
+        keys = load()
+        if not isinstance(keys, list):
+            raise ValueError(f"{path}: corrupt checkpoint (no storage list)")
+        # Storages follow in the order of `keys`: int64 count, then the raw values.
+        refs = collections.defaultdict(list)
+        _resolve(obj, lambda r: refs[r.key].append(r))
+        buffers = {}
+        for key in keys:
+            head = f.read(8)
+            if len(head) < 8:
+                raise ValueError(f"{path} is truncated: storage {key} is missing")
+            (count,) = struct.unpack("<q", head)
+            if not refs.get(str(key)) or count < 0:
+                raise ValueError(f"{path}: corrupt storage header for {key}")
+            itemsize = refs[str(key)][0].dtype.itemsize
+            data = f.read(count * itemsize)
+            if len(data) < count * itemsize:
+                raise ValueError(f"{path} is truncated inside storage {key}")
+            buffers[str(key)] = data
+
+    def fetch(ref):
+        if ref.key not in buffers:
+            raise ValueError(f"{path}: storage {ref.key} is missing")
+        return _materialise(ref, buffers[ref.key], path)
+    return _resolve(obj, fetch)
+
+
+def load_pth(path):
+    """Load a PyTorch checkpoint's tensors as NumPy arrays, running no code from it.
+
+    Parameters
+    ----------
+    path : str
+
+    Returns
+    -------
+    obj : the unpickled object (usually an OrderedDict name -> ndarray)
+
+    Raises
+    ------
+    ValueError
+        If the file asks for anything but tensors, or is truncated or corrupt.
+    """
+    try:
+        if zipfile.is_zipfile(path):
+            return _load_zip(path)
+        return _load_legacy(path)
+    except ValueError:
+        raise
+    except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, struct.error,
+            KeyError, IndexError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is corrupt or truncated: {type(exc).__name__}: "
+                         f"{exc}"[:300]) from None

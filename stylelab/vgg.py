@@ -1,0 +1,372 @@
+"""VGG-16 and VGG-19, built from stylelab's layers, from one HDF5 weight layout.
+
+The networks of the papers, as the seed draws them: blocks of 3x3 convolutions
+with ReLUs, each block closed by a 2x2 pooling that halves the image::
+
+    block:    1         2          3               4               5
+    VGG-16:   64 x2     128 x2     256 x3          512 x3          512 x3
+    VGG-19:   64 x2     128 x2     256 x4          512 x4          512 x4
+
+Layers are named as in the papers: ``conv{b}_{i}``, ``relu{b}_{i}``, ``pool{b}``.
+Only the convolutional part is here: style transfer never needs the
+classifier.
+
+The weight file (``docs/weights.md``) holds the filters as (F, 3, 3, C) and
+records the input convention the weights were trained with; the network
+applies it, so callers always pass RGB images in [0, 1].
+"""
+
+import os
+
+import h5py
+import numpy as np
+
+from .layers import (avgpool2x2_backward, avgpool2x2_forward, conv2d_backward,
+                     conv2d_forward, maxpool2x2_backward, maxpool2x2_forward,
+                     relu_backward, relu_forward)
+from .atomic import write_atomically
+from .backend import array_module, get_array_module
+
+BLOCKS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
+WIDTHS = (64, 128, 256, 512, 512)
+CONVENTION_KEYS = ("channel_order", "input_scale", "mean", "std")
+
+
+def layer_names(arch):
+    """Every layer of `arch` in order: conv1_1, relu1_1, ..., pool5."""
+    if arch not in BLOCKS:
+        raise ValueError(f"unknown architecture {arch!r}: expected 'vgg16' or 'vgg19'")
+    names = []
+    for block, n_convs in enumerate(BLOCKS[arch], start=1):
+        for i in range(1, n_convs + 1):
+            names += [f"conv{block}_{i}", f"relu{block}_{i}"]
+        names.append(f"pool{block}")
+    return names
+
+
+def conv_shapes(arch):
+    """``{conv name: (F, 3, 3, C)}`` for every conv layer of `arch`, in order."""
+    shapes, channels = {}, 3
+    for name in layer_names(arch):
+        if name.startswith("conv"):
+            width = WIDTHS[int(name[4]) - 1]
+            shapes[name] = (width, 3, 3, channels)
+            channels = width
+    return shapes
+
+
+def convs_upto(arch, last):
+    """The conv layers a network needs to compute layer `last`."""
+    names = layer_names(arch)
+    if last not in names:
+        raise ValueError(f"{arch} has no layer {last!r}; its layers are "
+                         f"{names[0]} ... {names[-1]}")
+    return [n for n in names[:names.index(last) + 1] if n.startswith("conv")]
+
+
+# --------------------------------------------------------------------------
+# The HDF5 layout
+# --------------------------------------------------------------------------
+
+def save_vgg_h5(path, arch, weights, convention, source, half=False):
+    """Write weights in stylelab's HDF5 layout, atomically.
+
+    Parameters
+    ----------
+    path : str
+    arch : {"vgg16", "vgg19"}
+    weights : dict name -> (w, b)
+        ``w`` of shape (F, 3, 3, C), ``b`` of shape (F,); a prefix of the
+        conv layers of `arch` (conv1_1 first).
+    convention : dict
+        ``channel_order`` ("RGB" | "BGR"), ``input_scale`` (1.0 | 255.0),
+        ``mean`` and ``std`` (3 floats each, in channel_order and
+        input_scale units).
+    source : str
+        Where the weights came from (file name and its sha256).
+    half : bool
+        Store float16 instead of float32.
+    """
+    check_weights(arch, weights, what="weights")
+    dtype = np.float16 if half else np.float32
+
+    def write(tmp):
+        with h5py.File(tmp, "w") as f:
+            f.attrs["arch"] = arch
+            f.attrs["channel_order"] = convention["channel_order"]
+            f.attrs["input_scale"] = float(convention["input_scale"])
+            f.attrs["mean"] = np.asarray(convention["mean"], dtype=np.float64)
+            f.attrs["std"] = np.asarray(convention["std"], dtype=np.float64)
+            f.attrs["source"] = source
+            for name, (w, b) in weights.items():
+                g = f.create_group(name)
+                g.create_dataset("weight", data=np.asarray(w, dtype=dtype))
+                g.create_dataset("bias", data=np.asarray(b, dtype=dtype))
+    write_atomically(path, write)
+
+
+def check_weights(arch, weights, what):
+    """Refuse weights that are not a prefix of `arch`'s convs with its shapes."""
+    expected = conv_shapes(arch)
+    names = list(expected)
+    given = list(weights)
+    if not given:
+        raise ValueError(f"{what}: no conv layers found")
+    unknown = [n for n in given if n not in expected]
+    if unknown:
+        raise ValueError(f"{what}: {unknown[0]} is not a conv layer of {arch}")
+    if given != names[:len(given)]:
+        missing = next(n for n, g in zip(names, given + [None]) if n != g)
+        raise ValueError(f"{what}: layer {missing} is missing (the layers must "
+                         f"run from conv1_1 without gaps)")
+    for name, (w, b) in weights.items():
+        shape = expected[name]
+        if tuple(w.shape) != shape or tuple(b.shape) != shape[:1]:
+            raise ValueError(f"{what}: {name} has weight {tuple(w.shape)} and bias "
+                             f"{tuple(b.shape)}, but {arch} needs {shape} and "
+                             f"{shape[:1]}")
+
+
+def _attr_str(value):
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def read_vgg_h5(path):
+    """Read and check a weight file in stylelab's layout (data only; no code runs).
+
+    Returns
+    -------
+    arch : str
+    weights : dict name -> (w, b), NumPy arrays as stored
+    convention : dict (see :func:`save_vgg_h5`)
+    """
+    path = os.fspath(path)
+    try:
+        f = h5py.File(path, "r")
+    except FileNotFoundError:
+        raise ValueError(f"no such weight file: {path}") from None
+    except OSError as exc:
+        raise ValueError(f"{path} is not an HDF5 weight file ({exc}); convert "
+                         f"VGG weights with `stylelab weights convert`") from None
+    with f:
+        missing = [k for k in ("arch",) + CONVENTION_KEYS if k not in f.attrs]
+        if missing:
+            raise ValueError(f"{path}: not a stylelab VGG file (attribute "
+                             f"{missing[0]!r} is missing); convert it with "
+                             f"`stylelab weights convert`")
+        arch = _attr_str(f.attrs["arch"])
+        if arch not in BLOCKS:
+            raise ValueError(f"{path}: unknown arch {arch!r}")
+        convention = {
+            "channel_order": _attr_str(f.attrs["channel_order"]),
+            "input_scale": float(f.attrs["input_scale"]),
+            "mean": np.asarray(f.attrs["mean"], dtype=np.float64).reshape(-1),
+            "std": np.asarray(f.attrs["std"], dtype=np.float64).reshape(-1),
+        }
+        if (convention["channel_order"] not in ("RGB", "BGR")
+                or convention["mean"].shape != (3,) or convention["std"].shape != (3,)
+                or not np.all(convention["std"] > 0) or not convention["input_scale"] > 0):
+            raise ValueError(f"{path}: invalid input convention {convention}")
+        weights = {}
+        for name in conv_shapes(arch):
+            if name not in f:
+                break
+            g = f[name]
+            try:
+                w, b = g["weight"], g["bias"]
+            except (KeyError, TypeError):
+                raise ValueError(f"{path}: {name} lacks its weight or bias") from None
+            if w.dtype.kind != "f" or b.dtype.kind != "f":
+                raise ValueError(f"{path}: {name} is not stored as floats")
+            weights[name] = (w[()], b[()])
+        check_weights(arch, weights, what=path)
+    return arch, weights, convention
+
+
+# --------------------------------------------------------------------------
+# The network
+# --------------------------------------------------------------------------
+
+class VGG:
+    """The convolutional part of VGG-16/19, frozen, with backprop to the image.
+
+    Build one with :func:`load_vgg`. ``forward`` remembers what ``backward``
+    needs (the caches of the layers it ran), so call them in that order.
+
+    Attributes
+    ----------
+    arch : str
+    names : list of str
+        The layers this network can compute (up to the last stored conv).
+    pooling : {"max", "avg"}
+    dtype : numpy dtype
+    """
+
+    def __init__(self, arch, weights, convention, pooling="max", dtype=np.float32):
+        if pooling not in ("max", "avg"):
+            raise ValueError(f"pooling must be 'max' or 'avg', got {pooling!r}")
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise ValueError(f"dtype must be a float dtype, got {dtype}")
+        xp = array_module()
+        self.arch, self.pooling, self.dtype = arch, pooling, dtype
+        self.convention = convention
+        self.params = {n: (xp.asarray(w, dtype=dtype), xp.asarray(b, dtype=dtype))
+                       for n, (w, b) in weights.items()}
+        all_names = layer_names(arch)
+        last_conv = all_names.index(list(weights)[-1])
+        # A stored conv brings its ReLU, and the pooling right after it.
+        end = last_conv + 2
+        if end < len(all_names) and all_names[end].startswith("pool"):
+            end += 1
+        self.names = all_names[:end]
+        self._tape = None
+
+    # -- preprocessing: RGB in [0, 1] -> the convention the weights expect --
+    def _scale_and_shift(self, xp):
+        c = self.convention
+        scale = c["input_scale"] / c["std"]
+        shift = c["mean"] / c["std"]
+        return xp.asarray(scale, dtype=self.dtype), xp.asarray(shift, dtype=self.dtype)
+
+    def preprocess(self, x):
+        """``(x[..., order] * input_scale - mean) / std`` for RGB `x` in [0, 1]."""
+        xp = get_array_module(x)
+        if self.convention["channel_order"] == "BGR":
+            x = x[..., ::-1]
+        scale, shift = self._scale_and_shift(xp)
+        return x * scale - shift
+
+    def _preprocess_backward(self, d):
+        scale, _ = self._scale_and_shift(get_array_module(d))
+        d = d * scale
+        if self.convention["channel_order"] == "BGR":
+            d = d[..., ::-1]
+        return get_array_module(d).ascontiguousarray(d)
+
+    def _check_input(self, x, deepest):
+        if x.ndim != 4 or x.shape[-1] != 3:
+            raise ValueError(f"VGG input must be RGB images of shape (N, H, W, 3), "
+                             f"got shape {tuple(x.shape)}")
+        if x.dtype != self.dtype:
+            raise ValueError(f"VGG input has dtype {x.dtype} but the network is "
+                             f"{self.dtype}; cast the image or load the network with "
+                             f"dtype={x.dtype}")
+        # Every pooling up to and including `deepest` halves the image.
+        pools = sum(1 for n in self.names[:self.names.index(deepest) + 1]
+                    if n.startswith("pool"))
+        need = 2 ** pools
+        if min(x.shape[1], x.shape[2]) < need:
+            raise ValueError(f"an image of {x.shape[1]}x{x.shape[2]} pixels is too "
+                             f"small to reach {deepest}: it passes {pools} 2x2 "
+                             f"poolings, so it needs at least {need}x{need}")
+
+    def _resolve(self, requested):
+        unknown = [n for n in requested if n not in self.names]
+        if unknown:
+            raise ValueError(f"{self.arch} (as loaded) has no layer {unknown[0]!r}; "
+                             f"it has {self.names[0]} ... {self.names[-1]}")
+        return max(requested, key=self.names.index)
+
+    def forward(self, x, layers=None):
+        """Run the network as deep as the deepest requested layer.
+
+        Parameters
+        ----------
+        x : ndarray of shape (N, H, W, 3)
+            RGB in [0, 1], in the network's dtype.
+        layers : list of str, optional
+            Names such as ``"relu4_2"`` or ``"pool3"``; all layers if omitted.
+
+        Returns
+        -------
+        feats : dict name -> ndarray of shape (N, H_l, W_l, C_l)
+        """
+        requested = list(layers) if layers is not None else list(self.names)
+        if not requested:
+            raise ValueError("forward needs at least one layer name")
+        deepest = self._resolve(requested)
+        self._check_input(x, deepest)
+        feats, tape = {}, []
+        h = self.preprocess(x)
+        for name in self.names[:self.names.index(deepest) + 1]:
+            if name.startswith("conv"):
+                w, b = self.params[name]
+                h, cache = layers_conv(h, w, b)
+            elif name.startswith("relu"):
+                h, cache = relu_forward(h)
+            elif self.pooling == "max":
+                h, cache = maxpool2x2_forward(h)
+            else:
+                h, cache = avgpool2x2_forward(h)
+            tape.append((name, cache))
+            if name in requested:
+                feats[name] = h
+        self._tape = (tape, x.shape)
+        return feats
+
+    def backward(self, grads):
+        """Backpropagate gradients given at any computed layers to the image.
+
+        Parameters
+        ----------
+        grads : dict name -> ndarray
+            The gradient of a scalar loss with respect to each named layer's
+            output (shape as returned by :meth:`forward`).
+
+        Returns
+        -------
+        dx : ndarray of shape (N, H, W, 3)
+            The gradient with respect to the RGB input in [0, 1]. The weights
+            are frozen: no filter gradients are computed.
+        """
+        if self._tape is None:
+            raise ValueError("backward needs a forward pass first")
+        tape, x_shape = self._tape
+        ran = [name for name, _ in tape]
+        missing = [n for n in grads if n not in ran]
+        if missing:
+            raise ValueError(f"no gradient can flow from {missing[0]!r}: the last "
+                             f"forward pass stopped at {ran[-1]}")
+        d = None
+        for name, cache in reversed(tape):
+            if name in grads:
+                d = grads[name] if d is None else d + grads[name]
+            if d is None:
+                continue  # nothing to carry back yet
+            if name.startswith("conv"):
+                d = conv2d_backward(d, cache, weight_grads=False)[0]
+            elif name.startswith("relu"):
+                d = relu_backward(d, cache)
+            elif self.pooling == "max":
+                d = maxpool2x2_backward(d, cache)
+            else:
+                d = avgpool2x2_backward(d, cache)
+        if d is None:
+            raise ValueError("backward needs at least one gradient")
+        return self._preprocess_backward(d)
+
+
+def layers_conv(h, w, b):
+    """VGG's convolution: 3x3, stride 1, zero 'same' padding."""
+    return conv2d_forward(h, w, b, stride=1, padding="same", pad_mode="zeros")
+
+
+def load_vgg(path, pooling="max", dtype=np.float32):
+    """Build VGG-16 or VGG-19 (from the file's ``arch``) on the current backend.
+
+    Parameters
+    ----------
+    path : str
+        A file in stylelab's HDF5 layout (see ``stylelab weights convert``).
+    pooling : {"max", "avg"}
+        Max-pooling as trained, or average pooling (Gatys et al.'s preference).
+    dtype : float dtype
+        The dtype of the weights, of the input it takes and of its outputs.
+
+    Returns
+    -------
+    VGG
+    """
+    arch, weights, convention = read_vgg_h5(path)
+    return VGG(arch, weights, convention, pooling=pooling, dtype=dtype)

@@ -1,0 +1,185 @@
+"""Malicious, truncated, corrupt and mismatched weight files; the download path on 127.0.0.1."""
+
+import hashlib
+import http.server
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from stylelab import vgg
+from stylelab.convert import convert_vgg
+from stylelab.download import download_vgg
+
+from . import vgg_files
+
+
+@pytest.fixture(scope="module")
+def weights16():
+    return vgg_files.random_torch_weights("vgg16", seed=1)
+
+
+class _Evil:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_pth_that_calls_os_system_is_refused_without_running(tmp_path):
+    marker = tmp_path / "pwned"
+    torch.save({"features.0.weight": _Evil(marker)}, tmp_path / "evil.pth")
+    with pytest.raises(ValueError, match=r"refused to load .*asks for (posix|os)\.system"):
+        convert_vgg(str(tmp_path / "evil.pth"), str(tmp_path / "out.h5"))
+    assert not marker.exists()
+    assert not (tmp_path / "out.h5").exists()
+
+
+def _no_output(tmp_path):
+    return not (tmp_path / "out.h5").exists() and not list(tmp_path.glob(".stylelab-*"))
+
+
+@pytest.mark.parametrize("fmt", ["zip", "legacy", "keras", "matconvnet"])
+def test_truncated_files_give_a_clear_error_and_no_output(fmt, weights16, tmp_path):
+    src = tmp_path / f"w.{'h5' if fmt == 'keras' else 'mat' if fmt == 'matconvnet' else 'pth'}"
+    if fmt in ("zip", "legacy"):
+        vgg_files.write_torchvision(src, "vgg16", weights16, legacy=fmt == "legacy")
+    elif fmt == "keras":
+        vgg_files.write_keras(src, "vgg16", weights16)
+    else:
+        vgg_files.write_matconvnet(src, "vgg16", weights16)
+    data = src.read_bytes()
+    src.write_bytes(data[: len(data) * 2 // 3])
+    with pytest.raises(ValueError) as info:
+        convert_vgg(str(src), str(tmp_path / "out.h5"))
+    assert str(src) in str(info.value) and "\n" not in str(info.value)
+    assert _no_output(tmp_path)
+
+
+def test_unknown_and_empty_files(tmp_path):
+    (tmp_path / "noise.bin").write_bytes(np.random.default_rng(0).bytes(1000))
+    (tmp_path / "empty.pth").write_bytes(b"")
+    with pytest.raises(ValueError, match="not a VGG weight file this converter knows"):
+        convert_vgg(str(tmp_path / "noise.bin"), str(tmp_path / "out.h5"))
+    with pytest.raises(ValueError, match="not a VGG weight file"):
+        convert_vgg(str(tmp_path / "empty.pth"), str(tmp_path / "out.h5"))
+    with pytest.raises(ValueError, match="no such file"):
+        convert_vgg(str(tmp_path / "missing.pth"), str(tmp_path / "out.h5"))
+    assert _no_output(tmp_path)
+
+
+def test_a_mismatched_layer_is_named(weights16, tmp_path):
+    bad = dict(weights16)
+    w, b = bad["conv3_2"]
+    bad["conv3_2"] = (w[:, :128], b)  # 128 input channels where VGG-16 has 256
+    vgg_files.write_torchvision(tmp_path / "bad.pth", "vgg16", bad)
+    with pytest.raises(ValueError, match=r"conv3_2 has weight \(256, 3, 3, 128\).*"
+                                         r"vgg16 needs \(256, 3, 3, 256\)"):
+        convert_vgg(str(tmp_path / "bad.pth"), str(tmp_path / "out.h5"))
+    few = dict(list(weights16.items())[:5])
+    vgg_files.write_keras(tmp_path / "few.h5", "vgg16", few)
+    with pytest.raises(ValueError, match="found 5 conv layers, but VGG-16 has 13"):
+        convert_vgg(str(tmp_path / "few.h5"), str(tmp_path / "out.h5"))
+    assert _no_output(tmp_path)
+
+
+def test_loading_something_that_is_not_a_converted_file(tmp_path, weights16):
+    vgg_files.write_keras(tmp_path / "keras.h5", "vgg16", weights16)
+    with pytest.raises(ValueError, match="not a stylelab VGG file"):
+        vgg.load_vgg(tmp_path / "keras.h5")
+    (tmp_path / "x.h5").write_bytes(b"not hdf5")
+    with pytest.raises(ValueError, match="is not an HDF5 weight file"):
+        vgg.load_vgg(tmp_path / "x.h5")
+
+
+def test_the_script_and_the_cli_exit_2_with_one_line(tmp_path):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    (tmp_path / "junk.pth").write_bytes(b"\x80\x02junk")
+    for cmd in ([sys.executable, os.path.join(root, "weights", "convert_vgg.py")],
+                [sys.executable, "-m", "stylelab", "weights", "convert"]):
+        res = subprocess.run(cmd + [str(tmp_path / "junk.pth"), str(tmp_path / "out.h5")],
+                             capture_output=True, text=True)
+        assert res.returncode == 2, res.stderr
+        assert "junk.pth" in res.stderr and "Traceback" not in res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1
+    assert _no_output(tmp_path)
+
+
+# -- the download path, against a server on 127.0.0.1 ----------------------
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    files = {}
+
+    def do_GET(self):
+        name = self.path.lstrip("/")
+        if name not in self.files:
+            self.send_error(404)
+            return
+        data = self.files[name]
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if name.startswith("broken"):
+            self.wfile.write(data[: len(data) // 2])  # then hang up mid-file
+            self.wfile.flush()
+            self.connection.shutdown(2)
+            return
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, weights16):
+    src = tmp_path_factory.mktemp("srv") / "w.pth"
+    vgg_files.write_torchvision(src, "vgg16", weights16, legacy=True)
+    data = src.read_bytes()
+    prefix = hashlib.sha256(data).hexdigest()[:8]
+    _Handler.files = {f"vgg16-{prefix}.pth": data, "vgg16-00000000.pth": data,
+                      f"broken-{prefix}.pth": data}
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", prefix
+    httpd.shutdown()
+
+
+def test_download_converts_into_the_cache(server, tmp_path, monkeypatch, weights16, rng):
+    base, prefix = server
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path = download_vgg("vgg16", url=f"{base}/vgg16-{prefix}.pth", progress=False)
+    assert path == str(tmp_path / "stylelab" / "vgg16.h5")
+    assert sorted(os.listdir(tmp_path / "stylelab")) == ["vgg16.h5"]
+    arch, weights, _ = vgg.read_vgg_h5(path)
+    w, _ = weights16["conv1_1"]
+    np.testing.assert_array_equal(weights["conv1_1"][0], w.transpose(0, 2, 3, 1))
+
+
+def test_download_refuses_a_hash_mismatch(server, tmp_path, monkeypatch):
+    base, _ = server
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    with pytest.raises(ValueError, match="hash mismatch"):
+        download_vgg("vgg16", url=f"{base}/vgg16-00000000.pth", progress=False)
+    assert os.listdir(tmp_path / "stylelab") == []
+
+
+def test_a_connection_broken_midway_leaves_nothing(server, tmp_path, monkeypatch):
+    base, prefix = server
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    with pytest.raises(ValueError, match="broke|failed|could not download"):
+        download_vgg("vgg16", url=f"{base}/broken-{prefix}.pth", progress=False)
+    assert os.listdir(tmp_path / "stylelab") == []
+
+
+def test_offline_tells_the_user_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    # Port 9 on loopback: nothing listens, the connection is refused at once.
+    with pytest.raises(ValueError, match=r"Offline\? .*stylelab weights convert vgg19-dcbb9e9d.pth"):
+        download_vgg("vgg19", url="http://127.0.0.1:9/vgg19-dcbb9e9d.pth", progress=False)
+    assert os.listdir(tmp_path / "stylelab") == []
