@@ -210,7 +210,11 @@ class VGG:
             raise ValueError(f"dtype must be a float dtype, got {dtype}")
         xp = array_module()
         self.arch, self.pooling, self.dtype = arch, pooling, dtype
-        self.convention = convention
+        self.convention = dict(
+            channel_order=convention["channel_order"],
+            input_scale=float(convention["input_scale"]),
+            mean=np.asarray(convention["mean"], dtype=np.float64).reshape(3),
+            std=np.asarray(convention["std"], dtype=np.float64).reshape(3))
         self.params = {n: (xp.asarray(w, dtype=dtype), xp.asarray(b, dtype=dtype))
                        for n, (w, b) in weights.items()}
         all_names = layer_names(arch)
@@ -350,6 +354,44 @@ class VGG:
 def layers_conv(h, w, b):
     """VGG's convolution: 3x3, stride 1, zero 'same' padding."""
     return conv2d_forward(h, w, b, stride=1, padding="same", pad_mode="zeros")
+
+
+def save_random_vgg_h5(path, arch="vgg19", seed=0, upto=None):
+    """Write a VGG file with random (He-initialised) weights, for tests and demos.
+
+    Its ``source`` attribute says "random weights": nothing it computes is what a
+    trained VGG would see. Uses torchvision's input convention.
+
+    Parameters
+    ----------
+    path : str
+    arch : {"vgg16", "vgg19"}
+    seed : int
+    upto : str, optional
+        Keep only the layers needed up to this one.
+    """
+    rng = np.random.default_rng(seed)
+    names = convs_upto(arch, upto) if upto else list(conv_shapes(arch))
+    weights = {}
+    for name in names:
+        f, k, _, c = conv_shapes(arch)[name]
+        w = rng.standard_normal((f, k, k, c)) * np.sqrt(2.0 / (k * k * c))
+        weights[name] = (w.astype(np.float32), np.zeros(f, np.float32))
+    convention = dict(channel_order="RGB", input_scale=1.0,
+                      mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
+    save_vgg_h5(path, arch, weights, convention, source=f"random weights (seed {seed})")
+
+
+def find_weights(arch="vgg19"):
+    """Converted weights on this machine: ``$STYLELAB_WEIGHTS``, else the download cache.
+
+    Returns None when there are none (see ``stylelab weights download``).
+    """
+    env = os.environ.get("STYLELAB_WEIGHTS")
+    if env:
+        return env
+    from .download import cached_weights
+    return cached_weights(arch)
 
 
 def load_vgg(path, pooling="max", dtype=np.float32):
