@@ -54,22 +54,23 @@ def compare_with_torch(path, arch, weights, convention, pooling, rng, size=32):
     assert dx.shape == x.shape and dx.dtype == np.float64
 
 
+def convert_and_compare(source, arch, weights, pooling, tmp_path, rng):
+    """Write `weights` as `source` does, convert, and check the network against PyTorch."""
+    write, ext, convention = SOURCES[source]
+    src = tmp_path / f"{arch}{ext}"
+    write(src, arch, weights)
+    assert convert_vgg(str(src), str(tmp_path / f"{arch}.h5")) == arch
+    compare_with_torch(tmp_path / f"{arch}.h5", arch, weights, convention, pooling, rng)
+
+
 @pytest.mark.parametrize("source", SOURCES)
 def test_vgg19_from_each_format_matches_pytorch(source, weights19, tmp_path, rng):
-    write, ext, convention = SOURCES[source]
-    src = tmp_path / f"vgg19{ext}"
-    write(src, "vgg19", weights19)
-    assert convert_vgg(str(src), str(tmp_path / "vgg19.h5")) == "vgg19"
-    compare_with_torch(tmp_path / "vgg19.h5", "vgg19", weights19, convention, "max", rng)
+    convert_and_compare(source, "vgg19", weights19, "max", tmp_path, rng)
 
 
 @pytest.mark.parametrize("source", ["torchvision-legacy", "keras"])
 def test_vgg16_with_average_pooling_matches_pytorch(source, weights16, tmp_path, rng):
-    write, ext, convention = SOURCES[source]
-    src = tmp_path / f"vgg16{ext}"
-    write(src, "vgg16", weights16)
-    assert convert_vgg(str(src), str(tmp_path / "vgg16.h5")) == "vgg16"
-    compare_with_torch(tmp_path / "vgg16.h5", "vgg16", weights16, convention, "avg", rng)
+    convert_and_compare(source, "vgg16", weights16, "avg", tmp_path, rng)
 
 
 def test_layout_and_options(weights19, tmp_path):
