@@ -178,7 +178,7 @@ def sha256_of(path):
     return h.hexdigest()
 
 
-def convert_vgg(src, dst, half=False, upto=None):
+def convert_vgg(src, dst, half=False, upto=None, source_name=None, sha256=None):
     """Convert a VGG weight file to stylelab's HDF5 layout (written atomically).
 
     Parameters
@@ -191,6 +191,10 @@ def convert_vgg(src, dst, half=False, upto=None):
         Store float16.
     upto : str, optional
         Keep only the layers needed up to this one (e.g. ``"relu5_1"``).
+    source_name, sha256 : str, optional
+        The original file's name and hex sha256, recorded as ``source``, when
+        `src` is a stand-in for it (a download streams into a temporary file,
+        hashing as it goes); by default `src`'s own name and digest.
 
     Returns
     -------
@@ -203,7 +207,8 @@ def convert_vgg(src, dst, half=False, upto=None):
         weights = {n: weights[n] for n in keep}
     weights = {n: (np.asarray(w, np.float32), np.asarray(b, np.float32))
                for n, (w, b) in weights.items()}
-    source = f"{os.path.basename(src)} sha256:{sha256_of(src)}"
+    name = source_name or os.path.basename(src)
+    source = f"{name} sha256:{sha256 or sha256_of(src)}"
     save_vgg_h5(dst, arch, weights, convention, source, half=half)
     return arch
 

@@ -103,7 +103,7 @@ def download_vgg(arch="vgg19", url=None, progress=True):
         if not sha.startswith(match.group(1)):
             raise ValueError(f"{url}: hash mismatch: the file's sha256 is {sha[:16]}..., "
                              f"its name promises {match.group(1)}...; nothing was saved")
-        convert_vgg(tmp, dst)
+        convert_vgg(tmp, dst, source_name=url.rsplit("/", 1)[-1], sha256=sha)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

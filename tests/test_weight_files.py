@@ -156,30 +156,27 @@ def test_download_converts_into_the_cache(server, tmp_path, monkeypatch, weights
     path = download_vgg("vgg16", url=f"{base}/vgg16-{prefix}.pth", progress=False)
     assert path == str(tmp_path / "stylelab" / "vgg16.h5")
     assert sorted(os.listdir(tmp_path / "stylelab")) == ["vgg16.h5"]
+    import h5py
+    with h5py.File(path, "r") as f:
+        served = _Handler.files[f"vgg16-{prefix}.pth"]
+        assert f.attrs["source"] == f"vgg16-{prefix}.pth sha256:{hashlib.sha256(served).hexdigest()}"
     arch, weights, _ = vgg.read_vgg_h5(path)
     w, _ = weights16["conv1_1"]
     np.testing.assert_array_equal(weights["conv1_1"][0], w.transpose(0, 2, 3, 1))
 
 
-def test_download_refuses_a_hash_mismatch(server, tmp_path, monkeypatch):
-    base, _ = server
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    with pytest.raises(ValueError, match="hash mismatch"):
-        download_vgg("vgg16", url=f"{base}/vgg16-00000000.pth", progress=False)
-    assert os.listdir(tmp_path / "stylelab") == []
-
-
-def test_a_connection_broken_midway_leaves_nothing(server, tmp_path, monkeypatch):
+@pytest.mark.parametrize("arch,name,pattern", [
+    ("vgg16", "vgg16-00000000.pth", "hash mismatch"),
+    ("vgg16", "broken-{prefix}.pth", "broke|failed|could not download"),
+    # Port 9 on loopback: nothing listens, the connection is refused at once.
+    ("vgg19", "http://127.0.0.1:9/vgg19-dcbb9e9d.pth",
+     r"Offline\? .*stylelab weights convert vgg19-dcbb9e9d.pth"),
+], ids=["hash-mismatch", "broken-midway", "offline"])
+def test_a_failed_download_explains_itself_and_leaves_nothing(server, tmp_path, monkeypatch,
+                                                              arch, name, pattern):
     base, prefix = server
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    with pytest.raises(ValueError, match="broke|failed|could not download"):
-        download_vgg("vgg16", url=f"{base}/broken-{prefix}.pth", progress=False)
-    assert os.listdir(tmp_path / "stylelab") == []
-
-
-def test_offline_tells_the_user_what_to_do(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    # Port 9 on loopback: nothing listens, the connection is refused at once.
-    with pytest.raises(ValueError, match=r"Offline\? .*stylelab weights convert vgg19-dcbb9e9d.pth"):
-        download_vgg("vgg19", url="http://127.0.0.1:9/vgg19-dcbb9e9d.pth", progress=False)
+    url = name if name.startswith("http") else f"{base}/{name.format(prefix=prefix)}"
+    with pytest.raises(ValueError, match=pattern):
+        download_vgg(arch, url=url, progress=False)
     assert os.listdir(tmp_path / "stylelab") == []
