@@ -95,9 +95,9 @@ def _materialise(ref, buffer, path):
                          f"of {ref.numel} values")
     if any(s < 0 for s in ref.size + ref.stride):
         raise ValueError(f"{path}: negative size or stride in tensor {ref.key}")
-    last = ref.offset + sum((n - 1) * s for n, s in zip(ref.size, ref.stride) if n > 0)
     if 0 in ref.size:
         return np.zeros(ref.size, dtype=ref.dtype.newbyteorder("="))
+    last = ref.offset + sum((n - 1) * s for n, s in zip(ref.size, ref.stride))
     if ref.offset < 0 or last >= ref.numel:
         raise ValueError(f"{path}: tensor reaches past the end of storage {ref.key}")
     view = np.lib.stride_tricks.as_strided(

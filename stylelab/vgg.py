@@ -88,15 +88,16 @@ def save_vgg_h5(path, arch, weights, convention, source, half=False):
         Store float16 instead of float32.
     """
     check_weights(arch, weights, what="weights")
+    convention = normalise_convention(convention, where="save_vgg_h5")
     dtype = np.float16 if half else np.float32
 
     def write(tmp):
         with h5py.File(tmp, "w") as f:
             f.attrs["arch"] = arch
             f.attrs["channel_order"] = convention["channel_order"]
-            f.attrs["input_scale"] = float(convention["input_scale"])
-            f.attrs["mean"] = np.asarray(convention["mean"], dtype=np.float64)
-            f.attrs["std"] = np.asarray(convention["std"], dtype=np.float64)
+            f.attrs["input_scale"] = convention["input_scale"]
+            f.attrs["mean"] = convention["mean"]
+            f.attrs["std"] = convention["std"]
             f.attrs["source"] = source
             for name, (w, b) in weights.items():
                 g = f.create_group(name)
@@ -125,6 +126,27 @@ def check_weights(arch, weights, what):
             raise ValueError(f"{what}: {name} has weight {tuple(w.shape)} and bias "
                              f"{tuple(b.shape)}, but {arch} needs {shape} and "
                              f"{shape[:1]}")
+
+
+def normalise_convention(convention, where):
+    """The input convention with float arrays for ``mean`` and ``std``, checked.
+
+    Raises ValueError (naming `where`) unless ``channel_order`` is RGB or BGR,
+    ``input_scale`` is positive, and ``mean`` and ``std`` hold 3 values each
+    with ``std > 0``.
+    """
+    try:
+        out = dict(channel_order=str(convention["channel_order"]),
+                   input_scale=float(convention["input_scale"]),
+                   mean=np.asarray(convention["mean"], dtype=np.float64).reshape(-1),
+                   std=np.asarray(convention["std"], dtype=np.float64).reshape(-1))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: invalid input convention ({exc})") from None
+    if (out["channel_order"] not in ("RGB", "BGR") or out["mean"].shape != (3,)
+            or out["std"].shape != (3,) or not np.all(out["std"] > 0)
+            or not out["input_scale"] > 0):
+        raise ValueError(f"{where}: invalid input convention {out}")
+    return out
 
 
 def _attr_str(value):
@@ -157,16 +179,9 @@ def read_vgg_h5(path):
         arch = _attr_str(f.attrs["arch"])
         if arch not in BLOCKS:
             raise ValueError(f"{path}: unknown arch {arch!r}")
-        convention = {
-            "channel_order": _attr_str(f.attrs["channel_order"]),
-            "input_scale": float(f.attrs["input_scale"]),
-            "mean": np.asarray(f.attrs["mean"], dtype=np.float64).reshape(-1),
-            "std": np.asarray(f.attrs["std"], dtype=np.float64).reshape(-1),
-        }
-        if (convention["channel_order"] not in ("RGB", "BGR")
-                or convention["mean"].shape != (3,) or convention["std"].shape != (3,)
-                or not np.all(convention["std"] > 0) or not convention["input_scale"] > 0):
-            raise ValueError(f"{path}: invalid input convention {convention}")
+        convention = normalise_convention(
+            {k: _attr_str(f.attrs[k]) if k == "channel_order" else f.attrs[k]
+             for k in CONVENTION_KEYS}, where=path)
         weights = {}
         for name in conv_shapes(arch):
             if name not in f:
@@ -210,11 +225,7 @@ class VGG:
             raise ValueError(f"dtype must be a float dtype, got {dtype}")
         xp = array_module()
         self.arch, self.pooling, self.dtype = arch, pooling, dtype
-        self.convention = dict(
-            channel_order=convention["channel_order"],
-            input_scale=float(convention["input_scale"]),
-            mean=np.asarray(convention["mean"], dtype=np.float64).reshape(3),
-            std=np.asarray(convention["std"], dtype=np.float64).reshape(3))
+        self.convention = normalise_convention(convention, where="VGG")
         self.params = {n: (xp.asarray(w, dtype=dtype), xp.asarray(b, dtype=dtype))
                        for n, (w, b) in weights.items()}
         all_names = layer_names(arch)
@@ -306,7 +317,7 @@ class VGG:
             tape.append((name, cache))
             if name in requested:
                 feats[name] = h
-        self._tape = (tape, x.shape)
+        self._tape = tape
         return feats
 
     def backward(self, grads):
@@ -326,7 +337,7 @@ class VGG:
         """
         if self._tape is None:
             raise ValueError("backward needs a forward pass first")
-        tape, x_shape = self._tape
+        tape = self._tape
         ran = [name for name, _ in tape]
         missing = [n for n in grads if n not in ran]
         if missing:
