@@ -9,7 +9,8 @@ import sys
 
 import numpy as np
 
-from . import __version__, backend, convert
+from . import __version__, backend, convert, gatys_cli
+from .argtypes import positive_int
 
 
 def _edge_filters(dtype):
@@ -50,16 +51,6 @@ def cmd_download(args):
     print(f"{path}: {args.arch} weights, converted and ready")
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
-    return value
-
-
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="stylelab", description="Artistic style transfer from scratch in NumPy.")
@@ -72,8 +63,13 @@ def build_parser():
                        "with hand-made edge filters and save the feature maps")
     p.add_argument("image", help="input image (any format Pillow reads)")
     p.add_argument("--out", required=True, help="output picture (.png or .jpg)")
-    p.add_argument("--size", type=_positive_int, default=512, help="longest side in pixels")
+    p.add_argument("--size", type=positive_int, default=512, help="longest side in pixels")
     p.set_defaults(run=cmd_layers)
+
+    g = sub.add_parser("gatys", help="Gatys et al.: paint a photo in the style of one or "
+                       "more paintings by optimising its pixels (L-BFGS on VGG-19 features)")
+    gatys_cli.add_arguments(g)
+    g.set_defaults(run=gatys_cli.run)
 
     w = sub.add_parser("weights", help="convert or download VGG weights")
     wsub = w.add_subparsers(dest="weights_command", required=True)

@@ -267,14 +267,20 @@ class VGG:
             raise ValueError(f"VGG input has dtype {x.dtype} but the network is "
                              f"{self.dtype}; cast the image or load the network with "
                              f"dtype={x.dtype}")
-        # Every pooling up to and including `deepest` halves the image.
-        pools = sum(1 for n in self.names[:self.names.index(deepest) + 1]
-                    if n.startswith("pool"))
-        need = 2 ** pools
+        need = self.min_size(deepest)
         if min(x.shape[1], x.shape[2]) < need:
             raise ValueError(f"an image of {x.shape[1]}x{x.shape[2]} pixels is too "
-                             f"small to reach {deepest}: it passes {pools} 2x2 "
-                             f"poolings, so it needs at least {need}x{need}")
+                             f"small to reach {deepest}: it passes "
+                             f"{need.bit_length() - 1} 2x2 poolings, so it needs at "
+                             f"least {need}x{need}")
+
+    def min_size(self, layer):
+        """The smallest side (pixels) an image needs to reach `layer`: 2 ** poolings."""
+        deepest = self._resolve([layer])
+        # Every pooling up to and including `layer` halves the image.
+        pools = sum(1 for n in self.names[:self.names.index(deepest) + 1]
+                    if n.startswith("pool"))
+        return 2 ** pools
 
     def _resolve(self, requested):
         unknown = [n for n in requested if n not in self.names]

@@ -1,0 +1,340 @@
+"""Gatys et al. 2015: paint a photograph in a painting's style by optimising pixels.
+
+The recipe, as in the paper:
+
+1. Run the photograph through VGG-19 and keep its ``relu4_2`` activations
+   ``P`` (the content target).
+2. Run the painting through it and keep the Gram matrices ``A`` of
+   ``relu1_1 ... relu5_1`` (the style targets).
+3. Start from white noise and change the pixels so that the image's own
+   ``F`` and ``G`` match ``P`` and ``A``:
+   ``L = content_weight * L_c + style_weight * L_s + tv_weight * TV``,
+   minimised by L-BFGS with the gradient the network carries back.
+
+:class:`GatysObjective` is step 3's ``loss, grad = objective(x)``;
+:func:`stylize` runs the whole thing, with the options the well-known
+implementations offer (several styles, multi-scale, original colours).
+"""
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import color, losses
+from .backend import get_array_module
+from .images import fit_longest_side, resize_image
+from .optim import minimize
+
+CONTENT_LAYERS = ("relu4_2",)
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+INITS = ("noise", "content", "style")
+
+
+def layer_weights(layers, what):
+    """``{name: weight}`` from names (equal weights summing to 1) or a mapping."""
+    if isinstance(layers, str):
+        layers = (layers,)
+    if isinstance(layers, Mapping):
+        out = {str(k): float(v) for k, v in layers.items()}
+    else:
+        names = list(layers)
+        out = {n: 1.0 / len(names) for n in names}
+        if len(out) != len(names):
+            raise ValueError(f"{what} layers are listed twice: {names}")
+    if any(not np.isfinite(w) or w < 0 for w in out.values()):
+        raise ValueError(f"{what} layer weights must be finite and >= 0, got {out}")
+    return out
+
+
+def _blend_weights(blend, n_styles):
+    if blend is None:
+        return [1.0 / n_styles] * n_styles
+    blend = [float(b) for b in blend]
+    if len(blend) != n_styles:
+        raise ValueError(f"{len(blend)} style blend weights for {n_styles} style images")
+    if any(not np.isfinite(b) or b < 0 for b in blend) or sum(blend) <= 0:
+        raise ValueError(f"style blend weights must be >= 0 with a positive sum, got {blend}")
+    return [b / sum(blend) for b in blend]
+
+
+def _check_image(img, what, dtype):
+    if img.ndim != 3 or img.shape[-1] != 3:
+        raise ValueError(f"the {what} image must have shape (H, W, 3), got {tuple(img.shape)}")
+    if img.dtype != dtype:
+        raise ValueError(f"the {what} image has dtype {img.dtype} but the network is {dtype}")
+
+
+class GatysObjective:
+    """``loss, grad = objective(x)``: the total loss of Gatys et al. and its gradient.
+
+    Parameters
+    ----------
+    net : stylelab.vgg.VGG
+    content : ndarray of shape (H, W, 3)
+        The photograph, RGB in [0, 1], in the network's dtype. The image
+        being made has its shape.
+    styles : ndarray of shape (H_s, W_s, 3), or a list of them
+        The painting(s); any size each.
+    content_layers, style_layers : sequence of str, or mapping name -> weight
+        A sequence gives every layer the same weight, ``1 / len(layers)`` (the
+        seed's "average"); a mapping gives each its own.
+    content_weight, style_weight, tv_weight : float
+        The paper's alpha and beta, and the weight of the total variation.
+    style_blend : sequence of float, optional
+        One weight per style image (normalised to sum to 1); the target Gram
+        matrices are the blend of each style's. Default: equal.
+    statistic : {"gram", "covariance"}
+        Match Gram matrices (the paper) or covariance matrices.
+
+    Notes
+    -----
+    ``G`` sums over positions, so a style image of another size than the
+    content gives a Gram matrix of another scale; each style's ``A`` is
+    rescaled to the content's number of positions (:func:`losses.scale_gram`).
+    After a call, ``objective.terms`` holds the weighted terms
+    (``content``, ``style``, ``tv``) and their ``total``.
+    """
+
+    def __init__(self, net, content, styles, content_layers=CONTENT_LAYERS,
+                 style_layers=STYLE_LAYERS, content_weight=1.0, style_weight=1e3,
+                 tv_weight=0.0, style_blend=None, statistic="gram"):
+        if not isinstance(styles, (list, tuple)):
+            styles = [styles]
+        if not styles:
+            raise ValueError("at least one style image is needed")
+        _check_image(content, "content", net.dtype)
+        for s in styles:
+            _check_image(s, "style", net.dtype)
+        for name, w in (("content", content_weight), ("style", style_weight), ("tv", tv_weight)):
+            if not np.isfinite(w) or w < 0:
+                raise ValueError(f"the {name} weight must be finite and >= 0, got {w}")
+        self.net, self.statistic = net, statistic
+        self.shape = tuple(content.shape)
+        self.content_layers = layer_weights(content_layers, "content")
+        self.style_layers = layer_weights(style_layers, "style")
+        if not self.content_layers and not self.style_layers:
+            raise ValueError("no content or style layers to optimise for")
+        self.content_weight = float(content_weight)
+        self.style_weight = float(style_weight)
+        self.tv_weight = float(tv_weight)
+        self.layers = list(dict.fromkeys([*self.content_layers, *self.style_layers]))
+        blend = _blend_weights(style_blend, len(styles))
+
+        # The targets, computed once. The content's features at the style
+        # layers give the number of positions the image being made will have.
+        feats = net.forward(content[None], layers=self.layers)
+        self.content_targets = {n: feats[n] for n in self.content_layers}
+        positions = {n: feats[n].shape[1] * feats[n].shape[2] for n in self.style_layers}
+        self.style_targets = {}
+        for style, b in zip(styles, blend):
+            sfeats = net.forward(style[None], layers=list(self.style_layers))
+            for n in self.style_layers:
+                f = sfeats[n]
+                a = losses.scale_gram(losses.gram(f, statistic),
+                                      f.shape[1] * f.shape[2], positions[n]) * f.dtype.type(b)
+                self.style_targets[n] = a if n not in self.style_targets else self.style_targets[n] + a
+        self.terms = {}
+
+    def __call__(self, x):
+        """The loss and its gradient at image `x`.
+
+        Parameters
+        ----------
+        x : ndarray of shape (H, W, 3)
+            RGB in [0, 1], the content's shape, the network's dtype.
+
+        Returns
+        -------
+        loss : float
+        grad : ndarray of shape (H, W, 3)
+        """
+        if tuple(x.shape) != self.shape:
+            raise ValueError(f"the image has shape {tuple(x.shape)}, the objective "
+                             f"was built for {self.shape}")
+        dtype = x.dtype.type
+        feats = self.net.forward(x[None], layers=self.layers)
+        grads = {}
+        content = style = 0.0
+        for n, w in self.content_layers.items():
+            value, g = losses.content_loss(feats[n], self.content_targets[n])
+            content += w * value
+            grads[n] = g * dtype(self.content_weight * w)
+        for n, w in self.style_layers.items():
+            value, g = losses.style_loss(feats[n], self.style_targets[n], self.statistic)
+            style += w * value
+            g = g * dtype(self.style_weight * w)
+            grads[n] = grads[n] + g if n in grads else g
+        grad = self.net.backward(grads)[0]
+        tv = 0.0
+        if self.tv_weight:
+            tv, tv_grad = losses.tv_loss(x)
+            grad += tv_grad * dtype(self.tv_weight)
+        self.terms = {"content": self.content_weight * content,
+                      "style": self.style_weight * style,
+                      "tv": self.tv_weight * tv}
+        self.terms["total"] = sum(self.terms.values())
+        return self.terms["total"], grad
+
+
+# --------------------------------------------------------------------------
+# The whole run
+# --------------------------------------------------------------------------
+
+@dataclass
+class StylizeResult:
+    """The outcome of :func:`stylize`.
+
+    Attributes
+    ----------
+    image : ndarray of shape (H, W, 3)
+        The best image found (lowest loss at the last scale), RGB in [0, 1].
+    history : list of dict
+        One row per iteration: ``scale``, ``height``, ``width``,
+        ``iteration`` (counted over all scales), ``evaluations``, the
+        weighted loss terms ``content``, ``style``, ``tv``, ``total``, and
+        ``seconds`` since the start.
+    iterations, evaluations : int
+        Optimiser iterations and loss evaluations, over all scales.
+    interrupted : bool
+        Ctrl-C ended the run early; `image` is the best so far.
+    """
+
+    image: object
+    history: list = field(default_factory=list)
+    iterations: int = 0
+    evaluations: int = 0
+    interrupted: bool = False
+
+
+def scale_sizes(shape, scales):
+    """The (height, width) of each scale, coarse to fine, each half the next."""
+    h, w = shape
+    return [(max(1, round(h / 2 ** k)), max(1, round(w / 2 ** k)))
+            for k in reversed(range(scales))]
+
+
+def _initial_image(init, content, styles, seed):
+    xp = get_array_module(content)
+    if isinstance(init, str):
+        if init == "noise":
+            # White noise, as in the paper; seeded so runs repeat.
+            rng = np.random.default_rng(seed)
+            return xp.asarray(rng.random(content.shape), dtype=content.dtype)
+        if init == "content":
+            return content.copy()
+        if init == "style":
+            return resize_image(styles[0], *content.shape[:2]).copy()
+        raise ValueError(f"init must be one of {INITS} or an image, got {init!r}")
+    return resize_image(init, *content.shape[:2]).copy()
+
+
+def stylize(net, content, styles, *, iterations=500, optimizer="lbfgs", learning_rate=0.02,
+            init="noise", seed=0, scales=1, style_scale=1.0, original_colors=None,
+            callback=None, **objective_options):
+    """Run Gatys et al.'s optimisation, optionally coarse to fine.
+
+    Parameters
+    ----------
+    net : stylelab.vgg.VGG
+    content : ndarray of shape (H, W, 3)
+        The photograph at the output size, RGB in [0, 1], the network's dtype.
+    styles : ndarray or list of ndarray, each (H_s, W_s, 3)
+        At any size: each is resized to ``style_scale`` times the longest
+        side of the image being made, at every scale.
+    iterations : int
+        Optimiser iterations at each scale (L-BFGS iterations, each of which
+        may evaluate the loss more than once; or Adam steps).
+    optimizer : {"lbfgs", "adam"}
+    learning_rate : float
+        Adam's step size (pixels are in [0, 1]).
+    init : {"noise", "content", "style"} or ndarray
+        The first scale's starting image; later scales start from the
+        previous result, upsampled.
+    seed : int
+        Seeds the noise: the same seed gives the same image.
+    scales : int
+        1 for a single run; ``k`` runs at 1/2^(k-1), ..., 1/2, 1 of the size.
+    style_scale : float
+    original_colors : {None, "luminance", "histogram"}
+        Keep the photograph's colours (see :mod:`stylelab.color`).
+    callback : callable, optional
+        ``callback(info)`` after every iteration, with `info` a history row
+        plus ``image`` (the current iterate, colours restored if asked) and
+        ``scales``; returning True stops the run.
+    **objective_options
+        Passed to :class:`GatysObjective` (layers, weights, blend, statistic).
+
+    Returns
+    -------
+    StylizeResult
+    """
+    styles = list(styles) if isinstance(styles, (list, tuple)) else [styles]
+    if not styles:
+        raise ValueError("at least one style image is needed")
+    if scales < 1:
+        raise ValueError(f"scales must be at least 1, got {scales}")
+    if not style_scale > 0:
+        raise ValueError(f"style scale must be positive, got {style_scale}")
+    if original_colors not in (None,) + color.COLOR_MODES:
+        raise ValueError(f"original colors must be one of {color.COLOR_MODES}, "
+                         f"got {original_colors!r}")
+    photo = content
+    if original_colors == "luminance":
+        styles = [color.luminance_image(s, like=content) for s in styles]
+        content = color.luminance_image(content)
+    elif original_colors == "histogram":
+        styles = [color.match_color_histogram(s, content) for s in styles]
+
+    layers = [*layer_weights(objective_options.get("content_layers", CONTENT_LAYERS), "content"),
+              *layer_weights(objective_options.get("style_layers", STYLE_LAYERS), "style")]
+    need = max(net.min_size(n) for n in layers) if layers else 1
+    sizes = scale_sizes(content.shape[:2], scales)
+    for hw in sizes:
+        if min(hw) < need:
+            raise ValueError(f"an image of {hw[0]}x{hw[1]} pixels is too small to reach "
+                             f"{max(layers, key=net.names.index)} (it needs at least "
+                             f"{need}x{need}); use a larger size or fewer scales")
+
+    result = StylizeResult(image=None)
+    start = time.perf_counter()
+    x = None
+    for k, (h, w) in enumerate(sizes, start=1):
+        c = resize_image(content, h, w)
+        side = round(style_scale * max(h, w))
+        s_sized = [resize_image(s, *fit_longest_side(s.shape[:2], side)) for s in styles]
+        small = [s.shape[:2] for s in s_sized if min(s.shape[:2]) < need]
+        if small:
+            raise ValueError(f"the style image becomes {small[0][0]}x{small[0][1]} pixels, "
+                             f"too small for the layers asked for (at least {need}x{need}); "
+                             f"raise the style scale or the size")
+        objective = GatysObjective(net, c, s_sized, **objective_options)
+        x0 = _initial_image(init, c, s_sized, seed) if x is None else resize_image(x, h, w)
+        photo_here = resize_image(photo, h, w) if original_colors == "luminance" else None
+        done = (result.iterations, result.evaluations)
+
+        def on_iteration(iteration, evaluations, xi, k=k, objective=objective,
+                         photo_here=photo_here, done=done):
+            row = {"scale": k, "height": xi.shape[0], "width": xi.shape[1],
+                   "iteration": done[0] + iteration, "evaluations": done[1] + evaluations,
+                   **{t: float(v) for t, v in objective.terms.items()},
+                   "seconds": time.perf_counter() - start}
+            result.history.append(row)
+            if callback is None:
+                return False
+            shown = xi if photo_here is None else color.restore_colors(xi, photo_here)
+            return callback({**row, "image": shown, "scales": len(sizes)})
+
+        res = minimize(objective, x0, iterations, method=optimizer, lr=learning_rate,
+                       callback=on_iteration)
+        x = res.x
+        result.iterations += res.iterations
+        result.evaluations += res.evaluations
+        if res.interrupted:
+            result.interrupted = True
+            break
+    if original_colors == "luminance":
+        x = color.restore_colors(x, resize_image(photo, *x.shape[:2]))
+    result.image = x
+    return result
