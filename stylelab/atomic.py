@@ -1,7 +1,22 @@
 """Atomic file writes: a failure never leaves a half-written output behind."""
 
 import os
-import tempfile
+import secrets
+
+
+def _create_temp(folder, suffix):
+    """A new empty file beside the target, with the mode any new file gets (0666 less the umask).
+
+    ``tempfile.mkstemp`` would make it 0600, and the renamed output would be
+    unreadable to everyone else.
+    """
+    while True:
+        tmp = os.path.join(folder, f".stylelab-{secrets.token_hex(6)}{suffix}")
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
 
 
 def write_atomically(path, write):
@@ -12,9 +27,7 @@ def write_atomically(path, write):
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".stylelab-",
-                               suffix=os.path.splitext(path)[1])
-    os.close(fd)
+    tmp = _create_temp(folder, os.path.splitext(path)[1])
     try:
         write(tmp)
         os.replace(tmp, path)

@@ -1,11 +1,9 @@
 """Malicious, truncated, corrupt and mismatched weight files; the download path on 127.0.0.1."""
 
 import hashlib
-import http.server
 import os
 import subprocess
 import sys
-import threading
 
 import numpy as np
 import pytest
@@ -16,6 +14,7 @@ from stylelab.convert import convert_vgg
 from stylelab.download import download_vgg
 
 from . import vgg_files
+from .local_server import serve
 
 
 @pytest.fixture(scope="module")
@@ -112,53 +111,26 @@ def test_the_script_and_the_cli_exit_2_with_one_line(tmp_path):
 
 # -- the download path, against a server on 127.0.0.1 ----------------------
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    files = {}
-
-    def do_GET(self):
-        name = self.path.lstrip("/")
-        if name not in self.files:
-            self.send_error(404)
-            return
-        data = self.files[name]
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if name.startswith("broken"):
-            self.wfile.write(data[: len(data) // 2])  # then hang up mid-file
-            self.wfile.flush()
-            self.connection.shutdown(2)
-            return
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, weights16):
     src = tmp_path_factory.mktemp("srv") / "w.pth"
     vgg_files.write_torchvision(src, "vgg16", weights16, legacy=True)
     data = src.read_bytes()
     prefix = hashlib.sha256(data).hexdigest()[:8]
-    _Handler.files = {f"vgg16-{prefix}.pth": data, "vgg16-00000000.pth": data,
-                      f"broken-{prefix}.pth": data}
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", prefix
-    httpd.shutdown()
+    files = {f"vgg16-{prefix}.pth": data, "vgg16-00000000.pth": data,
+             f"broken-{prefix}.pth": data}
+    with serve(files) as base:
+        yield base, prefix, data
 
 
 def test_download_converts_into_the_cache(server, tmp_path, monkeypatch, weights16, rng):
-    base, prefix = server
+    base, prefix, served = server
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     path = download_vgg("vgg16", url=f"{base}/vgg16-{prefix}.pth", progress=False)
     assert path == str(tmp_path / "stylelab" / "vgg16.h5")
     assert sorted(os.listdir(tmp_path / "stylelab")) == ["vgg16.h5"]
     import h5py
     with h5py.File(path, "r") as f:
-        served = _Handler.files[f"vgg16-{prefix}.pth"]
         assert f.attrs["source"] == f"vgg16-{prefix}.pth sha256:{hashlib.sha256(served).hexdigest()}"
     arch, weights, _ = vgg.read_vgg_h5(path)
     w, _ = weights16["conv1_1"]
@@ -174,7 +146,7 @@ def test_download_converts_into_the_cache(server, tmp_path, monkeypatch, weights
 ], ids=["hash-mismatch", "broken-midway", "offline"])
 def test_a_failed_download_explains_itself_and_leaves_nothing(server, tmp_path, monkeypatch,
                                                               arch, name, pattern):
-    base, prefix = server
+    base, prefix, _ = server
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     url = name if name.startswith("http") else f"{base}/{name.format(prefix=prefix)}"
     with pytest.raises(ValueError, match=pattern):

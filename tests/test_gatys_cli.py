@@ -1,0 +1,213 @@
+"""`stylelab gatys` and examples/gatys.py end to end; bad input is one line and no output."""
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from stylelab import cli, download, vgg
+from stylelab.images import load_image
+
+from . import vgg_files
+from .local_server import serve
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args, cwd=None, env=None, script=None):
+    cmd = [sys.executable, script] if script else [sys.executable, "-m", "stylelab", "gatys"]
+    return subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True,
+                          cwd=cwd, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """Random VGG-19 weights (up to relu5_1), a 'photo' and a 'painting' as PNG files."""
+    d = tmp_path_factory.mktemp("gatys_cli")
+    vgg.save_random_vgg_h5(d / "vgg19.h5", "vgg19", seed=0, upto="relu5_1")
+    vgg.save_random_vgg_h5(d / "vgg16.h5", "vgg16", seed=0, upto="relu5_1")
+    rng = np.random.default_rng(2)
+    Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)).save(d / "photo.png")
+    Image.fromarray(rng.integers(0, 256, (30, 30, 3), dtype=np.uint8)).save(d / "painting.png")
+    return d
+
+
+def base_args(files, out, *extra):
+    return ["--content", files / "photo.png", "--style", files / "painting.png", "--out", out,
+            "--weights", files / "vgg19.h5", "--size", 32, "--iterations", 3, "--quiet", *extra]
+
+
+def leftovers(folder):
+    return sorted(p.name for p in Path(folder).iterdir() if p.name.startswith(".stylelab-"))
+
+
+def test_the_command_writes_the_image_history_plot_and_snapshots(files, tmp_path):
+    out = tmp_path / "out.png"
+    res = run(*base_args(files, out, "--history", tmp_path / "h.json", "--plot",
+                         tmp_path / "loss.png", "--save-every", 2, "--tv-weight", 1))
+    assert res.returncode == 0, res.stderr
+    with Image.open(out) as im:
+        assert im.format == "PNG" and im.size == (32, 24)
+    assert "3 L-BFGS iterations (" in res.stdout and "loss evaluations) at 24x32" in res.stdout
+    rows = json.loads((tmp_path / "h.json").read_text())
+    assert [r["iteration"] for r in rows] == [1, 2, 3]
+    assert {"content", "style", "tv", "total", "evaluations", "seconds"} <= set(rows[0])
+    with Image.open(tmp_path / "loss.png") as im:
+        assert im.format == "PNG"
+    assert (tmp_path / "out_0002.png").exists() and not (tmp_path / "out_0001.png").exists()
+    assert leftovers(tmp_path) == []
+    # Written atomically, yet with the permissions any new file gets (not a temp file's 0600).
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("out.png", "h.json", "loss.png", "out_0002.png"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
+
+
+def test_options_from_the_command_line(files, tmp_path):
+    out = tmp_path / "out.jpg"
+    res = run(*base_args(files, out, "--optimizer", "adam", "--scales", 2, "--size", 40,
+                         "--original-colors", "luminance", "--style-layers",
+                         "relu1_1:0.5,relu2_1:0.5", "--content-layers", "relu2_2",
+                         "--statistic", "covariance", "--pooling", "avg", "--init", "content",
+                         "--history", tmp_path / "h.csv"))
+    assert res.returncode == 0, res.stderr
+    assert "6 Adam steps (6 loss evaluations) at 30x40" in res.stdout
+    lines = (tmp_path / "h.csv").read_text().splitlines()
+    assert lines[0].startswith("scale,height,width,iteration") and len(lines) == 7
+
+
+def test_the_example_takes_the_same_arguments(files, tmp_path):
+    out = tmp_path / "example.png"
+    res = run(*base_args(files, out, "--style-blend", 1), script=ROOT / "examples" / "gatys.py")
+    assert res.returncode == 0, res.stderr
+    assert "3 L-BFGS iterations" in res.stdout
+    with Image.open(out) as im:
+        assert im.size == (32, 24)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "I;16", "P", "LA", "CMYK"])
+def test_other_image_modes_are_converted_not_refused(tmp_path, mode):
+    rng = np.random.default_rng(3)
+    rgb = Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8))
+    if mode == "I;16":
+        im = Image.fromarray((rng.random((6, 8)) * 65535).astype(np.uint16))
+    elif mode == "RGBA":
+        im = rgb.convert("RGBA")
+        im.putalpha(Image.fromarray(np.where(np.arange(8) < 4, 0, 255).astype(np.uint8)[None]
+                                    .repeat(6, 0)))
+    else:
+        im = rgb.convert(mode)
+    path = tmp_path / ("img.tif" if mode == "CMYK" else "img.png")
+    im.save(path)
+    img = load_image(path)
+    assert img.shape == (6, 8, 3) and img.dtype == np.float32
+    assert 0 <= img.min() and img.max() <= 1
+    if mode == "I;16":
+        # 16-bit values keep their range (not clipped at 255 as Pillow's RGB conversion does).
+        expected = np.asarray(im, dtype=np.float64) / 65535
+        assert np.abs(img[..., 0] - expected).max() < 1e-6
+    if mode == "RGBA":
+        assert (img[:, :4] == 1).all()           # transparent: laid over white
+
+
+@pytest.fixture
+def bad_files(files, tmp_path):
+    (tmp_path / "notes.png").write_text("not an image")
+    data = (files / "photo.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    (tmp_path / "weights.txt").write_text("not weights")
+    return tmp_path
+
+
+BAD = {
+    "missing content": ({"--content": ["missing.png"]}, "no such image file: missing.png"),
+    "corrupt style": ({"--style": ["BAD/notes.png"]}, "cannot read image"),
+    "truncated content": ({"--content": ["BAD/cut.png"]}, "cannot read image"),
+    "too small for relu5_1": ({"--size": [12]}, "too small to reach relu5_1"),
+    "wrong architecture": ({"--weights": ["FILES/vgg16.h5"]},
+                           "holds vgg16 weights, but this run uses vgg19"),
+    "not a weight file": ({"--weights": ["BAD/weights.txt"]}, "is not an HDF5 weight file"),
+    "NaN in the optimisation": ({"--style-weight": ["1e300"]}, "became NaN or infinite"),
+    "unknown layer": ({"--style-layers": ["relu9_9"]}, "has no layer 'relu9_9'"),
+    "bad output name": ({"--out": ["out.unknown"]}, "cannot tell an image format"),
+    "bad init": ({"--init": ["sparkles"]}, "--init must be noise, content, style or an image"),
+    "blend count": ({"--style-blend": [1, 2]}, "2 style blend weights for 1 style images"),
+    "history format": ({"--history": ["h.txt"]}, "use .csv or .json"),
+    "half-weighted layers": ({"--style-layers": ["relu1_1:0.5,relu2_1"]},
+                             "every layer with a weight"),
+    "negative weight": ({"--style-weight": ["-1"]}, "expected a number >= 0"),
+}
+
+
+@pytest.mark.parametrize("case", BAD, ids=list(BAD))
+def test_bad_input_is_one_line_and_no_output(files, bad_files, case):
+    changes, message = BAD[case]
+    args = [str(a) for a in base_args(files, "out.png")]
+    for flag, values in changes.items():
+        values = [str(v).replace("BAD", str(bad_files)).replace("FILES", str(files))
+                  for v in values]
+        if flag in args:                      # every flag in base_args takes one value
+            args[args.index(flag) + 1] = values[0]
+        else:
+            args += [flag, *values]
+    res = run(*args, cwd=bad_files)
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    # One line naming the problem (argparse puts its usage above its own).
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("stylelab") and message in last, res.stderr
+    assert "Traceback" not in res.stderr
+    assert not (bad_files / "out.png").exists() and leftovers(bad_files) == []
+
+
+def test_ctrl_c_writes_the_best_image_so_far(files, tmp_path):
+    out = tmp_path / "out.png"
+    args = base_args(files, out, "--save-every", 1)
+    args[args.index("--iterations") + 1] = 100000
+    proc = subprocess.Popen([sys.executable, "-m", "stylelab", "gatys", *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not (tmp_path / "out_0002.png").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (stdout, stderr)
+    assert "interrupted; wrote the best image so far" in stderr and "Traceback" not in stderr
+    with Image.open(out) as im:
+        assert im.size == (32, 24)
+    assert leftovers(tmp_path) == []
+
+
+def test_weights_are_downloaded_on_first_use(files, tmp_path, monkeypatch, capsys):
+    # A random VGG-19 in torchvision's format, served on 127.0.0.1 as if it
+    # were torchvision's file; nothing on this machine has weights yet.
+    weights = vgg_files.random_torch_weights("vgg19", seed=4)
+    src = tmp_path / "src.pth"
+    vgg_files.write_torchvision(src, "vgg19", weights)
+    data = src.read_bytes()
+    name = f"vgg19-{hashlib.sha256(data).hexdigest()[:8]}.pth"
+    monkeypatch.delenv("STYLELAB_WEIGHTS", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    args = base_args(files, tmp_path / "out.png", "--style-layers", "relu1_1,relu2_1",
+                     "--content-layers", "relu2_2")
+    del args[args.index("--weights"):args.index("--weights") + 2]
+    with serve({name: data}) as base:
+        monkeypatch.setitem(download.URLS, "vgg19", f"{base}/{name}")
+        assert cli.main(["gatys", *map(str, args)]) == 0
+    assert "downloading them once" in capsys.readouterr().err
+    assert (tmp_path / "cache" / "stylelab" / "vgg19.h5").exists()
+    assert (tmp_path / "out.png").exists()
+    # Offline, the message says what to do instead.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty"))
+    monkeypatch.setitem(download.URLS, "vgg19", "http://127.0.0.1:9/vgg19-dcbb9e9d.pth")
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["gatys", *map(str, args)])
+    assert exit_info.value.code == 2
+    assert "stylelab weights convert vgg19-dcbb9e9d.pth" in capsys.readouterr().err
