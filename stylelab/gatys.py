@@ -26,6 +26,7 @@ from . import color, losses
 from .backend import get_array_module
 from .images import fit_longest_side, resize_image
 from .optim import minimize
+from .profile import timed
 
 CONTENT_LAYERS = ("relu4_2",)
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -154,23 +155,27 @@ class GatysObjective:
             raise ValueError(f"the image has shape {tuple(x.shape)}, the objective "
                              f"was built for {self.shape}")
         dtype = x.dtype.type
+        profile = self.net.profile
         feats = self.net.forward(x[None], layers=self.layers)
         grads = {}
         content = style = 0.0
-        for n, w in self.content_layers.items():
-            value, g = losses.content_loss(feats[n], self.content_targets[n])
-            content += w * value
-            grads[n] = g * dtype(self.content_weight * w)
-        for n, w in self.style_layers.items():
-            value, g = losses.style_loss(feats[n], self.style_targets[n], self.statistic)
-            style += w * value
-            g = g * dtype(self.style_weight * w)
-            grads[n] = grads[n] + g if n in grads else g
+        with timed(profile, "content loss"):
+            for n, w in self.content_layers.items():
+                value, g = losses.content_loss(feats[n], self.content_targets[n])
+                content += w * value
+                grads[n] = g * dtype(self.content_weight * w)
+        with timed(profile, "style loss (Gram)"):
+            for n, w in self.style_layers.items():
+                value, g = losses.style_loss(feats[n], self.style_targets[n], self.statistic)
+                style += w * value
+                g = g * dtype(self.style_weight * w)
+                grads[n] = grads[n] + g if n in grads else g
         grad = self.net.backward(grads)[0]
         tv = 0.0
         if self.tv_weight:
-            tv, tv_grad = losses.tv_loss(x)
-            grad += tv_grad * dtype(self.tv_weight)
+            with timed(profile, "TV loss"):
+                tv, tv_grad = losses.tv_loss(x)
+                grad += tv_grad * dtype(self.tv_weight)
         self.terms = {"content": self.content_weight * content,
                       "style": self.style_weight * style,
                       "tv": self.tv_weight * tv}

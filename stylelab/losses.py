@@ -18,6 +18,7 @@ product (the seed's remark: it works as well).
 """
 
 from .backend import get_array_module
+from .layers.blas import matmul
 
 STYLE_STATISTICS = ("gram", "covariance")
 
@@ -64,7 +65,7 @@ def gram(f, statistic="gram"):
         Sums over the ``M = H * W`` positions (not divided by ``M``).
     """
     fm = _style_features(f, statistic)
-    return get_array_module(f).matmul(fm.transpose(0, 2, 1), fm)
+    return matmul(fm.transpose(0, 2, 1), fm)
 
 
 def content_loss(f, p):
@@ -116,14 +117,14 @@ def style_loss(f, a, statistic="gram"):
         raise ValueError(f"target Gram matrix {tuple(a.shape)} does not fit "
                          f"features with {c} channels")
     fm = _style_features(f, statistic)
-    g = xp.matmul(fm.transpose(0, 2, 1), fm)
+    g = matmul(fm.transpose(0, 2, 1), fm)
     diff = g - a
     m = h * w
     norm = float(c) ** 2 * float(m) ** 2
     value = float((diff * diff).sum()) / (4.0 * norm)
     # dE/dG = (G - A) / (2 N^2 M^2); G = F^T F and G - A is symmetric, so
     # dE/dF = F (dE/dG + dE/dG^T) = F (G - A) / (N^2 M^2).
-    dfm = xp.matmul(fm, diff) * f.dtype.type(1.0 / norm)
+    dfm = matmul(fm, diff) * f.dtype.type(1.0 / norm)
     if statistic == "covariance":
         # Back through the centring, a projection: subtract the mean over
         # positions. (F_c (G - A) already has zero mean, but say what is meant.)

@@ -23,9 +23,11 @@ import numpy as np
 
 from .layers import (avgpool2x2_backward, avgpool2x2_forward, conv2d_backward,
                      conv2d_forward, maxpool2x2_backward, maxpool2x2_forward,
-                     relu_backward, relu_forward)
+                     pad2d_forward)
+from .layers.shifted import backward_taps, conv_taps, correlate_valid
 from .atomic import write_atomically
 from .backend import array_module, get_array_module
+from .profile import timed
 
 BLOCKS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
 WIDTHS = (64, 128, 256, 512, 512)
@@ -236,6 +238,8 @@ class VGG:
             end += 1
         self.names = all_names[:end]
         self._tape = None
+        self._tap_cache = {}
+        self.profile = None      # a stylelab.profile.Profile times the layers
 
     # -- preprocessing: RGB in [0, 1] -> the convention the weights expect --
     def _scale_and_shift(self, xp):
@@ -302,29 +306,62 @@ class VGG:
         Returns
         -------
         feats : dict name -> ndarray of shape (N, H_l, W_l, C_l)
+            Read-only use: these may be views into the network's buffers
+            (a ReLU's output lives inside the zero-bordered buffer the next
+            convolution reads).
         """
         requested = list(layers) if layers is not None else list(self.names)
         if not requested:
             raise ValueError("forward needs at least one layer name")
         deepest = self._resolve(requested)
         self._check_input(x, deepest)
+        xp = get_array_module(x)
         feats, tape = {}, []
-        h = self.preprocess(x)
+        with timed(self.profile, "preprocess"):
+            h = self.preprocess(x)
+        hpad = None          # h inside a zero border of 1 pixel, once it exists
         for name in self.names[:self.names.index(deepest) + 1]:
-            if name.startswith("conv"):
-                w, b = self.params[name]
-                h, cache = layers_conv(h, w, b)
-            elif name.startswith("relu"):
-                h, cache = relu_forward(h)
-            elif self.pooling == "max":
-                h, cache = maxpool2x2_forward(h)
-            else:
-                h, cache = avgpool2x2_forward(h)
+            h, hpad, cache = self._layer_forward(name, h, hpad, xp)
             tape.append((name, cache))
             if name in requested:
                 feats[name] = h
         self._tape = tape
         return feats
+
+    def _layer_forward(self, name, h, hpad, xp):
+        """One layer: ``(output, output inside a zero border or None, cache)``."""
+        if name.startswith("conv"):
+            w, b = self.params[name]
+            if hpad is None or h.shape[3] < 16:
+                # The first conv of a block (or of the RGB image): the generic layer.
+                with timed(self.profile, "conv forward (im2col)"):
+                    y, cache = layers_conv(h, w, b)
+                return y, None, ("layer", cache)
+            with timed(self.profile, "conv forward (shifted GEMMs)"):
+                y = correlate_valid(hpad, self._taps(name)[0], 3, bias=b)
+            return y, None, ("shifted", None)
+        if name.startswith("relu"):
+            with timed(self.profile, "ReLU forward"):
+                # Written straight into the zero-bordered buffer the next conv
+                # reads: the padding costs no copy of its own.
+                hpad = xp.zeros((h.shape[0], h.shape[1] + 2, h.shape[2] + 2, h.shape[3]),
+                                dtype=h.dtype)
+                a = hpad[:, 1:-1, 1:-1, :]
+                xp.maximum(h, 0, out=a)
+            return a, hpad, a
+        with timed(self.profile, "pooling forward"):
+            pool = maxpool2x2_forward if self.pooling == "max" else avgpool2x2_forward
+            y, cache = pool(h)
+            # The next block's first conv reads y inside a zero border too.
+            ypad, _ = pad2d_forward(y, 1, "zeros")
+        return ypad[:, 1:-1, 1:-1, :], ypad, cache
+
+    def _taps(self, name):
+        """The conv's forward and backward GEMM taps, made once per network."""
+        if name not in self._tap_cache:
+            w = self.params[name][0]
+            self._tap_cache[name] = (conv_taps(w), backward_taps(w))
+        return self._tap_cache[name]
 
     def backward(self, grads):
         """Backpropagate gradients given at any computed layers to the image.
@@ -349,23 +386,42 @@ class VGG:
         if missing:
             raise ValueError(f"no gradient can flow from {missing[0]!r}: the last "
                              f"forward pass stopped at {ran[-1]}")
-        d = None
+        d = dpad = None      # the gradient at the current layer's output (and its border)
         for name, cache in reversed(tape):
             if name in grads:
                 d = grads[name] if d is None else d + grads[name]
+                dpad = None
             if d is None:
                 continue  # nothing to carry back yet
-            if name.startswith("conv"):
-                d = conv2d_backward(d, cache, weight_grads=False)[0]
-            elif name.startswith("relu"):
-                d = relu_backward(d, cache)
-            elif self.pooling == "max":
-                d = maxpool2x2_backward(d, cache)
-            else:
-                d = avgpool2x2_backward(d, cache)
+            d, dpad = self._layer_backward(name, cache, d, dpad, get_array_module(d))
         if d is None:
             raise ValueError("backward needs at least one gradient")
-        return self._preprocess_backward(d)
+        with timed(self.profile, "preprocess"):
+            return self._preprocess_backward(d)
+
+    def _layer_backward(self, name, cache, d, dpad, xp):
+        """One layer back: the gradient at its input (and that inside a zero border, or None)."""
+        if name.startswith("relu"):
+            with timed(self.profile, "ReLU backward"):
+                # dz = d where the ReLU passed, written inside a zero border:
+                # the conv below correlates it with no padding copy.
+                dpad = xp.zeros((d.shape[0], d.shape[1] + 2, d.shape[2] + 2, d.shape[3]),
+                                dtype=d.dtype)
+                dz = dpad[:, 1:-1, 1:-1, :]
+                xp.multiply(d, cache > 0, out=dz)
+            return dz, dpad
+        if name.startswith("conv"):
+            if cache[0] == "layer":
+                with timed(self.profile, "conv backward (im2col/col2im)"):
+                    return conv2d_backward(d, cache[1], weight_grads=False)[0], None
+            with timed(self.profile, "conv backward (shifted GEMMs)"):
+                if dpad is None:
+                    dpad, _ = pad2d_forward(xp.ascontiguousarray(d), 1, "zeros")
+                return correlate_valid(dpad, self._taps(name)[1], 3), None
+        with timed(self.profile, "pooling backward"):
+            if self.pooling == "max":
+                return maxpool2x2_backward(d, cache), None
+            return avgpool2x2_backward(d, cache), None
 
 
 def layers_conv(h, w, b):

@@ -40,15 +40,18 @@ def torch_conv(stride, pad, pad_mode):
     return fn
 
 
+@pytest.mark.parametrize("method", ["fast", "im2col"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "x".join(map(str, c)))
-def test_conv_matches_pytorch(xp, rng, case, dtype):
+def test_conv_matches_pytorch(xp, rng, case, dtype, method):
     x, w, b = make(rng, xp, case, dtype)
     stride, padding, pad_mode = case[6:]
     pad = (case[5] - 1) // 2 if padding == "same" else padding
 
+    if method == "fast":   # the shifted GEMMs wherever they apply (stride 1)
+        method = "shifted" if stride == 1 else "auto"
     y, cache = layers.conv2d_forward(x, w, b, stride=stride, padding=padding,
-                                     pad_mode=pad_mode)
+                                     pad_mode=pad_mode, method=method)
     dy = xp.asarray(rng.standard_normal(y.shape).astype(dtype))
     dx, dw, db = layers.conv2d_backward(dy, cache)
     y_ref, (dx_ref, dw_ref, db_ref) = run_torch(torch_conv(stride, pad, pad_mode),
@@ -60,6 +63,54 @@ def test_conv_matches_pytorch(xp, rng, case, dtype):
         assert ours.dtype == dtype
         assert rel_err(ours, ref) <= tol
     assert dx.shape == x.shape and dw.shape == w.shape and db.shape == b.shape
+
+
+STRIDE_1 = [c for c in CASES if c[6] == 1] + [
+    (3, 6, 4, 5, 7, 3, 1, 2, "zeros"),          # padding wider than "same"
+    (1, 12, 10, 2, 3, 5, 1, 3, "reflect"),
+    (2, 4, 9, 3, 2, 3, 1, 0, "reflect"),
+]
+
+
+@pytest.mark.parametrize("case", STRIDE_1, ids=lambda c: "x".join(map(str, c)))
+def test_shifted_gemms_equal_the_im2col_reference(xp, rng, case):
+    # The fast path against the readable one: forward, dx, dw and db.
+    x, w, b = make(rng, xp, case, np.float64)
+    kw = dict(stride=1, padding=case[7], pad_mode=case[8])
+    y_fast, c_fast = layers.conv2d_forward(x, w, b, method="shifted", **kw)
+    y_ref, c_ref = layers.conv2d_forward(x, w, b, method="im2col", **kw)
+    assert rel_err(y_fast, y_ref) <= 1e-13
+    dy = xp.asarray(rng.standard_normal(y_ref.shape))
+    for fast, ref in zip(layers.conv2d_backward(dy, c_fast), layers.conv2d_backward(dy, c_ref)):
+        assert fast.shape == ref.shape and rel_err(fast, ref) <= 1e-13
+    dx_only, dw, db = layers.conv2d_backward(dy, c_fast, weight_grads=False)
+    assert dw is None and db is None
+    assert rel_err(dx_only, layers.conv2d_backward(dy, c_ref)[0]) <= 1e-13
+
+
+def test_the_shifted_method_needs_stride_1(rng):
+    x, w, b = make(rng, np, CASES[1], np.float64)
+    with pytest.raises(ValueError, match="shifted method needs stride 1"):
+        layers.conv2d_forward(x, w, b, stride=2, method="shifted")
+    with pytest.raises(ValueError, match="method must be one of"):
+        layers.conv2d_forward(x, w, b, method="winograd")
+
+
+def test_gemm_accumulate_adds_in_place(rng):
+    from stylelab.layers.blas import gemm_accumulate
+    for dtype in (np.float32, np.float64):
+        a, b = rng.random((50, 7)).astype(dtype), rng.random((7, 3)).astype(dtype)
+        out = rng.random((50, 3)).astype(dtype)
+        expected = out + a @ b
+        buffer = out
+        gemm_accumulate(a, b, out)
+        assert out is buffer and rel_err(out, expected) <= 1e-6
+        # Views of bigger arrays, as the conv passes them.
+        big = rng.random((60, 3)).astype(dtype)
+        view = big[5:55]
+        expected = view + a @ b
+        gemm_accumulate(a, b, view)
+        assert rel_err(big[5:55], expected) <= 1e-6
 
 
 def test_output_size_formula():

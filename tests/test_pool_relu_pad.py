@@ -94,7 +94,7 @@ def test_relu_and_reflect_pad_gradients_numerically(rng):
 def test_gradient_check_catches_a_pooling_gradient_sent_to_every_corner(rng):
     # A plausible bug: upsampling dy into the whole window instead of the winner.
     def wrong_backward(dy, cache):
-        return layers.avgpool2x2_backward(4 * dy, cache[1])
+        return layers.avgpool2x2_backward(4 * dy, cache[0].shape)
     x = rng.standard_normal((1, 4, 4, 2))
     assert _numeric_check(layers.maxpool2x2_forward, wrong_backward, x, rng) > 1e-2
 

@@ -20,6 +20,11 @@ Channels-last is what makes this clean: a neighbourhood ``x[n, i:i+K, j:j+K, :]`
 flattens in (ky, kx, c) order, and so does a filter ``w[f]`` of shape (K, K, C),
 so rows of ``cols`` and rows of ``w2`` line up with no transposes at all.
 
+Stride-1 layers (every layer of VGG) take a faster road to the same numbers,
+:mod:`stylelab.layers.shifted`: K*K products on shifted views of the padded
+input, with no column matrix at all. ``method="im2col"`` forces the readable
+path above, the reference the fast one is tested against.
+
 Output size, per spatial axis, as in PyTorch::
 
     Ho = floor((H + 2*pad - K) / stride) + 1
@@ -28,6 +33,22 @@ Output size, per spatial axis, as in PyTorch::
 from ..backend import get_array_module
 from ._checks import check_activation, check_float, check_same_dtype
 from .padding import PAD_MODES, pad2d_backward, pad2d_forward
+from .blas import matmul
+from .shifted import backward_taps, conv_taps, correlate_valid, filter_gradient
+
+METHODS = ("auto", "im2col", "shifted")
+
+
+def _choose(method, stride, channels):
+    if method not in METHODS:
+        raise ValueError(f"conv2d: method must be one of {METHODS}, got {method!r}")
+    if method == "shifted" and stride != 1:
+        raise ValueError(f"conv2d: the shifted method needs stride 1, got stride {stride}")
+    if method == "auto":
+        # With few input channels (an RGB image) each shifted product would be
+        # a thin (L x C) @ (C x F); one im2col product over K*K*C columns is faster.
+        return "shifted" if stride == 1 and channels >= 16 else "im2col"
+    return method
 
 
 def _conv_geometry(x, w, b, stride, padding, pad_mode):
@@ -176,8 +197,8 @@ def col2im(cols, padded_shape, k, stride=1):
     return dxpad
 
 
-def conv2d_forward(x, w, b, stride=1, padding="same", pad_mode="zeros"):
-    """Convolution (cross-correlation) plus bias, as im2col and one GEMM.
+def conv2d_forward(x, w, b, stride=1, padding="same", pad_mode="zeros", method="auto"):
+    """Convolution (cross-correlation) plus bias, without the loops.
 
     Computes the same as :func:`conv2d_naive` (without its ReLU).
 
@@ -191,12 +212,17 @@ def conv2d_forward(x, w, b, stride=1, padding="same", pad_mode="zeros"):
     padding : "same" or int
         ``"same"`` pads ``(K - 1) // 2`` pixels on every side.
     pad_mode : {"zeros", "reflect"}
+    method : {"auto", "im2col", "shifted"}
+        ``"im2col"``: im2col and one GEMM (the reference). ``"shifted"``:
+        K*K GEMMs on shifted views, stride 1 only. ``"auto"``: shifted when
+        the stride is 1 and there are at least 16 input channels.
 
     Returns
     -------
     y : ndarray of shape (N, Ho, Wo, F)
         ``Ho = floor((H + 2*pad - K) / stride) + 1``, likewise ``Wo``;
-        same dtype as `x`.
+        same dtype as `x`. (The shifted method returns a view into a
+        slightly larger buffer.)
     cache : tuple
         What :func:`conv2d_backward` needs: the padded input (not the
         K*K-times larger columns, which the backward pass rebuilds).
@@ -208,14 +234,18 @@ def conv2d_forward(x, w, b, stride=1, padding="same", pad_mode="zeros"):
         kernel larger than the padded input, or a non-float dtype.
     """
     pad = _conv_geometry(x, w, b, stride, padding, pad_mode)
+    method = _choose(method, stride, x.shape[3])
     xpad, pad_cache = pad2d_forward(x, pad, pad_mode)
-    n, hp, wp, _ = xpad.shape
     f, k, _, _ = w.shape
+    cache = (xpad, w, stride, pad_cache, method)
+    if method == "shifted":
+        return correlate_valid(xpad, conv_taps(w), k, bias=b), cache
+    n, hp, wp, _ = xpad.shape
     ho, wo = conv_output_size(hp, k, stride), conv_output_size(wp, k, stride)
     cols = im2col(xpad, k, stride)             # (N*Ho*Wo, K*K*C)
-    y = cols @ w.reshape(f, -1).T              # (N*Ho*Wo, F)
+    y = matmul(cols, w.reshape(f, -1).T)       # cols @ w2.T: (N*Ho*Wo, F)
     y += b
-    return y.reshape(n, ho, wo, f), (xpad, w, stride, pad_cache)
+    return y.reshape(n, ho, wo, f), cache
 
 
 def conv2d_backward(dy, cache, weight_grads=True):
@@ -227,6 +257,9 @@ def conv2d_backward(dy, cache, weight_grads=True):
         db = dy2.sum(axis=0)           # (F,)
         dw = dy2.T @ cols              # (F, K*K*C) -> (F, K, K, C)
         dx = col2im(dy2 @ w2)          # (N*Ho*Wo, K*K*C) -> (N, H, W, C)
+
+    The shifted method computes the same: ``dx`` as the correlation of ``dy``
+    with the flipped, channel-swapped filters, ``dw`` tap by tap.
 
     Parameters
     ----------
@@ -242,18 +275,37 @@ def conv2d_backward(dy, cache, weight_grads=True):
     dw : ndarray of shape (F, K, K, C), or None
     db : ndarray of shape (F,), or None
     """
-    xpad, w, stride, pad_cache = cache
+    xpad, w, stride, pad_cache, method = cache
     f, k, _, _ = w.shape
     n, hp, wp, _ = xpad.shape
     expected = (n, conv_output_size(hp, k, stride), conv_output_size(wp, k, stride), f)
     if tuple(dy.shape) != expected:
         raise ValueError(f"conv2d_backward: dy must have the output's shape "
                          f"{expected}, got {tuple(dy.shape)}")
+    if method == "shifted":
+        return _shifted_backward(dy, xpad, w, pad_cache, weight_grads)
     w2 = w.reshape(f, -1)
     dy2 = dy.reshape(-1, f)
     db = dw = None
     if weight_grads:
         db = dy2.sum(axis=0)
-        dw = (dy2.T @ im2col(xpad, k, stride)).reshape(w.shape)
-    dxpad = col2im(dy2 @ w2, xpad.shape, k, stride)
+        dw = matmul(dy2.T, im2col(xpad, k, stride)).reshape(w.shape)
+    dxpad = col2im(matmul(dy2, w2), xpad.shape, k, stride)
+    return pad2d_backward(dxpad, pad_cache), dw, db
+
+
+def _shifted_backward(dy, xpad, w, pad_cache, weight_grads):
+    k = w.shape[1]
+    pad, mode = pad_cache[0], pad_cache[1]
+    db = dw = None
+    if weight_grads:
+        db = dy.sum(axis=(0, 1, 2))
+        dw = filter_gradient(xpad, dy, k)
+    if mode == "zeros" and pad <= k - 1:
+        # Only the unpadded input's gradient is wanted: pad dy by K-1-pad.
+        dyp, _ = pad2d_forward(dy, k - 1 - pad, "zeros")
+        return correlate_valid(dyp, backward_taps(w), k), dw, db
+    # The whole padded input's gradient, then fold the padding back (reflect).
+    dyp, _ = pad2d_forward(dy, k - 1, "zeros")
+    dxpad = correlate_valid(dyp, backward_taps(w), k)
     return pad2d_backward(dxpad, pad_cache), dw, db

@@ -46,9 +46,12 @@ def pad2d_forward(x, pad, mode="zeros"):
     if pad == 0:
         return x, cache
     xp = get_array_module(x)
+    if mode == "zeros":
+        y = xp.zeros((n, h + 2 * pad, w + 2 * pad, c), dtype=x.dtype)
+        y[:, pad:-pad, pad:-pad, :] = x
+        return y, cache
     widths = ((0, 0), (pad, pad), (pad, pad), (0, 0))
-    y = xp.pad(x, widths, mode="constant" if mode == "zeros" else "reflect")
-    return y, cache
+    return xp.pad(x, widths, mode="reflect"), cache
 
 
 def _fold_reflected(d, pad, axis):

@@ -51,22 +51,22 @@ def maxpool2x2_forward(x):
     Returns
     -------
     y : ndarray of shape (N, H // 2, W // 2, C)
-    cache : (argmax, x_shape)
-        ``argmax`` (uint8, shape of `y`) is the corner that won each window:
-        the *first* maximum in row-major order, as PyTorch picks it.
+    cache : (x, y)
+        The backward pass finds each window's winner again from these (no
+        index array is stored: `x` and `y` are kept by the network anyway).
     """
     xp = get_array_module(x)
-    corners = _corners(x, "maxpool2x2")
-    # argmax returns the first of equal maxima (and the first NaN), which is
-    # exactly the element PyTorch's scan keeps.
-    argmax = xp.stack(corners, axis=-1).argmax(axis=-1).astype(xp.uint8)
-    y = xp.maximum(xp.maximum(corners[0], corners[1]),
-                   xp.maximum(corners[2], corners[3]))
-    return y, (argmax, x.shape)
+    a, b, c, d = _corners(x, "maxpool2x2")
+    y = xp.maximum(a, b)
+    xp.maximum(y, xp.maximum(c, d), out=y)
+    return y, (x, y)
 
 
 def maxpool2x2_backward(dy, cache):
     """Gradient of :func:`maxpool2x2_forward`: each window's winner takes ``dy``.
+
+    The winner is the *first* corner, in row-major order, equal to the
+    window's maximum -- the element PyTorch's scan keeps when values tie.
 
     Parameters
     ----------
@@ -77,8 +77,20 @@ def maxpool2x2_backward(dy, cache):
     -------
     dx : ndarray of shape (N, H, W, C)
     """
-    argmax, x_shape = cache
-    return _spread([dy * (argmax == k) for k in range(4)], x_shape)
+    x, y = cache
+    xp = get_array_module(dy)
+    dx = xp.zeros(x.shape, dtype=dy.dtype)
+    ho, wo = y.shape[1:3]
+    taken = None
+    for (r, c), corner in zip(CORNERS, _corners(x, "maxpool2x2")):
+        wins = corner == y
+        if taken is None:
+            taken = wins.copy()
+        else:
+            wins &= ~taken                # an earlier corner already won the tie
+            taken |= wins
+        xp.multiply(dy, wins, out=dx[:, r:2 * ho:2, c:2 * wo:2, :])
+    return dx
 
 
 def avgpool2x2_forward(x):

@@ -1,0 +1,232 @@
+"""One Gatys evaluation -- VGG-19 to relu5_1, the losses, the gradient to the image -- stylelab vs PyTorch.
+
+For each size, stylelab and the same objective written in PyTorch (same random
+weights, same images, float32, frozen weights) each run in their own process
+with the same thread count; the table gives the best time of a few
+evaluations, the peak memory (RSS) of each process, the effective GFLOP/s
+(the convolutions' forward FLOPs, counted twice for forward + backward) and
+their share of the SGEMM peak measured in this run, and the ratio stylelab /
+PyTorch. ``--profile`` shows where stylelab's time goes, layer kind by kind.
+
+    python3 benchmarks/gatys_step.py                       # 256, 512, 1024 px, 2 threads
+    python3 benchmarks/gatys_step.py --sizes 512 --profile --json out.json
+    python3 benchmarks/gatys_step.py --backend cupy        # on a GPU, against PyTorch CUDA
+
+The weights are random (no pretrained weights are needed to time the arithmetic).
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+CONTENT, STYLE = "relu4_2", ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def conv_gflops(size):
+    """Forward FLOPs (2 per multiply-add) of VGG-19's convs up to conv5_1 on a size x size image."""
+    from stylelab.vgg import conv_shapes, convs_upto
+    shapes = conv_shapes("vgg19")
+    total = 0
+    for name in convs_upto("vgg19", "relu5_1"):
+        f, k, _, c = shapes[name]
+        side = size // 2 ** (int(name[4]) - 1)
+        total += 2 * side * side * f * k * k * c
+    return total / 1e9
+
+
+def images(size):
+    rng = np.random.default_rng(0)
+    return [rng.random((size, size, 3)).astype(np.float32) for _ in range(3)]  # content, style, x
+
+
+def peak_rss_gb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2   # KiB on Linux
+
+
+# -- the workers (each runs in its own process) ------------------------------
+
+def run_stylelab(args):
+    import stylelab
+    from stylelab import gatys, vgg
+    from stylelab.profile import Profile
+    stylelab.use(args.backend)
+    xp = stylelab.array_module()
+    net = vgg.load_vgg(args.weights)
+    content, style, x = (xp.asarray(a) for a in images(args.size))
+    objective = gatys.GatysObjective(net, content, style)
+    sync = xp.cuda.Device().synchronize if args.backend == "cupy" else (lambda: None)
+    times = []
+    for _ in range(args.repeats + 1):                  # the first run warms up
+        sync()
+        start = time.perf_counter()
+        objective(x)
+        sync()
+        times.append(time.perf_counter() - start)
+    out = {"times": times[1:]}
+    if args.profile:
+        net.profile = Profile(sync=sync if args.backend == "cupy" else None)
+        for _ in range(args.repeats):
+            objective(x)
+        out["profile"] = {k: v / args.repeats for k, v in net.profile.seconds.items()}
+    return out
+
+
+def run_torch(args):
+    import torch
+    from stylelab.vgg import convs_upto, layer_names, read_vgg_h5
+    torch.set_num_threads(args.threads)
+    device = "cuda" if args.backend == "cupy" else "cpu"
+    _, weights, conv = read_vgg_h5(args.weights)
+    params = {n: (torch.tensor(w.transpose(0, 3, 1, 2)).to(device), torch.tensor(b).to(device))
+              for n, (w, b) in weights.items() if n in convs_upto("vgg19", "relu5_1")}
+    mean = torch.tensor(conv["mean"], dtype=torch.float32, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(conv["std"], dtype=torch.float32, device=device).view(1, 3, 1, 1)
+    F = torch.nn.functional
+
+    def features(img):
+        h, out = (img * conv["input_scale"] - mean) / std, {}
+        for name in layer_names("vgg19")[:layer_names("vgg19").index("relu5_1") + 1]:
+            if name.startswith("conv"):
+                h = F.conv2d(h, *params[name], padding=1)
+            elif name.startswith("relu"):
+                h = torch.relu(h)
+            else:
+                h = F.max_pool2d(h, 2)
+            out[name] = h
+        return out
+
+    def gram(f):
+        fm = f[0].reshape(f.shape[1], -1)
+        return fm @ fm.T
+
+    content, style, x = (torch.tensor(a.transpose(2, 0, 1)[None].copy(), device=device)
+                         for a in images(args.size))
+    with torch.no_grad():
+        p = features(content)[CONTENT]
+        targets = {n: gram(f) for n, f in features(style).items() if n in STYLE}
+
+    def evaluate():
+        xg = x.clone().requires_grad_(True)
+        f = features(xg)
+        loss = 0.5 * ((f[CONTENT] - p) ** 2).sum()
+        for n in STYLE:
+            c, m = f[n].shape[1], f[n].shape[2] * f[n].shape[3]
+            loss = loss + 1e3 / len(STYLE) * ((gram(f[n]) - targets[n]) ** 2).sum() / (4 * c * c * m * m)
+        loss.backward()
+        return xg.grad
+
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    times = []
+    for _ in range(args.repeats + 1):
+        sync()
+        start = time.perf_counter()
+        evaluate()
+        sync()
+        times.append(time.perf_counter() - start)
+    return {"times": times[1:]}
+
+
+def run_sgemm(args):
+    a = np.random.default_rng(0).random((2048, 2048), dtype=np.float32)
+    a @ a
+    best = min(_timed(lambda: a @ a) for _ in range(3))
+    return {"gflops": 2 * 2048 ** 3 / best / 1e9}
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+WORKERS = {"stylelab": run_stylelab, "torch": run_torch, "sgemm": run_sgemm}
+
+
+def worker(args):
+    result = WORKERS[args.worker](args)
+    result["peak_rss_gb"] = peak_rss_gb()
+    print(json.dumps(result))
+
+
+# -- the driver ---------------------------------------------------------------
+
+def spawn(args, what, size, weights):
+    env = {**os.environ, **{v: str(args.threads) for v in THREAD_VARS}}
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", what, "--size", str(size),
+           "--threads", str(args.threads), "--repeats", str(args.repeats),
+           "--weights", weights, "--backend", args.backend] + (["--profile"] if args.profile else [])
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if res.returncode != 0:
+        sys.exit(f"gatys_step.py: the {what} worker at {size} px failed:\n{res.stderr}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--backend", choices=["numpy", "cupy"], default="numpy")
+    p.add_argument("--profile", action="store_true", help="stylelab's time per layer kind")
+    p.add_argument("--json", help="also write the results here")
+    p.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
+    p.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--weights", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        return worker(args)
+
+    from stylelab.vgg import save_random_vgg_h5
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = os.path.join(tmp, "vgg19_random.h5")
+        save_random_vgg_h5(weights, "vgg19", seed=0, upto="relu5_1")
+        peak = spawn(args, "sgemm", 0, weights)["gflops"]
+        rows = []
+        for size in args.sizes:
+            ours, ref = spawn(args, "stylelab", size, weights), spawn(args, "torch", size, weights)
+            gf = 2 * conv_gflops(size)
+            t_ours, t_ref = min(ours["times"]), min(ref["times"])
+            rows.append({"size": size, "stylelab_s": t_ours, "torch_s": t_ref,
+                         "ratio": t_ours / t_ref, "stylelab_gflops": gf / t_ours,
+                         "torch_gflops": gf / t_ref, "stylelab_rss_gb": ours["peak_rss_gb"],
+                         "torch_rss_gb": ref["peak_rss_gb"],
+                         "memory_ratio": ours["peak_rss_gb"] / ref["peak_rss_gb"],
+                         "stylelab_all_s": ours["times"], "torch_all_s": ref["times"],
+                         "profile": ours.get("profile")})
+    device = "CuPy vs PyTorch CUDA" if args.backend == "cupy" else f"{args.threads} threads"
+    print(f"Gatys evaluation (VGG-19 to relu5_1 + losses + image gradient), float32, random "
+          f"weights; {time.strftime('%Y-%m-%d')}, {platform.machine()} {platform.node()}, "
+          f"{os.cpu_count()} CPUs, {device}; SGEMM peak {peak:.0f} GFLOP/s (NumPy, 2048^2)\n")
+    print("| size | stylelab s | PyTorch s | ratio | stylelab GFLOP/s (% peak) | PyTorch GFLOP/s "
+          "(% peak) | stylelab peak RSS GB | PyTorch peak RSS GB | memory ratio |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        print(f"| {r['size']} | {r['stylelab_s']:.3f} | {r['torch_s']:.3f} | {r['ratio']:.2f}x | "
+              f"{r['stylelab_gflops']:.0f} ({100 * r['stylelab_gflops'] / peak:.0f}%) | "
+              f"{r['torch_gflops']:.0f} ({100 * r['torch_gflops'] / peak:.0f}%) | "
+              f"{r['stylelab_rss_gb']:.2f} | {r['torch_rss_gb']:.2f} | {r['memory_ratio']:.2f}x |")
+    for r in rows:
+        if r["profile"]:
+            total = sum(r["profile"].values())
+            print(f"\nstylelab at {r['size']} px, per evaluation:\n\n| stage | ms | share |\n"
+                  "| --- | ---: | ---: |")
+            for name, s in sorted(r["profile"].items(), key=lambda kv: -kv[1]):
+                print(f"| {name} | {1e3 * s:.1f} | {100 * s / total:.0f}% |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"date": time.strftime("%Y-%m-%d"), "machine": platform.node(),
+                       "threads": args.threads, "backend": args.backend,
+                       "sgemm_peak_gflops": peak, "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""The fast stride-1 convolution: K*K matrix products on shifted views, no im2col.
+
+im2col copies each of the K*K taps of every neighbourhood into a matrix
+K*K times the size of the input. With channels-last arrays there is a way to
+skip that copy. Flatten the padded input ``xpad`` (N, Hp, Wp, C) to rows
+``X = xpad.reshape(-1, C)``, one row per pixel. Moving one pixel right is
+moving one row down in ``X``; moving one pixel down is moving ``Wp`` rows. So
+tap (ky, kx) of the output at flat position ``p`` is row ``p + ky*Wp + kx``,
+and *all* outputs' tap (ky, kx) is one contiguous slice of ``X``::
+
+    Y[p] = sum over (ky, kx) of  X[p + ky*Wp + kx] @ w[:, ky, kx, :].T  (+ b)
+
+    Y = b;  for each tap t = (ky, kx):  Y += X[off_t : off_t + L] @ W_t     # W_t: (C, F)
+
+Each output row ``p = (n, i, j)`` is computed on the padded grid, so the
+``K - 1`` columns at the end of each row (and the rows between images) are
+computed too and thrown away: a few percent more arithmetic for no copies.
+The products accumulate in place (BLAS ``gemm`` with ``beta = 1``, see
+:mod:`stylelab.layers.blas`), so the only memory is the input and the output.
+
+The backward pass is the same operation: the gradient with respect to the
+input is the correlation of ``dy`` (padded by ``K - 1``) with the filters
+flipped in space and transposed in channels; the filter gradient is
+``dW_t = X[off_t : off_t + L].T @ dY``. :mod:`stylelab.layers.conv` uses these
+for every stride-1 layer, and tests them against its im2col reference.
+"""
+
+from ..backend import get_array_module
+from .blas import gemm_accumulate, matmul
+
+
+def conv_taps(w):
+    """Filters (F, K, K, C) as K*K matrices (C, F), contiguous: ``taps[ky*K + kx] = w[:, ky, kx, :].T``."""
+    xp = get_array_module(w)
+    f, k, _, c = w.shape
+    return xp.ascontiguousarray(w.transpose(1, 2, 3, 0).reshape(k * k, c, f))
+
+
+def backward_taps(w):
+    """The taps of the input-gradient correlation: `w` flipped in space, channels swapped.
+
+    ``taps[ky*K + kx] = w[:, K-1-ky, K-1-kx, :]``, shape (K*K, F, C).
+    """
+    xp = get_array_module(w)
+    f, k, _, c = w.shape
+    return xp.ascontiguousarray(w[:, ::-1, ::-1, :].transpose(1, 2, 0, 3).reshape(k * k, f, c))
+
+
+def correlate_valid(xpad, taps, k, bias=None):
+    """Stride-1 'valid' correlation of an already padded input, by shifted GEMMs.
+
+    Parameters
+    ----------
+    xpad : ndarray of shape (N, Hp, Wp, C)
+    taps : ndarray of shape (K*K, C, F)
+        From :func:`conv_taps` (or :func:`backward_taps`).
+    k : int
+    bias : ndarray of shape (F,), optional
+
+    Returns
+    -------
+    y : ndarray of shape (N, Hp - K + 1, Wp - K + 1, F)
+        A view into an (N, Hp, Wp, F) buffer (the computed-and-ignored
+        columns are its last K - 1); same dtype as `xpad`.
+    """
+    xp = get_array_module(xpad, taps)
+    n, hp, wp, c = xpad.shape
+    f = taps.shape[2]
+    rows = xp.ascontiguousarray(xpad).reshape(n * hp * wp, c)
+    grid = xp.empty((n, hp, wp, f), dtype=xpad.dtype)
+    flat = grid.reshape(n * hp * wp, f)
+    length = n * hp * wp - (k - 1) * wp - (k - 1)     # the last output's last tap is the last row
+    out = flat[:length]
+    if bias is None:
+        out[...] = 0
+    else:
+        out[...] = bias
+    flat[length:] = 0
+    for ky in range(k):
+        for kx in range(k):
+            offset = ky * wp + kx
+            gemm_accumulate(rows[offset:offset + length], taps[ky * k + kx], out)
+    return grid[:, :hp - k + 1, :wp - k + 1, :]
+
+
+def filter_gradient(xpad, dy, k):
+    """``dw`` of a stride-1 correlation: ``dW_t = X[off_t : off_t + L].T @ dY``.
+
+    Parameters
+    ----------
+    xpad : ndarray of shape (N, Hp, Wp, C)
+    dy : ndarray of shape (N, Hp - K + 1, Wp - K + 1, F)
+    k : int
+
+    Returns
+    -------
+    dw : ndarray of shape (F, K, K, C)
+    """
+    xp = get_array_module(xpad, dy)
+    n, hp, wp, c = xpad.shape
+    f = dy.shape[3]
+    # dy on the padded grid, zero in the columns and rows the forward threw away.
+    grid = xp.zeros((n, hp, wp, f), dtype=dy.dtype)
+    grid[:, :hp - k + 1, :wp - k + 1, :] = dy
+    length = n * hp * wp - (k - 1) * wp - (k - 1)
+    dflat = grid.reshape(n * hp * wp, f)[:length]
+    rows = xp.ascontiguousarray(xpad).reshape(n * hp * wp, c)
+    dw = xp.empty((k, k, c, f), dtype=dy.dtype)
+    for ky in range(k):
+        for kx in range(k):
+            offset = ky * wp + kx
+            dw[ky, kx] = matmul(rows[offset:offset + length].T, dflat)
+    return xp.ascontiguousarray(dw.transpose(3, 0, 1, 2))
