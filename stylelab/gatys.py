@@ -156,20 +156,25 @@ class GatysObjective:
                              f"was built for {self.shape}")
         dtype = x.dtype.type
         profile = self.net.profile
-        feats = self.net.forward(x[None], layers=self.layers)
+        # Each call overwrites the last one's features: nothing is kept between calls.
+        feats = self.net.forward(x[None], layers=self.layers, reuse_buffers=True)
         grads = {}
         content = style = 0.0
         with timed(profile, "content loss"):
             for n, w in self.content_layers.items():
                 value, g = losses.content_loss(feats[n], self.content_targets[n])
                 content += w * value
-                grads[n] = g * dtype(self.content_weight * w)
+                g *= dtype(self.content_weight * w)       # g is new: scale it in place
+                grads[n] = g
         with timed(profile, "style loss (Gram)"):
             for n, w in self.style_layers.items():
                 value, g = losses.style_loss(feats[n], self.style_targets[n], self.statistic)
                 style += w * value
-                g = g * dtype(self.style_weight * w)
-                grads[n] = grads[n] + g if n in grads else g
+                g *= dtype(self.style_weight * w)
+                if n in grads:
+                    grads[n] += g
+                else:
+                    grads[n] = g
         grad = self.net.backward(grads)[0]
         tv = 0.0
         if self.tv_weight:

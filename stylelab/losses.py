@@ -117,14 +117,14 @@ def style_loss(f, a, statistic="gram"):
         raise ValueError(f"target Gram matrix {tuple(a.shape)} does not fit "
                          f"features with {c} channels")
     fm = _style_features(f, statistic)
-    g = matmul(fm.transpose(0, 2, 1), fm)
-    diff = g - a
+    diff = matmul(fm.transpose(0, 2, 1), fm) - a
     m = h * w
     norm = float(c) ** 2 * float(m) ** 2
     value = float((diff * diff).sum()) / (4.0 * norm)
     # dE/dG = (G - A) / (2 N^2 M^2); G = F^T F and G - A is symmetric, so
-    # dE/dF = F (dE/dG + dE/dG^T) = F (G - A) / (N^2 M^2).
-    dfm = matmul(fm, diff) * f.dtype.type(1.0 / norm)
+    # dE/dF = F (dE/dG + dE/dG^T) = F (G - A) / (N^2 M^2). (The scale goes on
+    # the small C x C factor, not on the M x C product.)
+    dfm = matmul(fm, diff * f.dtype.type(1.0 / norm))
     if statistic == "covariance":
         # Back through the centring, a projection: subtract the mean over
         # positions. (F_c (G - A) already has zero mean, but say what is meant.)

@@ -25,6 +25,8 @@ from .layers import (avgpool2x2_backward, avgpool2x2_forward, conv2d_backward,
                      conv2d_forward, maxpool2x2_backward, maxpool2x2_forward,
                      pad2d_forward)
 from .layers.shifted import backward_taps, conv_taps, correlate_valid
+from .layers.winograd import (correlate3x3_winograd, winograd_backward_taps,
+                              winograd_taps)
 from .atomic import write_atomically
 from .backend import array_module, get_array_module
 from .profile import timed
@@ -239,6 +241,7 @@ class VGG:
         self.names = all_names[:end]
         self._tape = None
         self._tap_cache = {}
+        self._buffers, self._reuse = {}, False
         self.profile = None      # a stylelab.profile.Profile times the layers
 
     # -- preprocessing: RGB in [0, 1] -> the convention the weights expect --
@@ -293,7 +296,7 @@ class VGG:
                              f"it has {self.names[0]} ... {self.names[-1]}")
         return max(requested, key=self.names.index)
 
-    def forward(self, x, layers=None):
+    def forward(self, x, layers=None, reuse_buffers=False):
         """Run the network as deep as the deepest requested layer.
 
         Parameters
@@ -302,6 +305,12 @@ class VGG:
             RGB in [0, 1], in the network's dtype.
         layers : list of str, optional
             Names such as ``"relu4_2"`` or ``"pool3"``; all layers if omitted.
+        reuse_buffers : bool
+            Compute in the buffers of the previous call instead of new ones.
+            An optimiser evaluating one image size over and over wants this:
+            fresh memory costs a page fault every 4 KiB, hundreds of
+            megabytes per evaluation. The features the previous call
+            returned are overwritten.
 
         Returns
         -------
@@ -315,52 +324,90 @@ class VGG:
             raise ValueError("forward needs at least one layer name")
         deepest = self._resolve(requested)
         self._check_input(x, deepest)
+        if not reuse_buffers:
+            self._buffers = {}     # let go of the last reused ones
+        self._reuse = reuse_buffers
         xp = get_array_module(x)
         feats, tape = {}, []
         with timed(self.profile, "preprocess"):
             h = self.preprocess(x)
         hpad = None          # h inside a zero border of 1 pixel, once it exists
         for name in self.names[:self.names.index(deepest) + 1]:
-            h, hpad, cache = self._layer_forward(name, h, hpad, xp)
+            h, hpad, cache = self._layer_forward(name, h, hpad, xp, keep=name in requested)
             tape.append((name, cache))
             if name in requested:
                 feats[name] = h
         self._tape = tape
         return feats
 
-    def _layer_forward(self, name, h, hpad, xp):
+    def _buffer(self, key, shape, dtype, xp):
+        """A zero-filled array, or with reuse the one kept under `key` (borders stay zero)."""
+        if not self._reuse or key is None:
+            return xp.zeros(shape, dtype=dtype)
+        buf = self._buffers.get(key)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = self._buffers[key] = xp.zeros(shape, dtype=dtype)
+        return buf
+
+    def _bordered(self, key, shape, dtype, xp):
+        """A buffer for an (N, H, W, C) array inside a zero border of 1 pixel, and its interior."""
+        n, height, width, c = shape
+        buf = self._buffer(key, (n, height + 2, width + 2, c), dtype, xp)
+        return buf, buf[:, 1:-1, 1:-1, :]
+
+    def _layer_forward(self, name, h, hpad, xp, keep):
         """One layer: ``(output, output inside a zero border or None, cache)``."""
         if name.startswith("conv"):
             w, b = self.params[name]
             if hpad is None or h.shape[3] < 16:
-                # The first conv of a block (or of the RGB image): the generic layer.
+                # The RGB image's conv: few channels, one im2col product is better.
                 with timed(self.profile, "conv forward (im2col)"):
                     y, cache = layers_conv(h, w, b)
                 return y, None, ("layer", cache)
+            # Pre-ReLU outputs are used once, so one buffer per shape serves
+            # them all -- unless this one was asked for.
+            if _winograd_pays(h.shape, w.shape[3], w.shape[0]):
+                with timed(self.profile, "conv forward (Winograd)"):
+                    shape = h.shape[:3] + (w.shape[0],)
+                    y = self._buffer(None if keep else ("conv", shape), shape, h.dtype, xp)
+                    correlate3x3_winograd(hpad, self._taps(name)[2], out=y)
+                    y += b
+                return y, None, ("winograd", None)
             with timed(self.profile, "conv forward (shifted GEMMs)"):
-                y = correlate_valid(hpad, self._taps(name)[0], 3, bias=b)
+                shape = hpad.shape[:3] + (w.shape[0],)
+                grid = self._buffer(None if keep else ("conv", shape), shape, h.dtype, xp)
+                y = correlate_valid(hpad, self._taps(name)[0], 3, bias=b, out=grid)
             return y, None, ("shifted", None)
         if name.startswith("relu"):
             with timed(self.profile, "ReLU forward"):
                 # Written straight into the zero-bordered buffer the next conv
                 # reads: the padding costs no copy of its own.
-                hpad = xp.zeros((h.shape[0], h.shape[1] + 2, h.shape[2] + 2, h.shape[3]),
-                                dtype=h.dtype)
-                a = hpad[:, 1:-1, 1:-1, :]
+                hpad, a = self._bordered(("relu", name), h.shape, h.dtype, xp)
                 xp.maximum(h, 0, out=a)
             return a, hpad, a
         with timed(self.profile, "pooling forward"):
-            pool = maxpool2x2_forward if self.pooling == "max" else avgpool2x2_forward
-            y, cache = pool(h)
-            # The next block's first conv reads y inside a zero border too.
-            ypad, _ = pad2d_forward(y, 1, "zeros")
-        return ypad[:, 1:-1, 1:-1, :], ypad, cache
+            shape = (h.shape[0], h.shape[1] // 2, h.shape[2] // 2, h.shape[3])
+            ypad, y = self._bordered(("pool", name), shape, h.dtype, xp)
+            if self.pooling == "max":
+                _, cache = maxpool2x2_forward(h, out=y)
+            else:
+                pooled, cache = avgpool2x2_forward(h)
+                y[...] = pooled
+        # The next block's first conv reads y inside its zero border.
+        return y, ypad, cache
 
     def _taps(self, name):
-        """The conv's forward and backward GEMM taps, made once per network."""
+        """The conv's filters as the fast paths want them, made once per network.
+
+        ``(shifted forward, shifted backward, Winograd forward, Winograd backward)``;
+        the Winograd ones only where :func:`_winograd_pays`.
+        """
         if name not in self._tap_cache:
             w = self.params[name][0]
-            self._tap_cache[name] = (conv_taps(w), backward_taps(w))
+            taps = (conv_taps(w), backward_taps(w))
+            if _winograd_pays(None, w.shape[3], w.shape[0]):
+                taps += (winograd_taps(w), winograd_backward_taps(w))
+            self._tap_cache[name] = taps
         return self._tap_cache[name]
 
     def backward(self, grads):
@@ -389,8 +436,10 @@ class VGG:
         d = dpad = None      # the gradient at the current layer's output (and its border)
         for name, cache in reversed(tape):
             if name in grads:
-                d = grads[name] if d is None else d + grads[name]
-                dpad = None
+                if d is None:
+                    d = grads[name]
+                else:
+                    d += grads[name]  # d is always one of the network's own buffers here
             if d is None:
                 continue  # nothing to carry back yet
             d, dpad = self._layer_backward(name, cache, d, dpad, get_array_module(d))
@@ -400,28 +449,49 @@ class VGG:
             return self._preprocess_backward(d)
 
     def _layer_backward(self, name, cache, d, dpad, xp):
-        """One layer back: the gradient at its input (and that inside a zero border, or None)."""
+        """One layer back: the gradient at its input (and that inside a zero border, or None).
+
+        With reused buffers, two per shape take turns: a ReLU writes the
+        gradient into one, the conv below reads it and writes into the other.
+        """
         if name.startswith("relu"):
             with timed(self.profile, "ReLU backward"):
                 # dz = d where the ReLU passed, written inside a zero border:
                 # the conv below correlates it with no padding copy.
-                dpad = xp.zeros((d.shape[0], d.shape[1] + 2, d.shape[2] + 2, d.shape[3]),
-                                dtype=d.dtype)
-                dz = dpad[:, 1:-1, 1:-1, :]
+                dpad, dz = self._bordered(("relu grad", d.shape), d.shape, d.dtype, xp)
                 xp.multiply(d, cache > 0, out=dz)
             return dz, dpad
         if name.startswith("conv"):
             if cache[0] == "layer":
                 with timed(self.profile, "conv backward (im2col/col2im)"):
                     return conv2d_backward(d, cache[1], weight_grads=False)[0], None
+            if dpad is None:      # a gradient given at the conv's own output
+                dpad, dz = self._bordered(("relu grad", d.shape), d.shape, d.dtype, xp)
+                dz[...] = d
+            if cache[0] == "winograd":
+                with timed(self.profile, "conv backward (Winograd)"):
+                    taps = self._taps(name)[3]
+                    shape = d.shape[:3] + (taps.shape[2],)
+                    out = self._buffer(("conv grad", shape), shape, d.dtype, xp)
+                    return correlate3x3_winograd(dpad, taps, out=out), None
             with timed(self.profile, "conv backward (shifted GEMMs)"):
-                if dpad is None:
-                    dpad, _ = pad2d_forward(xp.ascontiguousarray(d), 1, "zeros")
-                return correlate_valid(dpad, self._taps(name)[1], 3), None
+                taps = self._taps(name)[1]
+                shape = dpad.shape[:3] + (taps.shape[2],)
+                grid = self._buffer(("conv grad", shape), shape, d.dtype, xp)
+                return correlate_valid(dpad, taps, 3, out=grid), None
         with timed(self.profile, "pooling backward"):
             if self.pooling == "max":
-                return maxpool2x2_backward(d, cache), None
+                shape = cache[0].shape
+                out = self._buffer(("pool grad", shape), shape, d.dtype, xp)
+                return maxpool2x2_backward(d, cache, out=out), None
             return avgpool2x2_backward(d, cache), None
+
+
+def _winograd_pays(shape, c_in, c_out):
+    """Winograd F(2x2, 3x3) beats shifted GEMMs with many channels (measured:
+    benchmarks/gatys_step.py --profile); it needs an even map (`shape` (N, H, W, C))."""
+    even = shape is None or (shape[1] % 2 == 0 and shape[2] % 2 == 0)
+    return even and c_in * c_out >= 256 * 512
 
 
 def layers_conv(h, w, b):

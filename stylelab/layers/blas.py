@@ -40,18 +40,22 @@ def _gemm_args(a, b):
     return bt, at, trans_b, trans_a
 
 
-def matmul(a, b):
+def matmul(a, b, out=None):
     """``a @ b`` for 2-D arrays (or a batch of them, looped), C-contiguous result.
 
     Parameters
     ----------
     a : ndarray of shape (..., M, K)
     b : ndarray of shape (..., K, N)
+    out : ndarray of shape (M, N), optional
+        2-D only: write the product here.
 
     Returns
     -------
     ndarray of shape (..., M, N)
     """
+    if out is not None:
+        return _gemm_into(a, b, out, beta=0.0)
     if a.ndim == 3 and b.ndim == 3 and _blas_gemm(a[0], b[0]) is not None:
         xp = get_array_module(a, b)
         out = xp.empty((a.shape[0], a.shape[1], b.shape[2]), dtype=a.dtype)
@@ -78,12 +82,20 @@ def gemm_accumulate(a, b, out):
     -------
     out
     """
+    return _gemm_into(a, b, out, beta=1.0)
+
+
+def _gemm_into(a, b, out, beta):
+    """``out = a @ b + beta * out``, in place (beta is 0 or 1)."""
     gemm = _blas_gemm(a, b, out)
     if gemm is None or not out.flags.c_contiguous:
-        out += matmul(a, b)
+        if beta:
+            out += matmul(a, b)
+        else:
+            out[...] = matmul(a, b)
         return out
     bt, at, trans_b, trans_a = _gemm_args(a, b)
-    result = gemm(1.0, bt, at, beta=1.0, c=out.T, overwrite_c=True,
+    result = gemm(1.0, bt, at, beta=beta, c=out.T, overwrite_c=True,
                   trans_a=trans_b, trans_b=trans_a)
     if not get_array_module(out).shares_memory(result, out):
         out[...] = result.T  # BLAS had to copy (an unusual layout): keep the answer

@@ -41,12 +41,14 @@ def _spread(parts, x_shape):
     return dx
 
 
-def maxpool2x2_forward(x):
+def maxpool2x2_forward(x, out=None):
     """Max over each 2x2 window, stride 2.
 
     Parameters
     ----------
     x : ndarray of shape (N, H, W, C)
+    out : ndarray of shape (N, H // 2, W // 2, C), optional
+        Where to write the result (it may be a view).
 
     Returns
     -------
@@ -57,12 +59,13 @@ def maxpool2x2_forward(x):
     """
     xp = get_array_module(x)
     a, b, c, d = _corners(x, "maxpool2x2")
-    y = xp.maximum(a, b)
-    xp.maximum(y, xp.maximum(c, d), out=y)
+    y = xp.maximum(a, b, out=out)
+    xp.maximum(y, c, out=y)
+    xp.maximum(y, d, out=y)
     return y, (x, y)
 
 
-def maxpool2x2_backward(dy, cache):
+def maxpool2x2_backward(dy, cache, out=None):
     """Gradient of :func:`maxpool2x2_forward`: each window's winner takes ``dy``.
 
     The winner is the *first* corner, in row-major order, equal to the
@@ -72,6 +75,8 @@ def maxpool2x2_backward(dy, cache):
     ----------
     dy : ndarray of shape (N, H // 2, W // 2, C)
     cache : from :func:`maxpool2x2_forward`
+    out : ndarray of shape (N, H, W, C), optional
+        Where to write the result; every entry is overwritten.
 
     Returns
     -------
@@ -79,8 +84,13 @@ def maxpool2x2_backward(dy, cache):
     """
     x, y = cache
     xp = get_array_module(dy)
-    dx = xp.zeros(x.shape, dtype=dy.dtype)
     ho, wo = y.shape[1:3]
+    if out is None:
+        dx = xp.zeros(x.shape, dtype=dy.dtype)
+    else:
+        dx = out
+        dx[:, 2 * ho:] = 0            # an odd last row or column gets no gradient
+        dx[:, :, 2 * wo:] = 0
     taken = None
     for (r, c), corner in zip(CORNERS, _corners(x, "maxpool2x2")):
         wins = corner == y

@@ -46,7 +46,7 @@ def backward_taps(w):
     return xp.ascontiguousarray(w[:, ::-1, ::-1, :].transpose(1, 2, 0, 3).reshape(k * k, f, c))
 
 
-def correlate_valid(xpad, taps, k, bias=None):
+def correlate_valid(xpad, taps, k, bias=None, out=None):
     """Stride-1 'valid' correlation of an already padded input, by shifted GEMMs.
 
     Parameters
@@ -56,18 +56,20 @@ def correlate_valid(xpad, taps, k, bias=None):
         From :func:`conv_taps` (or :func:`backward_taps`).
     k : int
     bias : ndarray of shape (F,), optional
+    out : ndarray of shape (N, Hp, Wp, F), optional
+        The buffer to compute in (C-contiguous); a new one if omitted.
 
     Returns
     -------
     y : ndarray of shape (N, Hp - K + 1, Wp - K + 1, F)
-        A view into an (N, Hp, Wp, F) buffer (the computed-and-ignored
+        A view into the (N, Hp, Wp, F) buffer (the computed-and-ignored
         columns are its last K - 1); same dtype as `xpad`.
     """
     xp = get_array_module(xpad, taps)
     n, hp, wp, c = xpad.shape
     f = taps.shape[2]
     rows = xp.ascontiguousarray(xpad).reshape(n * hp * wp, c)
-    grid = xp.empty((n, hp, wp, f), dtype=xpad.dtype)
+    grid = xp.empty((n, hp, wp, f), dtype=xpad.dtype) if out is None else out
     flat = grid.reshape(n * hp * wp, f)
     length = n * hp * wp - (k - 1) * wp - (k - 1)     # the last output's last tap is the last row
     out = flat[:length]
