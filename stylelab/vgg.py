@@ -21,10 +21,10 @@ import os
 import h5py
 import numpy as np
 
-from .layers import (avgpool2x2_backward, avgpool2x2_forward, conv2d_backward,
-                     conv2d_forward, maxpool2x2_backward, maxpool2x2_forward,
-                     pad2d_forward)
-from .layers.shifted import backward_taps, conv_taps, correlate_valid
+from .layers import (avgpool2x2_backward, avgpool2x2_forward, maxpool2x2_backward,
+                     maxpool2x2_forward, pad2d_forward)
+from .layers.shifted import (backward_taps, conv_taps, correlate_valid,
+                             correlate_valid_gathered, correlate_valid_gathered_backward)
 from .layers.winograd import (correlate3x3_winograd, winograd_backward_taps,
                               winograd_taps)
 from .atomic import write_atomically
@@ -359,23 +359,24 @@ class VGG:
         """One layer: ``(output, output inside a zero border or None, cache)``."""
         if name.startswith("conv"):
             w, b = self.params[name]
-            if hpad is None or h.shape[3] < 16:
-                # The RGB image's conv: few channels, one im2col product is better.
-                with timed(self.profile, "conv forward (im2col)"):
-                    y, cache = layers_conv(h, w, b)
-                return y, None, ("layer", cache)
+            if hpad is None:                      # the image: pad it once
+                hpad, _ = pad2d_forward(h, 1, "zeros")
             # Pre-ReLU outputs are used once, so one buffer per shape serves
             # them all -- unless this one was asked for.
+            shape = hpad.shape[:3] + (w.shape[0],)
+            grid = self._buffer(None if keep else ("grid", shape), shape, h.dtype, xp)
+            if h.shape[3] < 16:
+                # The RGB image's conv: few channels, one gathered product is better.
+                with timed(self.profile, "conv forward (gathered taps)"):
+                    y = correlate_valid_gathered(hpad, w, bias=b, out=grid)
+                return y, None, ("gathered", None)
             if _winograd_pays(h.shape, w.shape[3], w.shape[0]):
                 with timed(self.profile, "conv forward (Winograd)"):
-                    shape = h.shape[:3] + (w.shape[0],)
-                    y = self._buffer(None if keep else ("conv", shape), shape, h.dtype, xp)
-                    correlate3x3_winograd(hpad, self._taps(name)[2], out=y)
+                    y = correlate3x3_winograd(hpad, self._taps(name)[2],
+                                              out=grid[:, 1:-1, 1:-1, :])
                     y += b
                 return y, None, ("winograd", None)
             with timed(self.profile, "conv forward (shifted GEMMs)"):
-                shape = hpad.shape[:3] + (w.shape[0],)
-                grid = self._buffer(None if keep else ("conv", shape), shape, h.dtype, xp)
                 y = correlate_valid(hpad, self._taps(name)[0], 3, bias=b, out=grid)
             return y, None, ("shifted", None)
         if name.startswith("relu"):
@@ -452,7 +453,10 @@ class VGG:
         """One layer back: the gradient at its input (and that inside a zero border, or None).
 
         With reused buffers, two per shape take turns: a ReLU writes the
-        gradient into one, the conv below reads it and writes into the other.
+        gradient into a zero-bordered one, the conv below reads it and writes
+        into a "grid" -- the same buffers the forward pass used for the conv
+        outputs, free again by now. A pooling's gradient goes into the grid
+        too: the ReLU below reads it before the conv below overwrites it.
         """
         if name.startswith("relu"):
             with timed(self.profile, "ReLU backward"):
@@ -462,28 +466,29 @@ class VGG:
                 xp.multiply(d, cache > 0, out=dz)
             return dz, dpad
         if name.startswith("conv"):
-            if cache[0] == "layer":
-                with timed(self.profile, "conv backward (im2col/col2im)"):
-                    return conv2d_backward(d, cache[1], weight_grads=False)[0], None
             if dpad is None:      # a gradient given at the conv's own output
                 dpad, dz = self._bordered(("relu grad", d.shape), d.shape, d.dtype, xp)
                 dz[...] = d
+            if cache[0] == "gathered":
+                with timed(self.profile, "conv backward (gathered taps)"):
+                    return correlate_valid_gathered_backward(dpad, self.params[name][0]), None
+            taps = self._taps(name)
+            c_in = taps[1].shape[2]
+            grid = self._buffer(("grid", dpad.shape[:3] + (c_in,)), dpad.shape[:3] + (c_in,),
+                                d.dtype, xp)
             if cache[0] == "winograd":
                 with timed(self.profile, "conv backward (Winograd)"):
-                    taps = self._taps(name)[3]
-                    shape = d.shape[:3] + (taps.shape[2],)
-                    out = self._buffer(("conv grad", shape), shape, d.dtype, xp)
-                    return correlate3x3_winograd(dpad, taps, out=out), None
+                    return correlate3x3_winograd(dpad, taps[3], out=grid[:, 1:-1, 1:-1, :]), None
             with timed(self.profile, "conv backward (shifted GEMMs)"):
-                taps = self._taps(name)[1]
-                shape = dpad.shape[:3] + (taps.shape[2],)
-                grid = self._buffer(("conv grad", shape), shape, d.dtype, xp)
-                return correlate_valid(dpad, taps, 3, out=grid), None
+                return correlate_valid(dpad, taps[1], 3, out=grid), None
         with timed(self.profile, "pooling backward"):
             if self.pooling == "max":
-                shape = cache[0].shape
-                out = self._buffer(("pool grad", shape), shape, d.dtype, xp)
-                return maxpool2x2_backward(d, cache, out=out), None
+                # Into the grid buffer of this shape: the ReLU below reads it before
+                # the conv below it writes there.
+                n, h, w, c = cache[0].shape
+                grid = self._buffer(("grid", (n, h + 2, w + 2, c)), (n, h + 2, w + 2, c),
+                                    d.dtype, xp)
+                return maxpool2x2_backward(d, cache, out=grid[:, 1:-1, 1:-1, :]), None
             return avgpool2x2_backward(d, cache), None
 
 
@@ -492,11 +497,6 @@ def _winograd_pays(shape, c_in, c_out):
     benchmarks/gatys_step.py --profile); it needs an even map (`shape` (N, H, W, C))."""
     even = shape is None or (shape[1] % 2 == 0 and shape[2] % 2 == 0)
     return even and c_in * c_out >= 256 * 512
-
-
-def layers_conv(h, w, b):
-    """VGG's convolution: 3x3, stride 1, zero 'same' padding."""
-    return conv2d_forward(h, w, b, stride=1, padding="same", pad_mode="zeros")
 
 
 def save_random_vgg_h5(path, arch="vgg19", seed=0, upto=None):

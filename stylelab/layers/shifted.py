@@ -113,3 +113,71 @@ def filter_gradient(xpad, dy, k):
             offset = ky * wp + kx
             dw[ky, kx] = matmul(rows[offset:offset + length].T, dflat)
     return xp.ascontiguousarray(dw.transpose(3, 0, 1, 2))
+
+
+def correlate_valid_gathered(xpad, w, bias=None, out=None):
+    """:func:`correlate_valid` for few input channels: gather the taps, one product.
+
+    With C = 3 (an RGB image) each shifted product would be a thin
+    (L x 3) @ (3 x F). Instead the K*K taps of every output are gathered into
+    columns -- im2col, but on the padded grid's flat rows, so each tap is one
+    contiguous slice -- and multiplied by all filters at once.
+
+    Parameters
+    ----------
+    xpad : ndarray of shape (N, Hp, Wp, C)
+    w : ndarray of shape (F, K, K, C)
+    bias : ndarray of shape (F,), optional
+    out : ndarray of shape (N, Hp, Wp, F), optional
+
+    Returns
+    -------
+    y : ndarray of shape (N, Hp - K + 1, Wp - K + 1, F), a view into `out`
+    """
+    xp = get_array_module(xpad, w)
+    n, hp, wp, c = xpad.shape
+    f, k = w.shape[0], w.shape[1]
+    rows = xp.ascontiguousarray(xpad).reshape(n * hp * wp, c)
+    length = n * hp * wp - (k - 1) * wp - (k - 1)
+    cols = xp.empty((length, k * k * c), dtype=xpad.dtype)
+    for t in range(k * k):
+        offset = (t // k) * wp + t % k
+        cols[:, t * c:(t + 1) * c] = rows[offset:offset + length]
+    grid = xp.empty((n, hp, wp, f), dtype=xpad.dtype) if out is None else out
+    flat = grid.reshape(n * hp * wp, f)
+    matmul(cols, w.reshape(f, k * k * c).T, out=flat[:length])
+    if bias is not None:
+        flat[:length] += bias
+    flat[length:] = 0
+    return grid[:, :hp - k + 1, :wp - k + 1, :]
+
+
+def correlate_valid_gathered_backward(dpad, w):
+    """The input gradient of :func:`correlate_valid_gathered` with 'same' padding (K - 1) / 2.
+
+    Parameters
+    ----------
+    dpad : ndarray of shape (N, H + K - 1, W + K - 1, F)
+        The output gradient inside a zero border of (K - 1) / 2.
+    w : ndarray of shape (F, K, K, C)
+
+    Returns
+    -------
+    dx : ndarray of shape (N, H, W, C)
+        Each output's gradient times the filters, (L, K*K*C), scattered back
+        onto the taps it came from (col2im on the flat rows).
+    """
+    xp = get_array_module(dpad, w)
+    n, hp, wp, f = dpad.shape
+    k, c = w.shape[1], w.shape[3]
+    p = (k - 1) // 2
+    length = n * hp * wp - (k - 1) * wp - (k - 1)
+    # Output (i, j) sits at flat row i*Wp + j of the grid and at (i+p, j+p) of dpad.
+    start = p * wp + p
+    dy_rows = xp.ascontiguousarray(dpad).reshape(n * hp * wp, f)[start:start + length]
+    cols = matmul(dy_rows, w.reshape(f, k * k * c))              # (L, K*K*C)
+    dxpad = xp.zeros((n * hp * wp, c), dtype=dpad.dtype)
+    for t in range(k * k):
+        offset = (t // k) * wp + t % k
+        dxpad[offset:offset + length] += cols[:, t * c:(t + 1) * c]
+    return dxpad.reshape(n, hp, wp, c)[:, p:hp - p, p:wp - p, :]
