@@ -26,3 +26,18 @@ def test_layers_benchmark_runs_and_prints_its_table(tmp_path):
     assert "| layer | shape | fwd ms | torch fwd ms | fwd ratio" in out.stdout
     rows = json.loads((tmp_path / "b.json").read_text())["rows"]
     assert [r["layer"] for r in rows] == ["tiny_a", "tiny_b"]
+
+
+def test_gatys_step_benchmark_runs_and_prints_its_table(tmp_path):
+    # A smoke test at 32 px: the benchmark's own figures come from running it in full.
+    import json
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gatys_step.py"), "--sizes", "32",
+                          "--repeats", "1", "--threads", "1", "--profile",
+                          "--json", str(tmp_path / "g.json")],
+                         capture_output=True, text=True, check=True)
+    assert "| size | stylelab s | PyTorch s | ratio |" in out.stdout
+    assert "| conv forward (shifted GEMMs) |" in out.stdout
+    result = json.loads((tmp_path / "g.json").read_text())
+    assert [r["size"] for r in result["rows"]] == [32] and result["rows"][0]["ratio"] > 0
