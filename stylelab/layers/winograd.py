@@ -39,7 +39,10 @@ def winograd_taps(w):
     if k != 3:
         raise ValueError(f"Winograd F(2x2, 3x3) needs 3x3 filters, got {k}x{k}")
     g = xp.asarray(_G)
-    u = xp.einsum("ik,fklc,jl->ijcf", g, w.astype(xp.float64), g)   # (4, 4, C, F)
+    # G g G^T for every (f, c): G along the filter's rows, then along its columns.
+    rows = xp.tensordot(g, w.astype(xp.float64), axes=(1, 1))      # (4, F, 3, C)
+    u = xp.tensordot(rows, g, axes=(2, 1))                          # (4, F, C, 4)
+    u = u.transpose(0, 3, 2, 1)                                     # (4, 4, C, F)
     return xp.ascontiguousarray(u.reshape(16, c, f).astype(w.dtype))
 
 
