@@ -126,8 +126,10 @@ class GatysObjective:
         # The targets, computed once. The content's features at the style
         # layers give the number of positions the image being made will have.
         feats = net.forward(content[None], layers=self.layers)
-        self.content_targets = {n: feats[n] for n in self.content_layers}
+        # Copies: the features are views into buffers the network will reuse.
+        self.content_targets = {n: feats[n].copy() for n in self.content_layers}
         positions = {n: feats[n].shape[1] * feats[n].shape[2] for n in self.style_layers}
+        del feats                 # free the photo's activations before the painting's
         self.style_targets = {}
         for style, b in zip(styles, blend):
             sfeats = net.forward(style[None], layers=list(self.style_layers))
@@ -136,6 +138,7 @@ class GatysObjective:
                 a = losses.scale_gram(losses.gram(f, statistic),
                                       f.shape[1] * f.shape[2], positions[n]) * f.dtype.type(b)
                 self.style_targets[n] = a if n not in self.style_targets else self.style_targets[n] + a
+            del sfeats
         self.terms = {}
 
     def __call__(self, x):
@@ -175,7 +178,7 @@ class GatysObjective:
                     grads[n] += g
                 else:
                     grads[n] = g
-        grad = self.net.backward(grads)[0]
+        grad = self.net.backward(grads, release=True)[0]
         tv = 0.0
         if self.tv_weight:
             with timed(profile, "TV loss"):

@@ -324,6 +324,7 @@ class VGG:
             raise ValueError("forward needs at least one layer name")
         deepest = self._resolve(requested)
         self._check_input(x, deepest)
+        self._tape = None          # the last pass's caches are not needed any more
         if not reuse_buffers:
             self._buffers = {}     # let go of the last reused ones
         self._reuse = reuse_buffers
@@ -355,6 +356,28 @@ class VGG:
         buf = self._buffer(key, (n, height + 2, width + 2, c), dtype, xp)
         return buf, buf[:, 1:-1, 1:-1, :]
 
+    def _scratch(self, role, shape, dtype, xp, border=False):
+        """Working memory of one `role`, shared by every shape: ``(buffer, interior)``.
+
+        Only one resolution is worked on at a time, so one flat arena per role,
+        as large as the largest request, serves all layers: deep blocks reuse
+        the first block's memory. With `border`, the 1-pixel border is zeroed.
+        Without reuse, a new zero-filled array.
+        """
+        n, height, width, c = shape
+        full = (n, height + 2, width + 2, c)
+        if not self._reuse:
+            buf = xp.zeros(full, dtype=dtype)
+        else:
+            size = n * (height + 2) * (width + 2) * c
+            arena = self._buffers.get(("scratch", role))
+            if arena is None or arena.size < size or arena.dtype != dtype:
+                arena = self._buffers[("scratch", role)] = xp.zeros(size, dtype=dtype)
+            buf = arena[:size].reshape(full)
+            if border:
+                buf[:, 0], buf[:, -1], buf[:, :, 0], buf[:, :, -1] = 0, 0, 0, 0
+        return buf, buf[:, 1:-1, 1:-1, :]
+
     def _layer_forward(self, name, h, hpad, xp, keep):
         """One layer: ``(output, output inside a zero border or None, cache)``."""
         if name.startswith("conv"):
@@ -363,8 +386,11 @@ class VGG:
                 hpad, _ = pad2d_forward(h, 1, "zeros")
             # Pre-ReLU outputs are used once, so one buffer per shape serves
             # them all -- unless this one was asked for.
-            shape = hpad.shape[:3] + (w.shape[0],)
-            grid = self._buffer(None if keep else ("grid", shape), shape, h.dtype, xp)
+            n, hp, wp, _ = hpad.shape
+            if keep:                           # asked for: must outlive this pass
+                grid = xp.zeros((n, hp, wp, w.shape[0]), dtype=h.dtype)
+            else:
+                grid, _ = self._scratch("grid", (n, hp - 2, wp - 2, w.shape[0]), h.dtype, xp)
             if h.shape[3] < 16:
                 # The RGB image's conv: few channels, one gathered product is better.
                 with timed(self.profile, "conv forward (gathered taps)"):
@@ -411,7 +437,7 @@ class VGG:
             self._tap_cache[name] = taps
         return self._tap_cache[name]
 
-    def backward(self, grads):
+    def backward(self, grads, release=False):
         """Backpropagate gradients given at any computed layers to the image.
 
         Parameters
@@ -419,6 +445,10 @@ class VGG:
         grads : dict name -> ndarray
             The gradient of a scalar loss with respect to each named layer's
             output (shape as returned by :meth:`forward`).
+        release : bool
+            Remove each gradient from `grads` as soon as it has been added in,
+            so its memory can be freed while the pass goes on (the objective
+            does this; at 2048 px ``relu1_1``'s gradient alone is 1 GB).
 
         Returns
         -------
@@ -435,60 +465,61 @@ class VGG:
             raise ValueError(f"no gradient can flow from {missing[0]!r}: the last "
                              f"forward pass stopped at {ran[-1]}")
         d = dpad = None      # the gradient at the current layer's output (and its border)
-        for name, cache in reversed(tape):
+        for i in reversed(range(len(tape))):
+            name, cache = tape[i]
             if name in grads:
+                g = grads.pop(name) if release else grads[name]
                 if d is None:
-                    d = grads[name]
+                    d = g
                 else:
-                    d += grads[name]  # d is always one of the network's own buffers here
+                    d += g    # d is always one of the network's own buffers here
+                del g
             if d is None:
                 continue  # nothing to carry back yet
-            d, dpad = self._layer_backward(name, cache, d, dpad, get_array_module(d))
+            below = tape[i - 1][0] if i else None
+            d, dpad = self._layer_backward(name, cache, d, dpad, get_array_module(d), below)
         if d is None:
             raise ValueError("backward needs at least one gradient")
         with timed(self.profile, "preprocess"):
             return self._preprocess_backward(d)
 
-    def _layer_backward(self, name, cache, d, dpad, xp):
+    def _layer_backward(self, name, cache, d, dpad, xp, below):
         """One layer back: the gradient at its input (and that inside a zero border, or None).
 
-        With reused buffers, two per shape take turns: a ReLU writes the
-        gradient into a zero-bordered one, the conv below reads it and writes
-        into a "grid" -- the same buffers the forward pass used for the conv
-        outputs, free again by now. A pooling's gradient goes into the grid
-        too: the ReLU below reads it before the conv below overwrites it.
+        The working memory comes in three roles (see :meth:`_scratch`): a ReLU
+        writes the gradient into "relu grad" (zero border), the conv below
+        reads it and writes into "grid" -- or, when a pooling is below, into
+        "handoff", which the pooling reads while it writes into "grid" at the
+        next resolution. The ReLU below the pooling reads "grid" before the
+        conv below it writes there again.
         """
         if name.startswith("relu"):
             with timed(self.profile, "ReLU backward"):
                 # dz = d where the ReLU passed, written inside a zero border:
                 # the conv below correlates it with no padding copy.
-                dpad, dz = self._bordered(("relu grad", d.shape), d.shape, d.dtype, xp)
+                dpad, dz = self._scratch("relu grad", d.shape, d.dtype, xp, border=True)
                 xp.multiply(d, cache > 0, out=dz)
             return dz, dpad
         if name.startswith("conv"):
             if dpad is None:      # a gradient given at the conv's own output
-                dpad, dz = self._bordered(("relu grad", d.shape), d.shape, d.dtype, xp)
+                dpad, dz = self._scratch("relu grad", d.shape, d.dtype, xp, border=True)
                 dz[...] = d
             if cache[0] == "gathered":
                 with timed(self.profile, "conv backward (gathered taps)"):
                     return correlate_valid_gathered_backward(dpad, self.params[name][0]), None
             taps = self._taps(name)
-            c_in = taps[1].shape[2]
-            grid = self._buffer(("grid", dpad.shape[:3] + (c_in,)), dpad.shape[:3] + (c_in,),
-                                d.dtype, xp)
+            role = "handoff" if below is not None and below.startswith("pool") else "grid"
+            n, hp, wp, _ = dpad.shape
+            grid, inside = self._scratch(role, (n, hp - 2, wp - 2, taps[1].shape[2]), d.dtype, xp)
             if cache[0] == "winograd":
                 with timed(self.profile, "conv backward (Winograd)"):
-                    return correlate3x3_winograd(dpad, taps[3], out=grid[:, 1:-1, 1:-1, :]), None
+                    return correlate3x3_winograd(dpad, taps[3], out=inside), None
             with timed(self.profile, "conv backward (shifted GEMMs)"):
                 return correlate_valid(dpad, taps[1], 3, out=grid), None
         with timed(self.profile, "pooling backward"):
             if self.pooling == "max":
-                # Into the grid buffer of this shape: the ReLU below reads it before
-                # the conv below it writes there.
-                n, h, w, c = cache[0].shape
-                grid = self._buffer(("grid", (n, h + 2, w + 2, c)), (n, h + 2, w + 2, c),
-                                    d.dtype, xp)
-                return maxpool2x2_backward(d, cache, out=grid[:, 1:-1, 1:-1, :]), None
+                _, inside = self._scratch("grid", cache[0].shape, d.dtype, xp)
+                return maxpool2x2_backward(d, cache, out=inside), None
             return avgpool2x2_backward(d, cache), None
 
 
