@@ -177,6 +177,8 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--backend", choices=["numpy", "cupy"], default="numpy")
     p.add_argument("--profile", action="store_true", help="stylelab's time per layer kind")
+    p.add_argument("--skip-torch", action="store_true",
+                   help="stylelab only (e.g. for its memory at a size PyTorch's run would not fit)")
     p.add_argument("--json", help="also write the results here")
     p.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
     p.add_argument("--size", type=int, help=argparse.SUPPRESS)
@@ -192,7 +194,9 @@ def main(argv=None):
         peak = spawn(args, "sgemm", 0, weights)["gflops"]
         rows = []
         for size in args.sizes:
-            ours, ref = spawn(args, "stylelab", size, weights), spawn(args, "torch", size, weights)
+            ours = spawn(args, "stylelab", size, weights)
+            ref = ({"times": [float("nan")], "peak_rss_gb": float("nan")} if args.skip_torch
+                   else spawn(args, "torch", size, weights))
             gf = 2 * conv_gflops(size)
             t_ours, t_ref = min(ours["times"]), min(ref["times"])
             rows.append({"size": size, "stylelab_s": t_ours, "torch_s": t_ref,
@@ -209,11 +213,15 @@ def main(argv=None):
     print("| size | stylelab s | PyTorch s | ratio | stylelab GFLOP/s (% peak) | PyTorch GFLOP/s "
           "(% peak) | stylelab peak RSS GB | PyTorch peak RSS GB | memory ratio |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    def shown(value, fmt):
+        return "not run" if value != value else format(value, fmt)   # NaN: --skip-torch
     for r in rows:
-        print(f"| {r['size']} | {r['stylelab_s']:.3f} | {r['torch_s']:.3f} | {r['ratio']:.2f}x | "
+        print(f"| {r['size']} | {r['stylelab_s']:.3f} | {shown(r['torch_s'], '.3f')} | "
+              f"{shown(r['ratio'], '.2f')}x | "
               f"{r['stylelab_gflops']:.0f} ({100 * r['stylelab_gflops'] / peak:.0f}%) | "
-              f"{r['torch_gflops']:.0f} ({100 * r['torch_gflops'] / peak:.0f}%) | "
-              f"{r['stylelab_rss_gb']:.2f} | {r['torch_rss_gb']:.2f} | {r['memory_ratio']:.2f}x |")
+              f"{shown(r['torch_gflops'], '.0f')} ({shown(100 * r['torch_gflops'] / peak, '.0f')}%) | "
+              f"{r['stylelab_rss_gb']:.2f} | {shown(r['torch_rss_gb'], '.2f')} | "
+              f"{shown(r['memory_ratio'], '.2f')}x |")
     for r in rows:
         if r["profile"]:
             total = sum(r["profile"].values())
