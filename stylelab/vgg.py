@@ -23,6 +23,7 @@ import numpy as np
 
 from .layers import (avgpool2x2_backward, avgpool2x2_forward, maxpool2x2_backward,
                      maxpool2x2_forward, pad2d_forward)
+from .layers.pooling import maxpool2x2_backward_winners, maxpool2x2_winners
 from .layers.shifted import (backward_taps, conv_taps, correlate_valid,
                              correlate_valid_gathered, correlate_valid_gathered_backward)
 from .layers.winograd import (correlate3x3_winograd, winograd_backward_taps,
@@ -242,6 +243,7 @@ class VGG:
         self._tape = None
         self._tap_cache = {}
         self._buffers, self._reuse = {}, False
+        self.scratch_limit = 1 << 30   # bytes of working memory kept between passes
         self.profile = None      # a stylelab.profile.Profile times the layers
 
     # -- preprocessing: RGB in [0, 1] -> the convention the weights expect --
@@ -333,13 +335,33 @@ class VGG:
         with timed(self.profile, "preprocess"):
             h = self.preprocess(x)
         hpad = None          # h inside a zero border of 1 pixel, once it exists
-        for name in self.names[:self.names.index(deepest) + 1]:
-            h, hpad, cache = self._layer_forward(name, h, hpad, xp, keep=name in requested)
+        run = self.names[:self.names.index(deepest) + 1]
+        fused = False
+        for i, name in enumerate(run):
+            # A block's last ReLU feeds only its max-pooling: unless either is
+            # asked for, keep the pooling's winners instead of the ReLU's output.
+            fused = (name.startswith("relu") and self.pooling == "max" and i + 1 < len(run)
+                     and run[i + 1].startswith("pool") and name not in requested
+                     and run[i - 1] not in requested) or (fused and name.startswith("pool"))
+            h, hpad, cache = self._layer_forward(name, h, hpad, xp, keep=name in requested,
+                                                 fused=fused)
             tape.append((name, cache))
             if name in requested:
                 feats[name] = h
         self._tape = tape
+        self._trim_scratch()
         return feats
+
+    def _trim_scratch(self):
+        """Let go of the working-memory arenas between passes when they are large.
+
+        Kept, they spare the next pass a page fault every 4 KiB; but at 2048 px
+        they hold 2.4 GB through the losses, and there the faults cost ~1%.
+        """
+        arenas = [k for k in self._buffers if k[0] == "scratch"]
+        if sum(self._buffers[k].nbytes for k in arenas) > self.scratch_limit:
+            for k in arenas:
+                del self._buffers[k]
 
     def _buffer(self, key, shape, dtype, xp):
         """A zero-filled array, or with reuse the one kept under `key` (borders stay zero)."""
@@ -378,7 +400,7 @@ class VGG:
                 buf[:, 0], buf[:, -1], buf[:, :, 0], buf[:, :, -1] = 0, 0, 0, 0
         return buf, buf[:, 1:-1, 1:-1, :]
 
-    def _layer_forward(self, name, h, hpad, xp, keep):
+    def _layer_forward(self, name, h, hpad, xp, keep, fused=False):
         """One layer: ``(output, output inside a zero border or None, cache)``."""
         if name.startswith("conv"):
             w, b = self.params[name]
@@ -407,6 +429,9 @@ class VGG:
             return y, None, ("shifted", None)
         if name.startswith("relu"):
             with timed(self.profile, "ReLU forward"):
+                if fused:          # in place, in working memory: only the pooling reads it
+                    xp.maximum(h, 0, out=h)
+                    return h, None, ("fused", None)
                 # Written straight into the zero-bordered buffer the next conv
                 # reads: the padding costs no copy of its own.
                 hpad, a = self._bordered(("relu", name), h.shape, h.dtype, xp)
@@ -415,7 +440,10 @@ class VGG:
         with timed(self.profile, "pooling forward"):
             shape = (h.shape[0], h.shape[1] // 2, h.shape[2] // 2, h.shape[3])
             ypad, y = self._bordered(("pool", name), shape, h.dtype, xp)
-            if self.pooling == "max":
+            if self.pooling == "max" and fused:
+                maxpool2x2_forward(h, out=y)
+                cache = ("winners", maxpool2x2_winners(h, y), y, h.shape)
+            elif self.pooling == "max":
                 _, cache = maxpool2x2_forward(h, out=y)
             else:
                 pooled, cache = avgpool2x2_forward(h)
@@ -480,6 +508,7 @@ class VGG:
             d, dpad = self._layer_backward(name, cache, d, dpad, get_array_module(d), below)
         if d is None:
             raise ValueError("backward needs at least one gradient")
+        self._trim_scratch()
         with timed(self.profile, "preprocess"):
             return self._preprocess_backward(d)
 
@@ -494,6 +523,8 @@ class VGG:
         conv below it writes there again.
         """
         if name.startswith("relu"):
+            if isinstance(cache, tuple):      # fused: the pooling above applied it
+                return d, dpad
             with timed(self.profile, "ReLU backward"):
                 # dz = d where the ReLU passed, written inside a zero border:
                 # the conv below correlates it with no padding copy.
@@ -517,6 +548,12 @@ class VGG:
             with timed(self.profile, "conv backward (shifted GEMMs)"):
                 return correlate_valid(dpad, taps[1], 3, out=grid), None
         with timed(self.profile, "pooling backward"):
+            if isinstance(cache[0], str):     # winners kept, the ReLU below fused in
+                _, winners, y, x_shape = cache
+                # The ReLU below passed the winner's gradient iff the maximum is
+                # positive; the result goes where that ReLU would have put it.
+                dpad, dz = self._scratch("relu grad", x_shape, d.dtype, xp, border=True)
+                return maxpool2x2_backward_winners(d * (y > 0), winners, x_shape, out=dz), dpad
             if self.pooling == "max":
                 _, inside = self._scratch("grid", cache[0].shape, d.dtype, xp)
                 return maxpool2x2_backward(d, cache, out=inside), None

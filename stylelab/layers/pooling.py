@@ -103,6 +103,52 @@ def maxpool2x2_backward(dy, cache, out=None):
     return dx
 
 
+def maxpool2x2_winners(x, y):
+    """Which corner won each window: the first, in row-major order, equal to the maximum.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, H, W, C)
+    y : ndarray of shape (N, H // 2, W // 2, C), from :func:`maxpool2x2_forward`
+
+    Returns
+    -------
+    winners : uint8 ndarray like `y`, values 0..3 (see ``CORNERS``)
+        A sixteenth of `x`'s memory in float32: what a network keeps instead
+        of `x` when nothing else needs `x` afterwards.
+    """
+    xp = get_array_module(x)
+    winners = xp.full(y.shape, 3, dtype=xp.uint8)
+    for k, corner in reversed(list(enumerate(_corners(x, "maxpool2x2")[:3]))):
+        winners[corner == y] = k          # earlier corners overwrite later ones
+    return winners
+
+
+def maxpool2x2_backward_winners(dy, winners, x_shape, out=None):
+    """:func:`maxpool2x2_backward` from stored winners instead of ``(x, y)``.
+
+    Parameters
+    ----------
+    dy : ndarray of shape (N, H // 2, W // 2, C)
+    winners : from :func:`maxpool2x2_winners`
+    x_shape : tuple (N, H, W, C)
+    out : ndarray of shape `x_shape`, optional; every entry is overwritten
+
+    Returns
+    -------
+    dx : ndarray of shape `x_shape`
+    """
+    xp = get_array_module(dy)
+    ho, wo = winners.shape[1:3]
+    dx = xp.zeros(x_shape, dtype=dy.dtype) if out is None else out
+    if out is not None:
+        dx[:, 2 * ho:] = 0
+        dx[:, :, 2 * wo:] = 0
+    for k, (r, c) in enumerate(CORNERS):
+        xp.multiply(dy, winners == k, out=dx[:, r:2 * ho:2, c:2 * wo:2, :])
+    return dx
+
+
 def avgpool2x2_forward(x):
     """Mean over each 2x2 window, stride 2.
 
