@@ -217,11 +217,11 @@ def main(argv=None):
         return "not run" if value != value else format(value, fmt)   # NaN: --skip-torch
     for r in rows:
         print(f"| {r['size']} | {r['stylelab_s']:.3f} | {shown(r['torch_s'], '.3f')} | "
-              f"{shown(r['ratio'], '.2f')}x | "
+              f"{shown(r['ratio'], '.2f')}{'x' if r['ratio'] == r['ratio'] else ''} | "
               f"{r['stylelab_gflops']:.0f} ({100 * r['stylelab_gflops'] / peak:.0f}%) | "
               f"{shown(r['torch_gflops'], '.0f')} ({shown(100 * r['torch_gflops'] / peak, '.0f')}%) | "
               f"{r['stylelab_rss_gb']:.2f} | {shown(r['torch_rss_gb'], '.2f')} | "
-              f"{shown(r['memory_ratio'], '.2f')}x |")
+              f"{shown(r['memory_ratio'], '.2f')}{'x' if r['memory_ratio'] == r['memory_ratio'] else ''} |")
     for r in rows:
         if r["profile"]:
             total = sum(r["profile"].values())

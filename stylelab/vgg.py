@@ -356,7 +356,8 @@ class VGG:
         """Let go of the working-memory arenas between passes when they are large.
 
         Kept, they spare the next pass a page fault every 4 KiB; but at 2048 px
-        they hold 2.4 GB through the losses, and there the faults cost ~1%.
+        they would hold 2.4 GB through the losses, and memory is what runs out
+        first there.
         """
         arenas = [k for k in self._buffers if k[0] == "scratch"]
         if sum(self._buffers[k].nbytes for k in arenas) > self.scratch_limit:
