@@ -118,9 +118,14 @@ def maxpool2x2_winners(x, y):
         of `x` when nothing else needs `x` afterwards.
     """
     xp = get_array_module(x)
-    winners = xp.full(y.shape, 3, dtype=xp.uint8)
-    for k, corner in reversed(list(enumerate(_corners(x, "maxpool2x2")[:3]))):
-        winners[corner == y] = k          # earlier corners overwrite later ones
+    a, b, c, _ = _corners(x, "maxpool2x2")
+    # winner = 0 if a wins, else 1 if b wins, else 2 if c wins, else 3:
+    # (a != y) * (1 + (b != y) * (1 + (c != y))), in place in uint8.
+    winners = xp.not_equal(c, y).astype(xp.uint8)
+    winners += 1
+    xp.multiply(winners, xp.not_equal(b, y), out=winners)
+    winners += 1
+    xp.multiply(winners, xp.not_equal(a, y), out=winners)
     return winners
 
 
