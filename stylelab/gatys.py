@@ -140,6 +140,7 @@ class GatysObjective:
                 self.style_targets[n] = a if n not in self.style_targets else self.style_targets[n] + a
             del sfeats
         self.terms = {}
+        self._buffers = {}
 
     def __call__(self, x):
         """The loss and its gradient at image `x`.
@@ -165,13 +166,19 @@ class GatysObjective:
         content = style = 0.0
         with timed(profile, "content loss"):
             for n, w in self.content_layers.items():
-                value, g = losses.content_loss(feats[n], self.content_targets[n])
+                value, g = losses.content_loss(feats[n], self.content_targets[n],
+                                               out=self._work(("content grad", n), feats[n]))
                 content += w * value
-                g *= dtype(self.content_weight * w)       # g is new: scale it in place
+                g *= dtype(self.content_weight * w)       # g is ours: scale it in place
                 grads[n] = g
         with timed(profile, "style loss (Gram)"):
             for n, w in self.style_layers.items():
-                value, g = losses.style_loss(feats[n], self.style_targets[n], self.statistic)
+                # The features are views into the network's bordered buffers: a
+                # contiguous copy (into memory kept between calls) is what BLAS takes.
+                f = self._work(("features", n), feats[n])
+                f[...] = feats[n]
+                value, g = losses.style_loss(f, self.style_targets[n], self.statistic,
+                                             out=self._work(("style grad", n), f))
                 style += w * value
                 g *= dtype(self.style_weight * w)
                 if n in grads:
@@ -189,6 +196,21 @@ class GatysObjective:
                       "tv": self.tv_weight * tv}
         self.terms["total"] = sum(self.terms.values())
         return self.terms["total"], grad
+
+    def _work(self, key, like):
+        """An array shaped like `like`, kept between calls: fresh memory costs page faults.
+
+        Kept only while all kept arrays fit in the network's ``scratch_limit``:
+        at very large sizes memory runs out before time does.
+        """
+        buf = self._buffers.get(key)
+        if buf is not None and buf.shape == like.shape and buf.dtype == like.dtype:
+            return buf
+        self._buffers.pop(key, None)
+        buf = get_array_module(like).empty(like.shape, like.dtype)
+        if sum(b.nbytes for b in self._buffers.values()) + buf.nbytes <= self.net.scratch_limit:
+            self._buffers[key] = buf
+        return buf
 
 
 # --------------------------------------------------------------------------

@@ -68,7 +68,7 @@ def gram(f, statistic="gram"):
     return matmul(fm.transpose(0, 2, 1), fm)
 
 
-def content_loss(f, p):
+def content_loss(f, p, out=None):
     """``L_c = 1/2 * sum((F - P)^2)``, the squared error of two feature maps.
 
     Parameters
@@ -77,6 +77,8 @@ def content_loss(f, p):
         Features of the image being made.
     p : ndarray of shape (N, H, W, C)
         Features of the photograph (the target).
+    out : ndarray like `f`, optional
+        Where to write the gradient (a buffer an optimiser reuses).
 
     Returns
     -------
@@ -87,11 +89,11 @@ def content_loss(f, p):
     if f.shape != p.shape:
         raise ValueError(f"content features {tuple(f.shape)} and target "
                          f"{tuple(p.shape)} differ in shape")
-    diff = f - p
+    diff = get_array_module(f).subtract(f, p, out=out)
     return 0.5 * float((diff * diff).sum()), diff
 
 
-def style_loss(f, a, statistic="gram"):
+def style_loss(f, a, statistic="gram", out=None):
     """``E_l = sum((G - A)^2) / (4 N_l^2 M_l^2)``: one layer's style loss.
 
     Parameters
@@ -102,6 +104,8 @@ def style_loss(f, a, statistic="gram"):
         The target Gram matrix, for `f`'s number of positions ``M = H * W``
         (see :func:`scale_gram`).
     statistic : {"gram", "covariance"}
+    out : C-contiguous ndarray like `f`, optional
+        Where to write the gradient (a buffer an optimiser reuses).
 
     Returns
     -------
@@ -124,11 +128,14 @@ def style_loss(f, a, statistic="gram"):
     # dE/dG = (G - A) / (2 N^2 M^2); G = F^T F and G - A is symmetric, so
     # dE/dF = F (dE/dG + dE/dG^T) = F (G - A) / (N^2 M^2). (The scale goes on
     # the small C x C factor, not on the M x C product.)
-    dfm = matmul(fm, diff * f.dtype.type(1.0 / norm))
+    scaled = diff * f.dtype.type(1.0 / norm)
+    dfm = xp.empty(fm.shape, dtype=f.dtype) if out is None else out.reshape(fm.shape)
+    for i in range(n):
+        matmul(fm[i], scaled[i], out=dfm[i])
     if statistic == "covariance":
         # Back through the centring, a projection: subtract the mean over
         # positions. (F_c (G - A) already has zero mean, but say what is meant.)
-        dfm = _centre(dfm)
+        dfm -= dfm.mean(axis=1, keepdims=True)
     return value, dfm.reshape(f.shape)
 
 

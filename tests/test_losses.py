@@ -93,3 +93,17 @@ def test_a_gram_target_rescaled_to_the_image_size_matches_its_statistics(rng):
 def test_bad_shapes_are_named(call, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         call()
+
+
+def test_losses_write_their_gradient_where_asked(rng):
+    f, p = rng.standard_normal((2, 3, 4, 5)), rng.standard_normal((2, 3, 4, 5))
+    a = losses.gram(rng.standard_normal((2, 3, 4, 5)))
+    for statistic in losses.STYLE_STATISTICS:
+        out = np.full(f.shape, np.nan)
+        value, grad = losses.style_loss(f, a, statistic, out=out)
+        expected_value, expected = losses.style_loss(f, a, statistic)
+        assert np.shares_memory(grad, out) and value == expected_value
+        assert rel_err(grad, expected) <= 1e-15
+    out = np.full(f.shape, np.nan)
+    _, grad = losses.content_loss(f, p, out=out)
+    assert grad is out and rel_err(out, f - p) == 0.0
