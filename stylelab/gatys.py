@@ -140,7 +140,7 @@ class GatysObjective:
                 self.style_targets[n] = a if n not in self.style_targets else self.style_targets[n] + a
             del sfeats
         self.terms = {}
-        self._buffers = {}
+        self._buffers, self._keep = {}, False
 
     def __call__(self, x):
         """The loss and its gradient at image `x`.
@@ -162,6 +162,7 @@ class GatysObjective:
         profile = self.net.profile
         # Each call overwrites the last one's features: nothing is kept between calls.
         feats = self.net.forward(x[None], layers=self.layers, reuse_buffers=True)
+        self._keep_work(feats)
         grads = {}
         content = style = 0.0
         with timed(profile, "content loss"):
@@ -200,17 +201,25 @@ class GatysObjective:
     def _work(self, key, like):
         """An array shaped like `like`, kept between calls: fresh memory costs page faults.
 
-        Kept only while all kept arrays fit in the network's ``scratch_limit``:
-        at very large sizes memory runs out before time does.
+        Kept only when all of them together fit in the network's
+        ``scratch_limit`` (see :meth:`_keep_work`): at very large sizes
+        memory runs out before time does.
         """
         buf = self._buffers.get(key)
         if buf is not None and buf.shape == like.shape and buf.dtype == like.dtype:
             return buf
-        self._buffers.pop(key, None)
         buf = get_array_module(like).empty(like.shape, like.dtype)
-        if sum(b.nbytes for b in self._buffers.values()) + buf.nbytes <= self.net.scratch_limit:
+        if self._keep:
             self._buffers[key] = buf
         return buf
+
+    def _keep_work(self, feats):
+        """Whether the losses' arrays (feature copies, gradients) fit in ``scratch_limit``."""
+        total = sum(2 * feats[n].nbytes for n in self.style_layers)
+        total += sum(feats[n].nbytes for n in self.content_layers)
+        self._keep = total <= self.net.scratch_limit
+        if not self._keep:
+            self._buffers = {}
 
 
 # --------------------------------------------------------------------------
