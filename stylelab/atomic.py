@@ -4,19 +4,22 @@ import os
 import secrets
 
 
-def _create_temp(folder, suffix):
-    """A new empty file beside the target, with the mode any new file gets (0666 less the umask).
+def _create_temp(folder, suffix, created):
+    """Create a new empty file beside the target; its name goes into `created` first.
 
+    The mode is the one any new file gets (0666 less the umask):
     ``tempfile.mkstemp`` would make it 0600, and the renamed output would be
-    unreadable to everyone else.
+    unreadable to everyone else. The name is recorded *before* the file
+    exists, so a Ctrl-C at any moment leaves nothing the caller can't remove.
     """
     while True:
         tmp = os.path.join(folder, f".stylelab-{secrets.token_hex(6)}{suffix}")
+        created.append(tmp)
         try:
             os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
             return tmp
-        except FileExistsError:
-            continue
+        except FileExistsError:       # not ours: forget the name, try another
+            created.pop()
 
 
 def write_atomically(path, write):
@@ -27,11 +30,13 @@ def write_atomically(path, write):
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    tmp = _create_temp(folder, os.path.splitext(path)[1])
+    created = []
     try:
+        tmp = _create_temp(folder, os.path.splitext(path)[1], created)
         write(tmp)
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        for name in created:
+            if os.path.exists(name):
+                os.unlink(name)
         raise
