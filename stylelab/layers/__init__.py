@@ -10,17 +10,23 @@ The functions run on NumPy or CuPy arrays alike: each takes its array module
 from its inputs.
 """
 
-from .activations import relu_backward, relu_forward
+from .activations import relu_backward, relu_forward, tanh_backward, tanh_forward
 from .conv import (col2im, conv2d_backward, conv2d_forward, conv2d_naive,
                    conv_output_size, im2col)
+from .conv_transpose import conv_transpose2d_backward, conv_transpose2d_forward
+from .normalization import instance_norm_backward, instance_norm_forward
 from .padding import pad2d_backward, pad2d_forward
 from .pooling import (avgpool2x2_backward, avgpool2x2_forward,
                       maxpool2x2_backward, maxpool2x2_forward)
+from .upsample import upsample2x_backward, upsample2x_forward
 
 __all__ = [
     "conv2d_forward", "conv2d_backward", "conv2d_naive", "conv_output_size",
     "im2col", "col2im", "pad2d_forward", "pad2d_backward",
-    "relu_forward", "relu_backward",
+    "relu_forward", "relu_backward", "tanh_forward", "tanh_backward",
+    "conv_transpose2d_forward", "conv_transpose2d_backward",
+    "instance_norm_forward", "instance_norm_backward",
+    "upsample2x_forward", "upsample2x_backward",
     "maxpool2x2_forward", "maxpool2x2_backward",
     "avgpool2x2_forward", "avgpool2x2_backward",
 ]

@@ -1,5 +1,6 @@
-"""The rectified linear unit: ``y = max(x, 0)``."""
+"""Activations: the rectified linear unit ``y = max(x, 0)`` and ``tanh``."""
 
+from ..backend import get_array_module
 from ._checks import check_float
 
 
@@ -27,3 +28,21 @@ def relu_backward(dy, cache):
     At exactly ``x = 0`` the gradient is 0, as in PyTorch.
     """
     return dy * cache
+
+
+def tanh_forward(x):
+    """``y = tanh(x)``, element by element (the style network's output squashing).
+
+    Returns
+    -------
+    y : ndarray like `x`
+    cache : `y` (the derivative is ``1 - y^2``)
+    """
+    check_float("tanh", "x", x)
+    y = get_array_module(x).tanh(x)
+    return y, y
+
+
+def tanh_backward(dy, cache):
+    """Gradient of :func:`tanh_forward`: ``dx = dy * (1 - y^2)``."""
+    return dy * (1 - cache * cache)

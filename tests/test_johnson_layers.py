@@ -1,0 +1,84 @@
+"""The layers of Johnson et al.'s network against PyTorch, and by finite differences."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from stylelab import layers
+
+from .gradcheck import grad_rel_err, numeric_grad
+from .reference import TOL, rel_err, run_torch, to_torch
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_instance_norm_matches_pytorch(xp, rng, dtype):
+    x = xp.asarray((3 * rng.standard_normal((2, 5, 6, 4)) + 1).astype(dtype))
+    gamma = xp.asarray(rng.standard_normal(4).astype(dtype))
+    beta = xp.asarray(rng.standard_normal(4).astype(dtype))
+    y, cache = layers.instance_norm_forward(x, gamma, beta)
+    dy = xp.asarray(rng.standard_normal(y.shape).astype(dtype))
+    dx, dgamma, dbeta = layers.instance_norm_backward(dy, cache)
+
+    def torch_in(x, g, b):
+        return F.instance_norm(x, weight=g, bias=b, eps=1e-5)
+    y_ref, (dx_ref, dg_ref, db_ref) = run_torch(torch_in, [x, gamma, beta], dy)
+    for ours, ref in [(y, y_ref), (dx, dx_ref), (dgamma, dg_ref), (dbeta, db_ref)]:
+        assert ours.dtype == dtype and rel_err(ours, ref) <= TOL[dtype]
+
+
+def test_instance_norm_gradients_numerically(rng):
+    x = rng.standard_normal((2, 3, 4, 3))
+    gamma, beta = rng.standard_normal(3), rng.standard_normal(3)
+    r = rng.standard_normal(x.shape)
+    _, cache = layers.instance_norm_forward(x, gamma, beta)
+    dx, dgamma, dbeta = layers.instance_norm_backward(r, cache)
+    for analytic, param in [(dx, x), (dgamma, gamma), (dbeta, beta)]:
+        numeric = numeric_grad(lambda _: np.sum(layers.instance_norm_forward(x, gamma, beta)[0] * r),
+                               param)
+        assert grad_rel_err(analytic, numeric) < 1e-7
+
+
+def test_upsample_and_tanh_match_pytorch(xp, rng):
+    x = xp.asarray(rng.standard_normal((2, 3, 5, 4)))
+    y, cache = layers.upsample2x_forward(x)
+    dy = xp.asarray(rng.standard_normal(y.shape))
+    y_ref, (dx_ref,) = run_torch(lambda t: F.interpolate(t, scale_factor=2, mode="nearest"), [x], dy)
+    assert rel_err(y, y_ref) == 0 and rel_err(layers.upsample2x_backward(dy, cache), dx_ref) <= 1e-15
+    y, cache = layers.tanh_forward(x)
+    dy = xp.asarray(rng.standard_normal(y.shape))
+    y_ref, (dx_ref,) = run_torch(torch.tanh, [x], dy)
+    assert rel_err(y, y_ref) <= 1e-15 and rel_err(layers.tanh_backward(dy, cache), dx_ref) <= 1e-14
+
+
+@pytest.mark.parametrize("case", [(2, 5, 4, 3, 6, 3, 2, 1, 1), (1, 3, 3, 2, 2, 3, 2, 1, 0),
+                                  (2, 4, 5, 3, 2, 5, 2, 2, 1), (1, 4, 4, 2, 3, 3, 1, 1, 0)],
+                         ids=lambda c: "x".join(map(str, c)))
+def test_transposed_conv_matches_pytorch(xp, rng, case):
+    n, h, w_, c_in, c_out, k, stride, pad, out_pad = case
+    x = xp.asarray(rng.standard_normal((n, h, w_, c_in)))
+    w = xp.asarray(rng.standard_normal((c_in, k, k, c_out)))
+    b = xp.asarray(rng.standard_normal(c_out))
+    y, cache = layers.conv_transpose2d_forward(x, w, b, stride, pad, out_pad)
+    dy = xp.asarray(rng.standard_normal(y.shape))
+    grads = layers.conv_transpose2d_backward(dy, cache)
+
+    def torch_ct(x, w, b):
+        return F.conv_transpose2d(x, w, b, stride=stride, padding=pad, output_padding=out_pad)
+    # PyTorch's weight is (C_in, C_out, K, K): the same (0, 3, 1, 2) move as activations.
+    y_ref, refs = run_torch(torch_ct, [x, w, b], dy)
+    assert y.shape == y_ref.shape and rel_err(y, y_ref) <= 1e-12
+    for ours, ref in zip(grads, refs):
+        assert ours.shape == ref.shape and rel_err(ours, ref) <= 1e-12
+
+
+def test_transposed_conv_is_the_adjoint_of_the_strided_conv(rng):
+    # <conv(x), y> == <x, conv_transpose(y)> with the same filters: the lesson in one line.
+    x = rng.standard_normal((1, 8, 8, 3))
+    w = rng.standard_normal((5, 3, 3, 3))                 # conv: 3 -> 5 channels
+    y = rng.standard_normal((1, 4, 4, 5))
+    down, _ = layers.conv2d_forward(x, w, np.zeros(5), stride=2, padding=1)
+    up, _ = layers.conv_transpose2d_forward(y, w, np.zeros(3), stride=2, padding=1,
+                                            output_padding=1)
+    assert abs(np.sum(down * y) - np.sum(x * up)) <= 1e-12 * abs(np.sum(down * y))
+    assert to_torch(up).shape[2:] == (8, 8)
