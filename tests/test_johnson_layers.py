@@ -82,3 +82,34 @@ def test_transposed_conv_is_the_adjoint_of_the_strided_conv(rng):
                                             output_padding=1)
     assert abs(np.sum(down * y) - np.sum(x * up)) <= 1e-12 * abs(np.sum(down * y))
     assert to_torch(up).shape[2:] == (8, 8)
+
+
+def test_residual_block_matches_pytorch(xp, rng):
+    c = 4
+    x = xp.asarray(rng.standard_normal((2, 6, 5, c)))
+    params = {k: xp.asarray(rng.standard_normal((c, 3, 3, c) if k[0] == "w" else (c,)) * 0.5)
+              for k in layers.residual.PARAMS}
+    y, cache = layers.residual_block_forward(x, params)
+    dy = xp.asarray(rng.standard_normal(y.shape))
+    dx, grads = layers.residual_block_backward(dy, cache)
+
+    names = list(layers.residual.PARAMS)
+
+    def torch_block(x, *ps):
+        p = dict(zip(names, ps))
+
+        def conv(h, w, b):
+            return F.conv2d(F.pad(h, (1, 1, 1, 1), mode="reflect"), w, b)
+        h = F.instance_norm(conv(x, p["w1"], p["b1"]), weight=p["gamma1"], bias=p["beta1"])
+        h = F.instance_norm(conv(torch.relu(h), p["w2"], p["b2"]), weight=p["gamma2"],
+                            bias=p["beta2"])
+        return x + h
+    y_ref, refs = run_torch(torch_block, [x] + [params[k] for k in names], dy)
+    assert rel_err(y, y_ref) <= 1e-10 and rel_err(dx, refs[0]) <= 1e-10
+    for k, ref in zip(names, refs[1:]):
+        if k in ("b1", "b2"):
+            # A bias right before instance norm gets no gradient: the norm
+            # subtracts each channel's mean, bias included. Both say ~0.
+            assert float(abs(grads[k]).max()) <= 1e-12 and float(abs(ref).max()) <= 1e-12
+        else:
+            assert rel_err(grads[k], ref) <= 1e-10, k

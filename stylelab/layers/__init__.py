@@ -18,6 +18,7 @@ from .normalization import instance_norm_backward, instance_norm_forward
 from .padding import pad2d_backward, pad2d_forward
 from .pooling import (avgpool2x2_backward, avgpool2x2_forward,
                       maxpool2x2_backward, maxpool2x2_forward)
+from .residual import residual_block_backward, residual_block_forward
 from .upsample import upsample2x_backward, upsample2x_forward
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "conv_transpose2d_forward", "conv_transpose2d_backward",
     "instance_norm_forward", "instance_norm_backward",
     "upsample2x_forward", "upsample2x_backward",
+    "residual_block_forward", "residual_block_backward",
     "maxpool2x2_forward", "maxpool2x2_backward",
     "avgpool2x2_forward", "avgpool2x2_backward",
 ]
