@@ -51,55 +51,16 @@ def run_stylelab(args):
 def run_torch(args):
     import torch
     from scipy.optimize import Bounds, minimize
-    from stylelab.vgg import layer_names, read_vgg_h5
+    from torch_gatys import torch_objective
     torch.set_num_threads(args.threads)
-    F = torch.nn.functional
     (content, style), _ = images(args.size)
     start = time.perf_counter()
-    _, weights, conv = read_vgg_h5(args.weights)
-    params = {n: (torch.tensor(w.transpose(0, 3, 1, 2)), torch.tensor(b))
-              for n, (w, b) in weights.items()}
-    mean = torch.tensor(conv["mean"], dtype=torch.float32).view(1, 3, 1, 1)
-    std = torch.tensor(conv["std"], dtype=torch.float32).view(1, 3, 1, 1)
-    names = layer_names("vgg19")[:layer_names("vgg19").index("relu5_1") + 1]
-    style_layers = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-
-    def features(img):
-        h, out = (img * conv["input_scale"] - mean) / std, {}
-        for name in names:
-            if name.startswith("conv"):
-                h = F.conv2d(h, *params[name], padding=1)
-            elif name.startswith("relu"):
-                h = torch.relu(h)
-            else:
-                h = F.max_pool2d(h, 2)
-            out[name] = h
-        return out
-
-    def gram(f):
-        fm = f[0].reshape(f.shape[1], -1)
-        return fm @ fm.T
-
-    def as_tensor(a):
-        return torch.tensor(np.ascontiguousarray(a.transpose(2, 0, 1)[None]))
-
-    with torch.no_grad():
-        fc = features(as_tensor(content))
-        p = fc["relu4_2"]
-        fs = features(as_tensor(style))
-        targets = {n: gram(fs[n]) * (fc[n].shape[2] * fc[n].shape[3])
-                   / (fs[n].shape[2] * fs[n].shape[3]) for n in style_layers}
+    loss_and_grad = torch_objective(args.weights, content, style)
     shape = (1, 3) + content.shape[:2]
 
-    def fun(z):
-        x = torch.tensor(z.astype(np.float32).reshape(shape), requires_grad=True)
-        f = features(x)
-        loss = 0.5 * ((f["relu4_2"] - p) ** 2).sum()
-        for n in style_layers:
-            c, m = f[n].shape[1], f[n].shape[2] * f[n].shape[3]
-            loss = loss + 1e3 / 5 * ((gram(f[n]) - targets[n]) ** 2).sum() / (4 * c * c * m * m)
-        loss.backward()
-        return float(loss), x.grad.numpy().astype(np.float64).reshape(-1)
+    def fun(z):            # SciPy's side: a float64 vector, as stylelab's optimiser gives it
+        loss, grad = loss_and_grad(torch.tensor(z.astype(np.float32).reshape(shape)))
+        return loss, grad.numpy().astype(np.float64).reshape(-1)
 
     noise = np.random.default_rng(0).random(content.shape).astype(np.float32)
     z0 = noise.transpose(2, 0, 1).astype(np.float64).reshape(-1)

@@ -27,7 +27,6 @@ import time
 
 import numpy as np
 
-CONTENT, STYLE = "relu4_2", ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -82,54 +81,18 @@ def run_stylelab(args):
 
 def run_torch(args):
     import torch
-    from stylelab.vgg import convs_upto, layer_names, read_vgg_h5
+    from torch_gatys import as_tensor, torch_objective
     torch.set_num_threads(args.threads)
     device = "cuda" if args.backend == "cupy" else "cpu"
-    _, weights, conv = read_vgg_h5(args.weights)
-    params = {n: (torch.tensor(w.transpose(0, 3, 1, 2)).to(device), torch.tensor(b).to(device))
-              for n, (w, b) in weights.items() if n in convs_upto("vgg19", "relu5_1")}
-    mean = torch.tensor(conv["mean"], dtype=torch.float32, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(conv["std"], dtype=torch.float32, device=device).view(1, 3, 1, 1)
-    F = torch.nn.functional
-
-    def features(img):
-        h, out = (img * conv["input_scale"] - mean) / std, {}
-        for name in layer_names("vgg19")[:layer_names("vgg19").index("relu5_1") + 1]:
-            if name.startswith("conv"):
-                h = F.conv2d(h, *params[name], padding=1)
-            elif name.startswith("relu"):
-                h = torch.relu(h)
-            else:
-                h = F.max_pool2d(h, 2)
-            out[name] = h
-        return out
-
-    def gram(f):
-        fm = f[0].reshape(f.shape[1], -1)
-        return fm @ fm.T
-
-    content, style, x = (torch.tensor(a.transpose(2, 0, 1)[None].copy(), device=device)
-                         for a in images(args.size))
-    with torch.no_grad():
-        p = features(content)[CONTENT]
-        targets = {n: gram(f) for n, f in features(style).items() if n in STYLE}
-
-    def evaluate():
-        xg = x.clone().requires_grad_(True)
-        f = features(xg)
-        loss = 0.5 * ((f[CONTENT] - p) ** 2).sum()
-        for n in STYLE:
-            c, m = f[n].shape[1], f[n].shape[2] * f[n].shape[3]
-            loss = loss + 1e3 / len(STYLE) * ((gram(f[n]) - targets[n]) ** 2).sum() / (4 * c * c * m * m)
-        loss.backward()
-        return xg.grad
-
+    content, style, x = images(args.size)
+    loss_and_grad = torch_objective(args.weights, content, style, device=device)
+    x = as_tensor(x, device)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     times = []
     for _ in range(args.repeats + 1):
         sync()
         start = time.perf_counter()
-        evaluate()
+        loss_and_grad(x)
         sync()
         times.append(time.perf_counter() - start)
     return {"times": times[1:]}
@@ -187,6 +150,7 @@ def main(argv=None):
     if args.worker:
         return worker(args)
 
+    from stylelab.profile import Profile
     from stylelab.vgg import save_random_vgg_h5
     with tempfile.TemporaryDirectory() as tmp:
         weights = os.path.join(tmp, "vgg19_random.h5")
@@ -224,11 +188,9 @@ def main(argv=None):
               f"{shown(r['memory_ratio'], '.2f')}{'x' if r['memory_ratio'] == r['memory_ratio'] else ''} |")
     for r in rows:
         if r["profile"]:
-            total = sum(r["profile"].values())
-            print(f"\nstylelab at {r['size']} px, per evaluation:\n\n| stage | ms | share |\n"
-                  "| --- | ---: | ---: |")
-            for name, s in sorted(r["profile"].items(), key=lambda kv: -kv[1]):
-                print(f"| {name} | {1e3 * s:.1f} | {100 * s / total:.0f}% |")
+            profile = Profile()
+            profile.seconds = r["profile"]          # already per evaluation
+            print(f"\nstylelab at {r['size']} px, per evaluation:\n\n{profile.table()}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"date": time.strftime("%Y-%m-%d"), "machine": platform.node(),
