@@ -379,6 +379,6 @@ def stylize(net, content, styles, *, iterations=500, optimizer="lbfgs", learning
             result.interrupted = True
             break
     if original_colors == "luminance":
-        x = color.restore_colors(x, resize_image(photo, *x.shape[:2]))
+        x = color.restore_colors(x, photo_here)   # the photo at the last scale run
     result.image = x
     return result

@@ -37,9 +37,9 @@ def _as_positions(f):
     return f.reshape(n, h * w, c)
 
 
-def _centre(fm):
+def _centre(fm, out=None):
     """Subtract each channel's mean over the positions. fm: (N, M, C)."""
-    return fm - fm.mean(axis=1, keepdims=True)
+    return get_array_module(fm).subtract(fm, fm.mean(axis=1, keepdims=True), out=out)
 
 
 def _style_features(f, statistic):
@@ -135,7 +135,7 @@ def style_loss(f, a, statistic="gram", out=None):
     if statistic == "covariance":
         # Back through the centring, a projection: subtract the mean over
         # positions. (F_c (G - A) already has zero mean, but say what is meant.)
-        dfm -= dfm.mean(axis=1, keepdims=True)
+        _centre(dfm, out=dfm)
     return value, dfm.reshape(f.shape)
 
 

@@ -203,19 +203,19 @@ class VGG:
             for k in arenas:
                 del self._buffers[k]
 
-    def _buffer(self, key, shape, dtype, xp):
-        """A zero-filled array, or with reuse the one kept under `key` (borders stay zero)."""
-        if not self._reuse or key is None:
-            return xp.zeros(shape, dtype=dtype)
-        buf = self._buffers.get(key)
-        if buf is None or buf.shape != shape or buf.dtype != dtype:
-            buf = self._buffers[key] = xp.zeros(shape, dtype=dtype)
-        return buf
-
     def _bordered(self, key, shape, dtype, xp):
-        """A buffer for an (N, H, W, C) array inside a zero border of 1 pixel, and its interior."""
+        """A buffer for an (N, H, W, C) array inside a zero border of 1 pixel, and its interior.
+
+        Zero-filled; with reuse, the one kept under `key` (its border stays
+        zero: only interiors are ever written).
+        """
         n, height, width, c = shape
-        buf = self._buffer(key, (n, height + 2, width + 2, c), dtype, xp)
+        full = (n, height + 2, width + 2, c)
+        buf = self._buffers.get(key) if self._reuse else None
+        if buf is None or buf.shape != full or buf.dtype != dtype:
+            buf = xp.zeros(full, dtype=dtype)
+            if self._reuse:
+                self._buffers[key] = buf
         return buf, buf[:, 1:-1, 1:-1, :]
 
     def _scratch(self, role, shape, dtype, xp, border=False):
@@ -246,8 +246,8 @@ class VGG:
             w, b = self.params[name]
             if hpad is None:                      # the image: pad it once
                 hpad, _ = pad2d_forward(h, 1, "zeros")
-            # Pre-ReLU outputs are used once, so one buffer per shape serves
-            # them all -- unless this one was asked for.
+            # Pre-ReLU outputs are used once, so the "grid" arena serves them
+            # all -- unless this one was asked for.
             n, hp, wp, _ = hpad.shape
             if keep:                           # asked for: must outlive this pass
                 grid = xp.zeros((n, hp, wp, w.shape[0]), dtype=h.dtype)
