@@ -55,9 +55,11 @@ def torch_objective(weights_path, content, style, device="cpu", style_weight=1e3
 
     with torch.no_grad():
         fc = features(as_tensor(content, device))
-        p = fc[CONTENT]
+        p, m_content = fc[CONTENT], {n: positions(fc[n]) for n in STYLE}
+        del fc               # one pass's activations at a time, as stylelab does
         fs = features(as_tensor(style, device))
-        targets = {n: gram(fs[n]) * (positions(fc[n]) / positions(fs[n])) for n in STYLE}
+        targets = {n: gram(fs[n]) * (m_content[n] / positions(fs[n])) for n in STYLE}
+        del fs
 
     def loss_and_grad(x):
         x = x.detach().clone().requires_grad_(True)
@@ -68,6 +70,6 @@ def torch_objective(weights_path, content, style, device="cpu", style_weight=1e3
             loss = loss + style_weight / len(STYLE) * (
                 (gram(f[n]) - targets[n]) ** 2).sum() / (4 * c * c * m * m)
         loss.backward()
-        return float(loss), x.grad
+        return float(loss.detach()), x.grad
 
     return loss_and_grad
