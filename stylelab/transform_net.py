@@ -1,0 +1,306 @@
+"""Johnson et al.'s image transformation network, described by an architecture string.
+
+The string lists the stages in order, as Johnson's reference implementation
+does::
+
+    c9s1-32,d64,d128,R128x5,u64,u32,c9s1-3        (the style network, STYLE_ARCH)
+
+    c{K}s{S}-{F}   KxK conv, stride S, F filters        then instance norm + ReLU
+    d{F}           3x3 conv, stride 2 (halves the image) then instance norm + ReLU
+    R{F}           a residual block of F channels (``R{F}x5`` repeats it five times)
+    u{F}           x2 upsampling to F channels          then instance norm + ReLU
+
+The last stage is a conv to 3 channels with no norm or ReLU; a scaled tanh,
+``y = (tanh(h) + 1) / 2``, maps it into [0, 1] pixels. Every conv pads by
+reflection (zeros would draw a dark frame). Shapes for a 256x256 input::
+
+    c9s1-32  (N, 256, 256, 32)     d64 (N, 128, 128, 64)     d128 (N, 64, 64, 128)
+    R128 x5  (N, 64, 64, 128)      u64 (N, 128, 128, 64)     u32 (N, 256, 256, 32)
+    c9s1-3   (N, 256, 256, 3)
+
+``u`` stages upsample one of two ways: ``"nearest"`` (default) repeats each
+pixel 2x2 and then convolves 3x3, which avoids the checkerboard artefacts of
+``"transpose"``, the paper's fractionally strided conv (3x3, stride 1/2).
+
+Parameters live in one flat dict, ``"{stage}.{name}"`` -> array, e.g.
+``"conv1.w"`` (F, K, K, C), ``"res3.gamma1"`` (C,); a transposed conv's
+filters are (C_in, 3, 3, C_out).
+"""
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .backend import array_module
+from .layers import (conv2d_backward, conv2d_forward, conv_transpose2d_backward,
+                     conv_transpose2d_forward, instance_norm_backward, instance_norm_forward,
+                     relu_backward, relu_forward, residual_block_backward,
+                     residual_block_forward, tanh_backward, tanh_forward, upsample2x_backward,
+                     upsample2x_forward)
+from .layers.residual import PARAMS as RESIDUAL_PARAMS
+
+STYLE_ARCH = "c9s1-32,d64,d128,R128x5,u64,u32,c9s1-3"
+SR_ARCH = {4: "c9s1-64,R64x4,u64,u64,c9s1-3", 8: "c9s1-64,R64x4,u64,u64,u64,c9s1-3"}
+UPSAMPLING = ("nearest", "transpose")
+
+_TOKEN = re.compile(r"^(?:c(?P<k>\d+)s(?P<s>\d+)-(?P<cf>\d+)|d(?P<df>\d+)|"
+                    r"R(?P<rf>\d+)(?:x(?P<rep>\d+))?|u(?P<uf>\d+))$")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of the network: ``kind`` in conv/down/res/up, its name and shapes."""
+
+    kind: str
+    name: str
+    c_in: int
+    c_out: int
+    kernel: int = 3
+    stride: int = 1
+    last: bool = False
+
+
+def parse_arch(arch):
+    """Turn an architecture string into its stages.
+
+    Parameters
+    ----------
+    arch : str
+        Comma-separated tokens, see the module docstring.
+
+    Returns
+    -------
+    list of Stage
+
+    Raises
+    ------
+    ValueError
+        Naming the token at fault.
+    """
+    if not isinstance(arch, str) or not arch.strip():
+        raise ValueError("architecture: expected a string such as " + STYLE_ARCH)
+    stages, channels, counts = [], 3, {}
+
+    def add(kind, c_out, **kw):
+        counts[kind] = counts.get(kind, 0) + 1
+        stages.append(Stage(kind, f"{kind}{counts[kind]}", channels, c_out, **kw))
+        return c_out
+
+    tokens = [t.strip() for t in arch.split(",")]
+    for token in tokens:
+        m = _TOKEN.match(token)
+        if not m:
+            raise ValueError(f"architecture: cannot read token {token!r} in {arch!r} "
+                             f"(expected c9s1-32, d64, R128, R128x5 or u64)")
+        if m["k"]:
+            k, s, f = int(m["k"]), int(m["s"]), int(m["cf"])
+            if k % 2 == 0 or s < 1:
+                raise ValueError(f"architecture: {token!r} needs an odd kernel and stride >= 1")
+            channels = add("conv", f, kernel=k, stride=s)
+        elif m["df"]:
+            channels = add("down", int(m["df"]), stride=2)
+        elif m["rf"]:
+            f = int(m["rf"])
+            if f != channels:
+                raise ValueError(f"architecture: {token!r} is a residual block of {f} "
+                                 f"channels but its input has {channels}")
+            for _ in range(int(m["rep"] or 1)):
+                channels = add("res", f)
+        else:
+            channels = add("up", int(m["uf"]))
+        if channels < 1:
+            raise ValueError(f"architecture: {token!r} has no channels")
+    last = stages[-1]
+    if last.kind != "conv" or last.c_out != 3:
+        raise ValueError(f"architecture: {arch!r} must end with a conv to 3 channels "
+                         f"(such as c9s1-3) to make an RGB image")
+    stages[-1] = Stage(last.kind, last.name, last.c_in, 3, last.kernel, last.stride, last=True)
+    return stages
+
+
+def param_shapes(arch, upsample="nearest"):
+    """{param name: shape} for an architecture, in the network's order."""
+    if upsample not in UPSAMPLING:
+        raise ValueError(f"upsample must be one of {UPSAMPLING}, got {upsample!r}")
+    shapes = {}
+    for st in parse_arch(arch):
+        if st.kind == "res":
+            c = st.c_in
+            for p in RESIDUAL_PARAMS:
+                shapes[f"{st.name}.{p}"] = (c, 3, 3, c) if p[0] == "w" else (c,)
+            continue
+        if st.kind == "up" and upsample == "transpose":
+            shapes[f"{st.name}.w"] = (st.c_in, 3, 3, st.c_out)
+        else:
+            shapes[f"{st.name}.w"] = (st.c_out, st.kernel, st.kernel, st.c_in)
+        shapes[f"{st.name}.b"] = (st.c_out,)
+        if not st.last:
+            shapes[f"{st.name}.gamma"] = (st.c_out,)
+            shapes[f"{st.name}.beta"] = (st.c_out,)
+    return shapes
+
+
+def init_params(arch, upsample="nearest", seed=0, dtype=np.float32):
+    """Fresh parameters: PyTorch's default conv init, unit gamma, zero beta.
+
+    Filters and biases are uniform in ``+-1/sqrt(fan_in)``, fan_in being the
+    inputs one output sums over (``K*K*C``; for a transposed conv, the
+    ``C_out*K*K`` PyTorch counts).
+    """
+    rng = np.random.default_rng(seed)
+    xp = array_module()
+    params, fan_in = {}, None
+    for name, shape in param_shapes(arch, upsample).items():
+        field = name.rsplit(".", 1)[1]
+        if field.startswith("w"):
+            fan_in = int(np.prod(shape[1:]))
+            value = rng.uniform(-1, 1, shape) / np.sqrt(fan_in)
+        elif field.startswith("b"):             # b, b1, b2 (a conv's bias, after its w)
+            value = rng.uniform(-1, 1, shape) / np.sqrt(fan_in)
+        elif field.startswith("gamma"):
+            value = np.ones(shape)
+        else:                                   # beta
+            value = np.zeros(shape)
+        params[name] = xp.asarray(value.astype(dtype))
+    return params
+
+
+def _sub(params, prefix):
+    return {k[len(prefix) + 1:]: v for k, v in params.items() if k.startswith(prefix + ".")}
+
+
+def _stage_forward(st, h, p, upsample):
+    """One stage (not a residual block): its conv, then IN + ReLU or the scaled tanh."""
+    caches = {}
+    if st.kind == "up" and upsample == "transpose":
+        h, caches["convT"] = conv_transpose2d_forward(h, p["w"], p["b"])
+    else:
+        if st.kind == "up":
+            h, caches["up"] = upsample2x_forward(h)
+        h, caches["conv"] = conv2d_forward(h, p["w"], p["b"], stride=st.stride,
+                                           padding="same", pad_mode="reflect")
+    if st.last:
+        t, caches["tanh"] = tanh_forward(h)
+        return (t + 1) * h.dtype.type(0.5), caches
+    h, caches["norm"] = instance_norm_forward(h, p["gamma"], p["beta"])
+    h, caches["relu"] = relu_forward(h)
+    return h, caches
+
+
+def _stage_backward(d, caches):
+    g = {}
+    if "tanh" in caches:
+        d = tanh_backward(d * d.dtype.type(0.5), caches["tanh"])
+    else:
+        d = relu_backward(d, caches["relu"])
+        d, g["gamma"], g["beta"] = instance_norm_backward(d, caches["norm"])
+    if "convT" in caches:
+        d, g["w"], g["b"] = conv_transpose2d_backward(d, caches["convT"])
+        return d, g
+    d, g["w"], g["b"] = conv2d_backward(d, caches["conv"])
+    if "up" in caches:
+        d = upsample2x_backward(d, caches["up"])
+    return d, g
+
+
+def transform_forward(x, params, arch=STYLE_ARCH, upsample="nearest"):
+    """Run the transformation network.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, H, W, 3)
+        RGB in [0, 1]. For the output to have the input's size, H and W must
+        be multiples of 2 ** (number of ``d`` stages) (:func:`stylize_image`
+        pads for you).
+    params : dict
+        As :func:`init_params` makes them.
+    arch : str
+    upsample : {"nearest", "transpose"}
+
+    Returns
+    -------
+    y : ndarray of shape (N, H', W', 3)
+        In [0, 1]; ``H' = H * 2**ups / 2**downs`` for sizes that divide.
+    cache : what :func:`transform_backward` needs
+    """
+    stages = parse_arch(arch)
+    missing = [k for k in param_shapes(arch, upsample) if k not in params]
+    if missing:
+        raise ValueError(f"transform network: params lack {missing[0]!r} "
+                         f"(architecture {arch}, upsample {upsample})")
+    h, caches = x, []
+    for st in stages:
+        p = _sub(params, st.name)
+        if st.kind == "res":
+            h, c = residual_block_forward(h, p)
+        else:
+            h, c = _stage_forward(st, h, p, upsample)
+        caches.append((st, c))
+    return h, caches
+
+
+def transform_backward(dy, cache):
+    """Gradients of :func:`transform_forward`.
+
+    Returns
+    -------
+    dx : ndarray of shape (N, H, W, 3)
+    grads : dict, the keys of ``params``
+    """
+    grads, d = {}, dy
+    for st, c in reversed(cache):
+        if st.kind == "res":
+            d, g = residual_block_backward(d, c)
+        else:
+            d, g = _stage_backward(d, c)
+        grads.update({f"{st.name}.{k}": v for k, v in g.items()})
+    return d, grads
+
+
+class TransformNet:
+    """The network's parameters with its architecture: a thin composition.
+
+    Attributes
+    ----------
+    arch : str
+    upsample : {"nearest", "transpose"}
+    params : dict name -> ndarray
+    """
+
+    def __init__(self, arch=STYLE_ARCH, upsample="nearest", params=None, seed=0,
+                 dtype=np.float32):
+        self.arch, self.upsample = arch, upsample
+        self.stages = parse_arch(arch)
+        self.params = init_params(arch, upsample, seed, dtype) if params is None else params
+        shapes = param_shapes(arch, upsample)
+        for name, shape in shapes.items():
+            got = self.params.get(name)
+            if got is None or tuple(got.shape) != shape:
+                have = "missing" if got is None else f"shape {tuple(got.shape)}"
+                raise ValueError(f"parameter {name!r} should have shape {shape} for "
+                                 f"{arch} ({upsample} upsampling), but is {have}")
+        extra = sorted(set(self.params) - set(shapes))
+        if extra:
+            raise ValueError(f"parameter {extra[0]!r} is not part of {arch}")
+
+    @property
+    def dtype(self):
+        return next(iter(self.params.values())).dtype
+
+    @property
+    def factor(self):
+        """Output size / input size: 2 ** (ups - downs) (for the style net, 1)."""
+        ups = sum(st.kind == "up" for st in self.stages)
+        return 2.0 ** ups / self.multiple
+
+    @property
+    def multiple(self):
+        """Input sides must be multiples of this for the sizes to work out."""
+        return int(np.prod([st.stride for st in self.stages]))
+
+    def forward(self, x):
+        return transform_forward(x, self.params, self.arch, self.upsample)
+
+    def backward(self, dy, cache):
+        return transform_backward(dy, cache)

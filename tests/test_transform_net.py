@@ -1,0 +1,97 @@
+"""The image transformation network against PyTorch, and its architecture strings."""
+
+import numpy as np
+import pytest
+import torch
+
+from stylelab.transform_net import (SR_ARCH, STYLE_ARCH, TransformNet, param_shapes,
+                                    parse_arch)
+
+from .gradcheck import grad_rel_err, numeric_grad
+from .reference import TOL, from_torch, rel_err, to_torch
+from .torch_models import torch_params, torch_transform
+
+CASES = [(STYLE_ARCH, "nearest", 16), (STYLE_ARCH, "transpose", 16),
+         (SR_ARCH[4], "nearest", 8), (SR_ARCH[8], "transpose", 6)]
+
+
+@pytest.mark.parametrize("arch,upsample,size", CASES, ids=lambda c: str(c))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_network_matches_pytorch(xp, rng, arch, upsample, size, dtype):
+    net = TransformNet(arch, upsample, seed=1, dtype=dtype)
+    x = xp.asarray(rng.random((2, size, size + 4, 3)).astype(dtype))
+    y, cache = net.forward(x)
+    dy = xp.asarray(rng.standard_normal(y.shape).astype(dtype))
+    dx, grads = net.backward(dy, cache)
+
+    tp = torch_params(net.params)
+    xt = to_torch(x, grad=True)
+    yt = torch_transform(xt, tp, arch, upsample)
+    yt.backward(to_torch(dy))
+    tol = TOL[dtype]
+    assert y.dtype == dtype and y.shape == (2, size * net.factor, (size + 4) * net.factor, 3)
+    assert rel_err(y, from_torch(yt)) <= tol
+    assert rel_err(dx, from_torch(xt.grad)) <= tol
+    assert set(grads) == set(net.params)
+    refs = {name: from_torch(tp[name].grad) for name in grads}
+    scale = max(np.abs(r).max() for r in refs.values())
+    for name, g in grads.items():
+        assert g.dtype == dtype
+        if np.abs(refs[name]).max() <= tol * scale:
+            # A parameter that only adds a per-channel constant before an instance
+            # norm (a bias; the last beta of a block feeding a conv then a norm)
+            # cannot change the output: both sides give rounding noise.
+            assert rel_err(g, refs[name]) * np.abs(refs[name]).max() <= 10 * tol * scale, name
+        else:
+            assert rel_err(g, refs[name]) <= tol, name
+
+
+def test_gradients_numerically(rng):
+    arch = "c3s1-4,d6,R6,u4,c3s1-3"
+    net = TransformNet(arch, "nearest", seed=2, dtype=np.float64)
+    x = rng.random((1, 8, 8, 3))
+    r = rng.standard_normal((1, 8, 8, 3))
+    y, cache = net.forward(x)
+    dx, grads = net.backward(r, cache)
+    assert grad_rel_err(dx, numeric_grad(lambda _: np.sum(net.forward(x)[0] * r), x)) < 1e-7
+    for name in ("conv1.w", "down1.gamma", "res1.w2", "up1.w", "conv2.b"):
+        p = net.params[name]
+        numeric = numeric_grad(lambda _: np.sum(net.forward(x)[0] * r), p)
+        assert grad_rel_err(grads[name], numeric) < 1e-7, name
+
+
+def test_architecture_strings():
+    stages = parse_arch(STYLE_ARCH)
+    assert [s.name for s in stages] == ["conv1", "down1", "down2"] + \
+        [f"res{i}" for i in range(1, 6)] + ["up1", "up2", "conv2"]
+    assert stages[0].kernel == 9 and stages[1].stride == 2 and stages[-1].last
+    assert parse_arch("c9s1-32,d64,d128,R128,R128,R128,R128,R128,u64,u32,c9s1-3") == stages
+    shapes = param_shapes(STYLE_ARCH)
+    assert shapes["conv1.w"] == (32, 9, 9, 3) and shapes["res5.w2"] == (128, 3, 3, 128)
+    assert shapes["up1.w"] == (64, 3, 3, 128) and "conv2.gamma" not in shapes
+    assert param_shapes(STYLE_ARCH, "transpose")["up1.w"] == (128, 3, 3, 64)
+    net = TransformNet()
+    assert net.factor == 1 and net.multiple == 4
+    assert TransformNet(SR_ARCH[4]).factor == 4 and TransformNet(SR_ARCH[8]).factor == 8
+
+
+@pytest.mark.parametrize("arch,message", [
+    ("c9s1-32,x64,c9s1-3", "cannot read token 'x64'"),
+    ("c9s1-32,R64,c9s1-3", "residual block of 64 channels but its input has 32"),
+    ("c9s1-32,d64", "must end with a conv to 3 channels"),
+    ("c8s1-32,c9s1-3", "odd kernel"),
+    ("", "expected a string"),
+])
+def test_bad_architectures(arch, message):
+    with pytest.raises(ValueError, match=message):
+        parse_arch(arch)
+
+
+def test_bad_parameters():
+    good = TransformNet("c3s1-4,c3s1-3").params
+    with pytest.raises(ValueError, match="'conv1.w' should have shape"):
+        TransformNet("c3s1-4,c3s1-3", params={**good, "conv1.w": good["conv1.w"][:2]})
+    with pytest.raises(ValueError, match="'conv9.w' is not part of"):
+        TransformNet("c3s1-4,c3s1-3", params={**good, "conv9.w": good["conv1.w"]})
+    with pytest.raises(ValueError, match="upsample must be one of"):
+        TransformNet("c3s1-4,c3s1-3", upsample="bilinear")
