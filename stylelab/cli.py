@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 
-from . import __version__, backend, convert, gatys_cli
+from . import __version__, apply_cli, backend, convert, gatys_cli, johnson_cli
 from .argtypes import positive_int
 
 
@@ -70,6 +70,26 @@ def build_parser():
                        "more paintings by optimising its pixels (L-BFGS on VGG-19 features)")
     gatys_cli.add_arguments(g)
     g.set_defaults(run=gatys_cli.run)
+
+    t = sub.add_parser("train", help="Johnson et al.: train a network to paint photos in "
+                       "one style, with perceptual losses through VGG-16")
+    johnson_cli.add_train_arguments(t)
+    t.set_defaults(run=johnson_cli.run_train)
+
+    s = sub.add_parser("stylize", help="paint images with a trained style network (one "
+                       "forward pass each)")
+    apply_cli.add_stylize_arguments(s)
+    s.set_defaults(run=apply_cli.run_stylize)
+
+    t = sub.add_parser("train-sr", help="train a x4 or x8 super-resolution network with "
+                       "the feature loss at relu2_2")
+    johnson_cli.add_train_sr_arguments(t)
+    t.set_defaults(run=johnson_cli.run_train_sr)
+
+    u = sub.add_parser("upscale", help="upscale an image with a trained super-resolution "
+                       "network")
+    apply_cli.add_upscale_arguments(u)
+    u.set_defaults(run=apply_cli.run_upscale)
 
     w = sub.add_parser("weights", help="convert or download VGG weights")
     wsub = w.add_subparsers(dest="weights_command", required=True)

@@ -74,19 +74,20 @@ def fit_longest_side(shape, size):
     return max(1, round(h * scale)), max(1, round(w * scale))
 
 
-def resize_image(img, height, width):
+def resize_image(img, height, width, resample=Image.LANCZOS):
     """Resample an (H, W, C) image to (height, width, C) with Lanczos, on the host.
 
     Each channel is resized as a 32-bit float image by Pillow, so no precision
     is lost to 8 bits; the result is clipped to [0, 1] (Lanczos overshoots at
-    edges) and returned on `img`'s backend in its dtype.
+    edges) and returned on `img`'s backend in its dtype. `resample` is any
+    Pillow filter (``Image.BICUBIC`` for super-resolution's baseline).
     """
     xp = get_array_module(img)
     if img.shape[:2] == (height, width):
         return img
     host = to_numpy(img)
     channels = [np.asarray(Image.fromarray(np.ascontiguousarray(host[:, :, c], dtype=np.float32))
-                           .resize((width, height), Image.LANCZOS))
+                           .resize((width, height), resample))
                 for c in range(host.shape[2])]
     out = np.clip(np.stack(channels, axis=2), 0.0, 1.0).astype(img.dtype)
     return xp.asarray(out)

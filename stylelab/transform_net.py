@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backend import array_module
+from .backend import array_module, get_array_module
 from .layers import (conv2d_backward, conv2d_forward, conv_transpose2d_backward,
                      conv_transpose2d_forward, instance_norm_backward, instance_norm_forward,
                      relu_backward, relu_forward, residual_block_backward,
@@ -204,7 +204,7 @@ def _stage_backward(d, caches):
     return d, g
 
 
-def transform_forward(x, params, arch=STYLE_ARCH, upsample="nearest"):
+def transform_forward(x, params, arch=STYLE_ARCH, upsample="nearest", keep_cache=True):
     """Run the transformation network.
 
     Parameters
@@ -217,6 +217,9 @@ def transform_forward(x, params, arch=STYLE_ARCH, upsample="nearest"):
         As :func:`init_params` makes them.
     arch : str
     upsample : {"nearest", "transpose"}
+    keep_cache : bool
+        False for inference: each layer's cache is let go as soon as it is
+        made (a 1024 px image's caches would take gigabytes).
 
     Returns
     -------
@@ -236,8 +239,10 @@ def transform_forward(x, params, arch=STYLE_ARCH, upsample="nearest"):
             h, c = residual_block_forward(h, p)
         else:
             h, c = _stage_forward(st, h, p, upsample)
-        caches.append((st, c))
-    return h, caches
+        if keep_cache:
+            caches.append((st, c))
+        del c
+    return h, (caches if keep_cache else None)
 
 
 def transform_backward(dy, cache):
@@ -299,8 +304,37 @@ class TransformNet:
         """Input sides must be multiples of this for the sizes to work out."""
         return int(np.prod([st.stride for st in self.stages]))
 
-    def forward(self, x):
-        return transform_forward(x, self.params, self.arch, self.upsample)
+    def forward(self, x, keep_cache=True):
+        """``y, cache`` for a batch (N, H, W, 3); see :func:`transform_forward`."""
+        return transform_forward(x, self.params, self.arch, self.upsample, keep_cache)
+
+    def apply(self, img):
+        """One image of any size through the network, for inference.
+
+        Parameters
+        ----------
+        img : ndarray of shape (H, W, 3)
+            RGB in [0, 1], in the network's dtype.
+
+        Returns
+        -------
+        ndarray of shape (H * factor, W * factor, 3)
+            The image is padded by reflection to a multiple of
+            :attr:`multiple`, and the output cropped back.
+        """
+        if img.ndim != 3 or img.shape[2] != 3:
+            raise ValueError(f"expected an RGB image of shape (H, W, 3), got {tuple(img.shape)}")
+        h, w = img.shape[:2]
+        m = self.multiple
+        ph, pw = -h % m, -w % m
+        x = img[None]
+        if ph or pw:
+            xp = get_array_module(img)
+            mode = "reflect" if ph < h and pw < w else "edge"
+            x = xp.pad(x, ((0, 0), (0, ph), (0, pw), (0, 0)), mode=mode)
+        y, _ = self.forward(x, keep_cache=False)
+        f = self.factor
+        return y[0, :round(h * f), :round(w * f)]
 
     def backward(self, dy, cache):
         return transform_backward(dy, cache)

@@ -1,0 +1,260 @@
+"""``stylelab train`` / ``train-sr``: train a transformation network; checkpoints and resume.
+
+Both commands share one loop (:class:`stylelab.training.Trainer`). What
+shapes a run (architecture, batch, crop size, learning rate, seed, loss
+weights) is recorded in every checkpoint; ``--resume`` takes it from there,
+and refuses an option that contradicts it, or a changed style image or data
+folder: the resumed run must draw the batches the killed one would have.
+"""
+
+import hashlib
+import os
+import sys
+import time
+
+import h5py
+import numpy as np
+
+from . import vgg
+from .argtypes import non_negative_float, positive_int
+from .data import ImageFolder
+from .gatys_cli import resolve_weights
+from .images import image_format, load_image, save_image
+from .model_file import load_model
+from .perceptual import CONTENT_LAYERS, STYLE_LAYERS, PerceptualLoss
+from .superres import degrade
+from .training import Trainer, file_sha256
+from .transform_net import SR_ARCH, STYLE_ARCH, UPSAMPLING, TransformNet
+
+# What shapes a run, with its defaults per task: None in argparse means "not given".
+STYLE_DEFAULTS = dict(arch=STYLE_ARCH, upsample="nearest", batch_size=4, crop_size=256,
+                      lr=1e-3, seed=0, content_weight=1.0, style_weight=1e5, tv_weight=1e-6,
+                      style_size=512)
+SR_DEFAULTS = dict(arch=None, upsample="nearest", batch_size=4, crop_size=288, lr=1e-3,
+                   seed=0, content_weight=1.0, tv_weight=0.0, factor=4)
+
+
+def add_training_arguments(p, defaults, steps):
+    p.add_argument("--data", required=True, help="a folder of training photos (searched "
+                   "recursively; unreadable files are skipped and counted)")
+    p.add_argument("--out", required=True, help="the trained model (.h5)")
+    p.add_argument("--weights", help="VGG-16 weights for the loss network (default: "
+                   "$STYLELAB_WEIGHTS, else the cache, else download them)")
+    p.add_argument("--steps", type=positive_int, default=steps,
+                   help=f"Adam steps in all (default: {steps})")
+    p.add_argument("--arch", help=f"architecture string (default: {defaults['arch']})"
+                   if defaults["arch"] else "architecture string (default: the paper's "
+                   "for the factor)")
+    p.add_argument("--upsample", choices=UPSAMPLING,
+                   help="u stages: nearest + conv (default) or transposed conv")
+    p.add_argument("--batch-size", type=positive_int,
+                   help=f"default: {defaults['batch_size']}")
+    p.add_argument("--crop-size", type=positive_int,
+                   help=f"side of the training crops (default: {defaults['crop_size']})")
+    p.add_argument("--lr", type=non_negative_float, help="Adam's learning rate (default: 1e-3)")
+    p.add_argument("--seed", type=int, help="seed of the initial weights and the data "
+                   "order (default: 0)")
+    p.add_argument("--content-weight", type=non_negative_float,
+                   help=f"default: {defaults['content_weight']}")
+    p.add_argument("--tv-weight", type=non_negative_float,
+                   help=f"default: {defaults['tv_weight']}")
+    p.add_argument("--checkpoint", help="checkpoint file (default: OUT with .ckpt.h5)")
+    p.add_argument("--checkpoint-every", type=positive_int, default=500,
+                   help="write the checkpoint every N steps (default: 500)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the checkpoint exactly where it was written")
+    p.add_argument("--sample", help="a photo to run through the network every "
+                   "--sample-every steps (default: the first readable training image)")
+    p.add_argument("--sample-every", type=positive_int, default=500,
+                   help="write a sample every N steps (default: 500)")
+    p.add_argument("--samples", help="folder of the samples (default: OUT_samples)")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_train_arguments(p):
+    """``stylelab train``: a style network."""
+    p.add_argument("--style", required=True, help="the style image")
+    add_training_arguments(p, STYLE_DEFAULTS, steps=40000)
+    p.add_argument("--style-weight", type=non_negative_float,
+                   help=f"default: {STYLE_DEFAULTS['style_weight']:g} (for torchvision's "
+                   "VGG-16; see docs/johnson.md)")
+    p.add_argument("--style-size", type=positive_int,
+                   help=f"longest side of the style image (default: {STYLE_DEFAULTS['style_size']})")
+
+
+def add_train_sr_arguments(p):
+    """``stylelab train-sr``: a super-resolution network."""
+    add_training_arguments(p, SR_DEFAULTS, steps=200000)
+    p.add_argument("--factor", type=int, choices=sorted(SR_ARCH),
+                   help="upscaling factor (default: 4)")
+
+
+def _data_fingerprint(files, root):
+    h = hashlib.sha256()
+    for f in files:
+        h.update(os.path.relpath(f, root).encode() + b"\0")
+    return h.hexdigest()
+
+
+def _settle_options(args, defaults, ckpt_meta):
+    """The run's options: given ones, else the checkpoint's (on --resume), else defaults."""
+    opts = {}
+    for key, default in defaults.items():
+        given = getattr(args, key)
+        if ckpt_meta is None:
+            opts[key] = default if given is None else given
+            continue
+        stored = ckpt_meta.get(key)
+        if given is not None and stored is not None and given != stored:
+            flag = "--" + key.replace("_", "-")
+            raise ValueError(f"{flag} {given} differs from the checkpoint's {stored}; "
+                             f"a resumed run keeps the options it started with")
+        opts[key] = stored if stored is not None else default
+    return opts
+
+
+def _checkpoint_path(args):
+    return args.checkpoint or os.path.splitext(args.out)[0] + ".ckpt.h5"
+
+
+def _check_output_names(args):
+    if os.path.splitext(args.out)[1].lower() not in (".h5", ".hdf5"):
+        raise ValueError(f"--out {args.out}: a model is an HDF5 file; name it .h5")
+    for path in (args.out, _checkpoint_path(args)):
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise ValueError(f"cannot write {path}: no folder {folder!r}")
+
+
+def _loss_network(args, dtype):
+    path = resolve_weights(args.weights, "vgg16", args.quiet)
+    net = vgg.load_vgg(path, dtype=dtype)
+    if net.arch != "vgg16":
+        raise ValueError(f"{path} holds {net.arch} weights; the loss network is VGG-16 "
+                         f"(as in the paper)")
+    with h5py.File(path, "r") as f:
+        source = f.attrs.get("source", "unknown")
+    return net, (source.decode() if isinstance(source, bytes) else str(source))
+
+
+def run_training(args, task):
+    """``stylelab train`` (task "style") and ``train-sr`` (task "super-resolution")."""
+    _check_output_names(args)
+    dtype = np.dtype(args.dtype)
+    ckpt_path = _checkpoint_path(args)
+    ckpt_meta = None
+    if args.resume:
+        if not os.path.exists(ckpt_path):
+            raise ValueError(f"--resume: no checkpoint at {ckpt_path}")
+        _, ckpt_meta, _ = load_model(ckpt_path, dtype=dtype, training=True)
+        if ckpt_meta.get("task") != task:
+            raise ValueError(f"{ckpt_path} is a {ckpt_meta.get('task')} checkpoint, not {task}")
+    opts = _settle_options(args, STYLE_DEFAULTS if task == "style" else SR_DEFAULTS, ckpt_meta)
+    if task == "super-resolution":
+        opts["arch"] = opts["arch"] or SR_ARCH[opts["factor"]]
+    meta = {"task": task, **opts}
+
+    data = ImageFolder(args.data, size=opts["crop_size"], seed=opts["seed"], dtype=dtype)
+    meta["data_files"] = len(data.files)
+    meta["data_fingerprint"] = _data_fingerprint(data.files, args.data)
+    vgg_net, vgg_source = _loss_network(args, dtype)
+    meta["loss_network"] = f"vgg16 ({vgg_source})"
+    net = TransformNet(opts["arch"], opts["upsample"], seed=opts["seed"], dtype=dtype)
+    if task == "style":
+        style = load_image(args.style, size=opts["style_size"], dtype=dtype)[None]
+        meta.update(style_name=os.path.basename(args.style), style_sha256=file_sha256(args.style),
+                    content_layers=list(CONTENT_LAYERS), style_layers=list(STYLE_LAYERS))
+        loss = PerceptualLoss(vgg_net, style, opts["content_weight"], opts["style_weight"],
+                              opts["tv_weight"])
+        make_input = None
+    else:
+        meta.update(content_layers=list(CONTENT_LAYERS))
+        loss = PerceptualLoss(vgg_net, None, opts["content_weight"], 0.0, opts["tv_weight"])
+        factor = net.factor
+
+        def make_input(photos):
+            return degrade(photos, int(factor))
+        if opts["crop_size"] % factor:
+            raise ValueError(f"--crop-size {opts['crop_size']} must be a multiple of the "
+                             f"factor {int(factor)}")
+    if ckpt_meta is not None:
+        for key in ("style_sha256", "data_fingerprint"):
+            if ckpt_meta.get(key) != meta.get(key):
+                what = "style image" if key == "style_sha256" else "data folder's file list"
+                raise ValueError(f"the {what} differs from the one {ckpt_path} was trained "
+                                 f"with; resuming would not continue the same run")
+    trainer = Trainer(net, loss, data, opts["batch_size"], opts["lr"],
+                      **({"make_input": make_input} if make_input else {}))
+    if args.resume:
+        trainer.restore(ckpt_path)
+    _train_loop(args, trainer, meta, ckpt_path, make_input)
+
+
+def _sample_input(args, trainer, make_input):
+    """The sample photo at the crop size, as the network's input (1, h, w, 3)."""
+    data = trainer.data
+    if args.sample:
+        img = load_image(args.sample, size=data.size, dtype=data.dtype)
+    else:
+        img = None
+        for cursor in range(len(data.files)):   # the first readable file in epoch 0's order
+            img = data.crop(cursor)
+            if img is not None:
+                break
+    x = img[None]
+    if make_input is not None:               # super-resolution: sides a multiple of the factor
+        f = int(trainer.net.factor)
+        x = make_input(x[:, :x.shape[1] - x.shape[1] % f, :x.shape[2] - x.shape[2] % f])
+    return x
+
+
+def _train_loop(args, trainer, meta, ckpt_path, make_input):
+    from tqdm import tqdm
+    samples = args.samples or os.path.splitext(args.out)[0] + "_samples"
+    os.makedirs(samples, exist_ok=True)
+    sample = _sample_input(args, trainer, make_input)
+    b = trainer.batch_size
+    bar = tqdm(total=args.steps * b, initial=min(trainer.step, args.steps) * b, unit="img",
+               disable=args.quiet, dynamic_ncols=True, desc=f"train {meta['task']}")
+    start, start_step = time.perf_counter(), trainer.step
+    try:
+        while trainer.step < args.steps:
+            trainer.train_step()
+            terms = trainer.loss.terms
+            bar.set_postfix_str(f"step {trainer.step}, loss {trainer.last_loss:.4g} = "
+                                + " + ".join(f"{k} {v:.3g}" for k, v in terms.items())
+                                + (f"; {len(trainer.data.unreadable)} unreadable"
+                                   if trainer.data.unreadable else ""), refresh=False)
+            bar.update(b)
+            if trainer.step % args.sample_every == 0:
+                out, _ = trainer.net.forward(sample, keep_cache=False)
+                save_image(os.path.join(samples, f"step_{trainer.step:06d}.png"), out[0])
+            if trainer.step % args.checkpoint_every == 0:
+                trainer.save(ckpt_path, meta)
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"stylelab: interrupted at step {trainer.step}; the checkpoint {ckpt_path} "
+              f"holds the last one written: continue with --resume", file=sys.stderr)
+        raise SystemExit(130) from None
+    bar.close()
+    trainer.save(ckpt_path, meta)
+    trainer.save(args.out, meta, checkpoint=False)
+    seconds = time.perf_counter() - start
+    done = trainer.step - start_step
+    bad = trainer.data.unreadable
+    print(f"{args.out}: {meta['task']} network after {trainer.step} steps "
+          f"({done * trainer.batch_size / max(seconds, 1e-9):.2f} images/s this run); "
+          f"final loss {trainer.last_loss if trainer.last_loss is not None else float('nan'):.4g}"
+          + (f"; skipped {len(bad)} unreadable file(s), e.g. {sorted(bad)[0]}" if bad else ""))
+    if "random weights" in meta["loss_network"]:
+        print(f"stylelab: note: the loss network had random weights; this model is "
+              f"not a real {meta['task']} network", file=sys.stderr)
+
+
+def run_train(args):
+    run_training(args, "style")
+
+
+def run_train_sr(args):
+    run_training(args, "super-resolution")
