@@ -70,7 +70,7 @@ class Trainer:
             raise NonFiniteLoss(f"the loss became {value} at step {self.step + 1}; "
                                 f"lower the learning rate or the loss weights")
         del targets
-        _, grads = self.net.backward(dy, cache)
+        _, grads = self.net.backward(dy, cache, input_grad=False)
         del cache
         self.adam.step(self.net.params, grads)
         self.step, self.cursor, self.last_loss = self.step + 1, cursor, value

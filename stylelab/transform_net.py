@@ -188,7 +188,7 @@ def _stage_forward(st, h, p, upsample):
     return h, caches
 
 
-def _stage_backward(d, caches):
+def _stage_backward(d, caches, input_grad=True):
     g = {}
     if "tanh" in caches:
         d = tanh_backward(d * d.dtype.type(0.5), caches["tanh"])
@@ -196,10 +196,10 @@ def _stage_backward(d, caches):
         d = relu_backward(d, caches["relu"])
         d, g["gamma"], g["beta"] = instance_norm_backward(d, caches["norm"])
     if "convT" in caches:
-        d, g["w"], g["b"] = conv_transpose2d_backward(d, caches["convT"])
+        d, g["w"], g["b"] = conv_transpose2d_backward(d, caches["convT"])   # never first
         return d, g
-    d, g["w"], g["b"] = conv2d_backward(d, caches["conv"])
-    if "up" in caches:
+    d, g["w"], g["b"] = conv2d_backward(d, caches["conv"], input_grad=input_grad)
+    if "up" in caches and d is not None:
         d = upsample2x_backward(d, caches["up"])
     return d, g
 
@@ -245,20 +245,29 @@ def transform_forward(x, params, arch=STYLE_ARCH, upsample="nearest", keep_cache
     return h, (caches if keep_cache else None)
 
 
-def transform_backward(dy, cache):
+def transform_backward(dy, cache, input_grad=True):
     """Gradients of :func:`transform_forward`.
+
+    Parameters
+    ----------
+    dy : ndarray like the output
+    cache : from :func:`transform_forward`
+    input_grad : bool
+        False skips the gradient to the input images (training needs only
+        the parameters'; at 256 px it is the first 9x9 conv's dearest part).
 
     Returns
     -------
-    dx : ndarray of shape (N, H, W, 3)
+    dx : ndarray of shape (N, H, W, 3), or None
     grads : dict, the keys of ``params``
     """
     grads, d = {}, dy
-    for st, c in reversed(cache):
+    for i in reversed(range(len(cache))):
+        st, c = cache[i]
         if st.kind == "res":
             d, g = residual_block_backward(d, c)
         else:
-            d, g = _stage_backward(d, c)
+            d, g = _stage_backward(d, c, input_grad or i > 0)
         grads.update({f"{st.name}.{k}": v for k, v in g.items()})
     return d, grads
 
@@ -336,5 +345,6 @@ class TransformNet:
         f = self.factor
         return y[0, :round(h * f), :round(w * f)]
 
-    def backward(self, dy, cache):
-        return transform_backward(dy, cache)
+    def backward(self, dy, cache, input_grad=True):
+        """``dx, grads``; see :func:`transform_backward`."""
+        return transform_backward(dy, cache, input_grad)

@@ -69,6 +69,9 @@ STRIDE_1 = [c for c in CASES if c[6] == 1] + [
     (3, 6, 4, 5, 7, 3, 1, 2, "zeros"),          # padding wider than "same"
     (1, 12, 10, 2, 3, 5, 1, 3, "reflect"),
     (2, 4, 9, 3, 2, 3, 1, 0, "reflect"),
+    (2, 10, 11, 17, 3, 9, 1, 4, "reflect"),     # few filters: products first, then shifts
+    (1, 7, 6, 16, 2, 3, 1, 1, "zeros"),
+    (2, 9, 8, 3, 18, 5, 1, 2, "reflect"),       # its backward runs the few-filters path
 ]
 
 
@@ -86,6 +89,17 @@ def test_shifted_gemms_equal_the_im2col_reference(xp, rng, case):
     dx_only, dw, db = layers.conv2d_backward(dy, c_fast, weight_grads=False)
     assert dw is None and db is None
     assert rel_err(dx_only, layers.conv2d_backward(dy, c_ref)[0]) <= 1e-13
+    no_dx, dw, db = layers.conv2d_backward(dy, c_fast, input_grad=False)
+    assert no_dx is None and rel_err(dw, layers.conv2d_backward(dy, c_ref)[1]) <= 1e-13
+
+
+def test_few_filters_in_chunks_equal_the_reference(rng):
+    from stylelab.layers.shifted import correlate_valid_few_filters
+    xpad = rng.random((2, 9, 12, 17))
+    w, b = rng.standard_normal((3, 5, 5, 17)), rng.standard_normal(3)
+    ref = layers.conv2d_forward(xpad, w, b, padding=0, method="im2col")[0]
+    for chunk in (7, 50, 1 << 16):           # chunks end inside rows, and one chunk
+        assert rel_err(correlate_valid_few_filters(xpad, w, b, chunk=chunk), ref) <= 1e-13
 
 
 def test_the_shifted_method_needs_stride_1(rng):

@@ -34,7 +34,7 @@ from ..backend import get_array_module
 from ._checks import check_activation, check_float, check_same_dtype
 from .padding import PAD_MODES, pad2d_backward, pad2d_forward
 from .blas import matmul
-from .shifted import backward_taps, conv_taps, correlate_valid, filter_gradient
+from .shifted import conv_taps, correlate_valid, correlate_valid_few_filters, filter_gradient
 
 METHODS = ("auto", "im2col", "shifted")
 
@@ -239,7 +239,7 @@ def conv2d_forward(x, w, b, stride=1, padding="same", pad_mode="zeros", method="
     f, k, _, _ = w.shape
     cache = (xpad, w, stride, pad_cache, method)
     if method == "shifted":
-        return correlate_valid(xpad, conv_taps(w), k, bias=b), cache
+        return _correlate(xpad, w, b), cache
     n, hp, wp, _ = xpad.shape
     ho, wo = conv_output_size(hp, k, stride), conv_output_size(wp, k, stride)
     cols = im2col(xpad, k, stride)             # (N*Ho*Wo, K*K*C)
@@ -248,7 +248,26 @@ def conv2d_forward(x, w, b, stride=1, padding="same", pad_mode="zeros", method="
     return y.reshape(n, ho, wo, f), cache
 
 
-def conv2d_backward(dy, cache, weight_grads=True):
+def _correlate(xpad, w, bias=None):
+    """Stride-1 'valid' correlation by the shifted road that suits its channel counts.
+
+    Few input channels: one im2col product (the thin shifted products would
+    waste BLAS). Few filters (an RGB output): products first, then shifts.
+    Otherwise K*K shifted GEMMs.
+    """
+    f, k, _, c = w.shape
+    if c < 16:
+        n, hp, wp, _ = xpad.shape
+        y = matmul(im2col(xpad, k), w.reshape(f, -1).T)
+        if bias is not None:
+            y += bias
+        return y.reshape(n, hp - k + 1, wp - k + 1, f)
+    if f <= 4:
+        return correlate_valid_few_filters(xpad, w, bias)
+    return correlate_valid(xpad, conv_taps(w), k, bias=bias)
+
+
+def conv2d_backward(dy, cache, weight_grads=True, input_grad=True):
     """Gradients of :func:`conv2d_forward`.
 
     With ``dy2 = dy`` as a (N*Ho*Wo, F) matrix, the forward ``y = cols @ w2.T + b``
@@ -268,6 +287,9 @@ def conv2d_backward(dy, cache, weight_grads=True):
     weight_grads : bool
         False skips `dw` and `db` (returned as None): a frozen network, such
         as VGG looking at an image being optimised, needs only `dx`.
+    input_grad : bool
+        False skips `dx` (returned as None): a network's first layer, whose
+        input is data, needs only `dw` and `db`.
 
     Returns
     -------
@@ -283,29 +305,34 @@ def conv2d_backward(dy, cache, weight_grads=True):
         raise ValueError(f"conv2d_backward: dy must have the output's shape "
                          f"{expected}, got {tuple(dy.shape)}")
     if method == "shifted":
-        return _shifted_backward(dy, xpad, w, pad_cache, weight_grads)
+        return _shifted_backward(dy, xpad, w, pad_cache, weight_grads, input_grad)
     w2 = w.reshape(f, -1)
     dy2 = dy.reshape(-1, f)
     db = dw = None
     if weight_grads:
         db = dy2.sum(axis=0)
         dw = matmul(dy2.T, im2col(xpad, k, stride)).reshape(w.shape)
+    if not input_grad:
+        return None, dw, db
     dxpad = col2im(matmul(dy2, w2), xpad.shape, k, stride)
     return pad2d_backward(dxpad, pad_cache), dw, db
 
 
-def _shifted_backward(dy, xpad, w, pad_cache, weight_grads):
+def _shifted_backward(dy, xpad, w, pad_cache, weight_grads, input_grad):
     k = w.shape[1]
     pad, mode = pad_cache[0], pad_cache[1]
     db = dw = None
     if weight_grads:
         db = dy.sum(axis=(0, 1, 2))
         dw = filter_gradient(xpad, dy, k)
+    if not input_grad:
+        return None, dw, db
+    # dx correlates dy with the filters flipped in space, channels swapped: (C, K, K, F).
+    flipped = get_array_module(w).ascontiguousarray(w[:, ::-1, ::-1, :].transpose(3, 1, 2, 0))
     if mode == "zeros" and pad <= k - 1:
         # Only the unpadded input's gradient is wanted: pad dy by K-1-pad.
         dyp, _ = pad2d_forward(dy, k - 1 - pad, "zeros")
-        return correlate_valid(dyp, backward_taps(w), k), dw, db
+        return _correlate(dyp, flipped), dw, db
     # The whole padded input's gradient, then fold the padding back (reflect).
     dyp, _ = pad2d_forward(dy, k - 1, "zeros")
-    dxpad = correlate_valid(dyp, backward_taps(w), k)
-    return pad2d_backward(dxpad, pad_cache), dw, db
+    return pad2d_backward(_correlate(dyp, flipped), pad_cache), dw, db

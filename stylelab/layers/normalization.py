@@ -28,8 +28,8 @@ def instance_norm_forward(x, gamma, beta, eps=1e-5):
     Returns
     -------
     y : ndarray of shape (N, H, W, C)
-    cache : (x_hat, inv_std, gamma)
-        ``inv_std`` of shape (N, 1, 1, C).
+    cache : (x_hat, inv_std, gamma, shape)
+        ``x_hat`` of shape (N, H*W, C), ``inv_std`` of shape (N, C).
     """
     check_activation("instance_norm", x)
     c = x.shape[3]
@@ -39,12 +39,26 @@ def instance_norm_forward(x, gamma, beta, eps=1e-5):
                          f"{tuple(beta.shape)}")
     check_same_dtype("instance_norm", x=x, gamma=gamma, beta=beta)
     xp = get_array_module(x)
-    mu = x.mean(axis=(1, 2), keepdims=True)
-    centred = x - mu
-    var = (centred * centred).mean(axis=(1, 2), keepdims=True)
+    n, h, w, _ = x.shape
+    xm = x.reshape(n, h * w, c)                  # each image's positions, as rows
+    mu = _mean_over_positions(xm, xp)
+    x_hat = xm - mu[:, None, :]
+    var = xp.einsum("nmc,nmc->nc", x_hat, x_hat) / x.dtype.type(h * w)
     inv_std = 1 / xp.sqrt(var + x.dtype.type(eps))
-    x_hat = centred * inv_std
-    return x_hat * gamma + beta, (x_hat, inv_std, gamma)
+    x_hat *= inv_std[:, None, :]
+    y = x_hat * gamma
+    y += beta
+    return y.reshape(x.shape), (x_hat, inv_std, gamma, x.shape)
+
+
+def _mean_over_positions(xm, xp):
+    """(N, M, C) -> (N, C): the mean of each image's channel, as one BLAS product.
+
+    (A reduction over the middle axis of channels-last data is NumPy's slow
+    case; ``ones @ xm`` is a matrix-vector product.)
+    """
+    ones = xp.ones(xm.shape[1], dtype=xm.dtype)
+    return (ones @ xm) / xm.dtype.type(xm.shape[1])
 
 
 def instance_norm_backward(dy, cache):
@@ -64,11 +78,16 @@ def instance_norm_backward(dy, cache):
     dx : ndarray of shape (N, H, W, C)
     dgamma, dbeta : ndarray of shape (C,)
     """
-    x_hat, inv_std, gamma = cache
-    dbeta = dy.sum(axis=(0, 1, 2))
-    dgamma = (dy * x_hat).sum(axis=(0, 1, 2))
-    dx_hat = dy * gamma
-    mean_d = dx_hat.mean(axis=(1, 2), keepdims=True)
-    mean_dx = (dx_hat * x_hat).mean(axis=(1, 2), keepdims=True)
-    dx = (dx_hat - mean_d - x_hat * mean_dx) * inv_std
-    return dx, dgamma, dbeta
+    x_hat, inv_std, gamma, shape = cache
+    xp = get_array_module(dy)
+    n, m, c = x_hat.shape
+    dym = dy.reshape(n, m, c)
+    dbeta = _mean_over_positions(dym.reshape(1, n * m, c), xp)[0] * dy.dtype.type(n * m)
+    dgamma = xp.einsum("nmc,nmc->c", dym, x_hat)
+    dx_hat = dym * gamma
+    mean_d = _mean_over_positions(dx_hat, xp)
+    mean_dx = xp.einsum("nmc,nmc->nc", dx_hat, x_hat) / dy.dtype.type(m)
+    dx_hat -= mean_d[:, None, :]
+    dx_hat -= x_hat * mean_dx[:, None, :]
+    dx_hat *= inv_std[:, None, :]
+    return dx_hat.reshape(shape), dgamma, dbeta

@@ -1,0 +1,188 @@
+"""Johnson et al.'s network: stylisation time and training speed, stylelab vs PyTorch.
+
+Two measurements, each side in its own process with the same thread count,
+the same random parameters and the same inputs (float32):
+
+* **stylize**: one forward pass of the style network (c9s1-32,d64,d128,
+  R128x5,u64,u32,c9s1-3) on a size x size image, best of ``--repeats``;
+  PyTorch runs the same network under ``torch.no_grad()``.
+* **train**: one training step -- photo features, forward, perceptual loss
+  through VGG-16 (relu1_2 ... relu4_3), backward, Adam -- on a batch of
+  ``--batch`` crops of ``--crop`` px; reported as images per second. PyTorch
+  runs the same step with autograd and ``torch.optim.Adam``. The batch is
+  fixed in memory (no file reading), so this is the arithmetic only.
+
+    python3 benchmarks/fast_style.py                          # 256, 512, 1024 px; train 4 x 256
+    python3 benchmarks/fast_style.py --sizes 256 --train-steps 2 --json out.json
+
+The weights are random: this times the arithmetic, not a trained network.
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+STYLE_WEIGHTS = {"content": 1.0, "style": 1e5, "tv": 1e-6}
+
+
+def peak_rss_gb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
+
+
+def best_of(fn, repeats):
+    fn()                                    # warm up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+class FixedBatch:
+    """Stands in for an ImageFolder: the same batch every step."""
+
+    def __init__(self, batch):
+        self.batch_array, self.unreadable = batch, set()
+
+    def batch(self, cursor, n):
+        return self.batch_array, cursor + n
+
+
+def run_stylelab(args):
+    from stylelab.perceptual import PerceptualLoss
+    from stylelab.training import Trainer
+    from stylelab.transform_net import TransformNet
+    from stylelab.vgg import load_vgg
+    rng = np.random.default_rng(0)
+    net = TransformNet(seed=0)
+    if args.task == "stylize":
+        img = rng.random((args.size, args.size, 3)).astype(np.float32)
+        return {"seconds": best_of(lambda: net.apply(img), args.repeats)}
+    photos = rng.random((args.batch, args.crop, args.crop, 3)).astype(np.float32)
+    style = rng.random((1, args.crop, args.crop, 3)).astype(np.float32)
+    w = STYLE_WEIGHTS
+    loss = PerceptualLoss(load_vgg(args.weights), style, w["content"], w["style"], w["tv"])
+    trainer = Trainer(net, loss, FixedBatch(photos), batch_size=args.batch)
+    return {"seconds": best_of(trainer.train_step, args.repeats)}
+
+
+def run_torch(args):
+    import torch
+    sys.path.insert(0, ROOT)
+    from stylelab.perceptual import CONTENT_LAYERS, STYLE_LAYERS
+    from stylelab.transform_net import STYLE_ARCH, TransformNet
+    from stylelab.vgg import read_vgg_h5
+    from tests import vgg_files
+    from tests.reference import to_torch
+    from tests.torch_models import torch_params, torch_perceptual, torch_transform
+    torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(0)
+    tp = torch_params(TransformNet(seed=0).params)
+    if args.task == "stylize":
+        x = to_torch(rng.random((1, args.size, args.size, 3)).astype(np.float32))
+
+        def stylize():
+            with torch.no_grad():
+                torch_transform(x, tp, STYLE_ARCH)
+        return {"seconds": best_of(stylize, args.repeats)}
+    photos = to_torch(rng.random((args.batch, args.crop, args.crop, 3)).astype(np.float32))
+    style = to_torch(rng.random((1, args.crop, args.crop, 3)).astype(np.float32))
+    arch, weights, convention = read_vgg_h5(args.weights)
+    tw = {k: (w.transpose(0, 3, 1, 2).copy(), b) for k, (w, b) in weights.items()}
+    layers = list(dict.fromkeys(CONTENT_LAYERS + STYLE_LAYERS))
+
+    def vgg_fn(x):
+        out = vgg_files.torch_vgg(arch, tw, convention, x)
+        return {n: out[n] for n in layers}
+    with torch.no_grad():
+        style_feats = vgg_fn(style)
+    opt = torch.optim.Adam(list(tp.values()), lr=1e-3)
+
+    def step():
+        opt.zero_grad()
+        y = torch_transform(photos, tp, STYLE_ARCH)
+        total, _ = torch_perceptual(y, photos, style_feats, vgg_fn, STYLE_WEIGHTS,
+                                    CONTENT_LAYERS, STYLE_LAYERS)
+        total.backward()
+        opt.step()
+    return {"seconds": best_of(step, args.repeats)}
+
+
+def worker(args):
+    result = (run_stylelab if args.side == "stylelab" else run_torch)(args)
+    result["peak_rss_gb"] = peak_rss_gb()
+    print(json.dumps(result))
+
+
+def spawn(args, side, task, size=0, weights=""):
+    env = {**os.environ, **{v: str(args.threads) for v in THREAD_VARS}}
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", side, "--task", task,
+           "--size", str(size), "--repeats", str(args.repeats if task == "stylize"
+                                                  else args.train_steps),
+           "--threads", str(args.threads), "--batch", str(args.batch), "--crop",
+           str(args.crop), "--weights", weights]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
+    p.add_argument("--repeats", type=int, default=3, help="stylisations per size (best taken)")
+    p.add_argument("--train-steps", type=int, default=2, help="timed training steps (best taken)")
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--crop", type=int, default=256)
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--skip-train", action="store_true")
+    p.add_argument("--json", help="also write the results here")
+    p.add_argument("--worker", choices=["stylelab", "torch"], help=argparse.SUPPRESS)
+    p.add_argument("--task", help=argparse.SUPPRESS)
+    p.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--weights", help=argparse.SUPPRESS)
+    p.add_argument("--side", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        args.side = args.worker
+        return worker(args)
+
+    print(f"# {platform.processor() or platform.machine()}, {args.threads} threads, float32, "
+          f"random weights")
+    rows = []
+    for size in args.sizes:
+        ours, ref = (spawn(args, side, "stylize", size) for side in ("stylelab", "torch"))
+        rows.append({"task": f"stylize {size}x{size}", "stylelab": ours, "torch": ref})
+    if not args.skip_train:
+        from stylelab.vgg import save_random_vgg_h5
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "vgg16.h5")
+            save_random_vgg_h5(path, "vgg16", seed=0, upto="relu4_3")
+            ours, ref = (spawn(args, side, "train", weights=path) for side in ("stylelab", "torch"))
+        rows.append({"task": f"train step {args.batch} x {args.crop}px", "stylelab": ours,
+                     "torch": ref})
+    print("| task | stylelab s | PyTorch s | ratio | stylelab images/s | PyTorch images/s "
+          "| stylelab peak RSS | PyTorch peak RSS |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        a, b = r["stylelab"], r["torch"]
+        n = args.batch if r["task"].startswith("train") else 1
+        print(f"| {r['task']} | {a['seconds']:.3f} | {b['seconds']:.3f} | "
+              f"{a['seconds'] / b['seconds']:.2f}x | {n / a['seconds']:.2f} | "
+              f"{n / b['seconds']:.2f} | {a['peak_rss_gb']:.2f} GB | {b['peak_rss_gb']:.2f} GB |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"threads": args.threads, "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
