@@ -57,3 +57,23 @@ def psnr(a, b):
     diff = to_numpy(a).astype(np.float64) - to_numpy(b).astype(np.float64)
     mse = float(np.mean(diff * diff))
     return math.inf if mse == 0 else 10.0 * math.log10(1.0 / mse)
+
+
+def evaluate(net, hr, factor):
+    """PSNR of bicubic and of `net` against a high-resolution image, both from its degraded copy.
+
+    Parameters
+    ----------
+    net : TransformNet
+        A super-resolution network of this `factor`.
+    hr : ndarray of shape (H, W, 3)
+        Cropped to multiples of `factor` first.
+
+    Returns
+    -------
+    (bicubic_db, network_db) : (float, float)
+    """
+    h, w = hr.shape[0] - hr.shape[0] % factor, hr.shape[1] - hr.shape[1] % factor
+    hr = hr[:h, :w]
+    lr = degrade(hr[None], factor)[0]
+    return psnr(bicubic_upscale(lr, factor), hr), psnr(net.apply(lr), hr)

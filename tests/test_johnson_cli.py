@@ -121,6 +121,11 @@ def test_super_resolution_trains_and_upscales(files, tmp_path):
     assert r.returncode == 0, r.stderr
     with Image.open(tmp_path / "big.png") as im:
         assert im.size == (36 * 4, 40 * 4)
+    r = subprocess.run([sys.executable, "examples/sr_psnr.py", "--model", str(sr), "--size", "40",
+                        str(files / "style.png")], capture_output=True, text=True,
+                       cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert r.returncode == 0, r.stderr
+    assert "| style.png |" in r.stdout and "random weights" in r.stdout
 
 
 @pytest.fixture

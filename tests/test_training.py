@@ -8,7 +8,7 @@ from PIL import Image
 from stylelab.data import DataError, ImageFolder
 from stylelab.model_file import load_model
 from stylelab.perceptual import CONTENT_LAYERS, STYLE_LAYERS, PerceptualLoss
-from stylelab.superres import degrade
+from stylelab.superres import degrade, psnr
 from stylelab.training import Trainer
 from stylelab.transform_net import STYLE_ARCH, TransformNet
 from stylelab.vgg import VGG, convs_upto
@@ -188,3 +188,8 @@ def test_degrade_blurs_then_shrinks(rng):
     assert np.allclose(degrade(flat, 4), 0.25, atol=1e-6)   # blur and bicubic keep a constant
     with pytest.raises(ValueError, match="multiples of 4"):
         degrade(photos[:, :15], 4)
+
+
+def test_psnr():
+    a = np.zeros((4, 4, 3))
+    assert psnr(a, a) == float("inf") and abs(psnr(a + 0.1, a) - 20.0) < 1e-9
