@@ -159,6 +159,17 @@ def im2col(xpad, k, stride=1):
     n, hp, wp, c = xpad.shape
     ho, wo = conv_output_size(hp, k, stride), conv_output_size(wp, k, stride)
     cols = xp.empty((n, ho, wo, k, k, c), dtype=xpad.dtype)
+    if stride == 1:
+        # Stride 1: a window's row ky is K*C consecutive numbers of the input
+        # (pixels j..j+K-1, all channels), so copy K runs per window, not K*K.
+        xpad = xp.ascontiguousarray(xpad)
+        rows = cols.reshape(n, ho, wo, k, k * c)
+        s = xpad.strides
+        for ky in range(k):
+            band = xpad[:, ky:ky + ho]
+            rows[:, :, :, ky] = xp.lib.stride_tricks.as_strided(
+                band, shape=(n, ho, wo, k * c), strides=(s[0], s[1], s[2], s[3]))
+        return cols.reshape(n * ho * wo, k * k * c)
     for ky in range(k):
         for kx in range(k):
             # Tap (ky, kx) of every window at once: the input shifted by

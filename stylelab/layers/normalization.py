@@ -13,6 +13,7 @@ photo's lighting; it is why instance norm beat batch norm for stylisation.
 
 from ..backend import get_array_module
 from ._checks import check_activation, check_same_dtype
+from .blas import matmul
 
 
 def instance_norm_forward(x, gamma, beta, eps=1e-5):
@@ -55,10 +56,13 @@ def _mean_over_positions(xm, xp):
     """(N, M, C) -> (N, C): the mean of each image's channel, as one BLAS product.
 
     (A reduction over the middle axis of channels-last data is NumPy's slow
-    case; ``ones @ xm`` is a matrix-vector product.)
+    case; ``ones @ xm`` is a matrix-vector product. It goes through
+    :func:`~stylelab.layers.blas.matmul`, the BLAS every conv uses: switching
+    between NumPy's and SciPy's BLAS thread pools halves the convs' speed.)
     """
-    ones = xp.ones(xm.shape[1], dtype=xm.dtype)
-    return (ones @ xm) / xm.dtype.type(xm.shape[1])
+    n, m, c = xm.shape
+    ones = xp.ones((n, 1, m), dtype=xm.dtype)
+    return matmul(ones, xm).reshape(n, c) / xm.dtype.type(m)
 
 
 def instance_norm_backward(dy, cache):
