@@ -31,6 +31,8 @@ def add_upscale_arguments(p):
                    "`stylelab train-sr`")
     p.add_argument("input", metavar="IN", help="the low-resolution image")
     p.add_argument("out", metavar="OUT", help="the upscaled image (.png or .jpg)")
+    p.add_argument("--size", type=positive_int, help="first resize the input so its longest "
+                   "side is this many pixels (default: as it is)")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
 
 
@@ -114,7 +116,7 @@ def run_stylize(args):
 def run_upscale(args):
     net, meta = _load_task_model(args.model, "super-resolution", args.dtype)
     image_format(args.out)
-    img = load_image(args.input, dtype=net.dtype)
+    img = load_image(args.input, size=args.size, dtype=net.dtype)
     y = net.apply(img)
     save_image(args.out, y)
     print(f"{args.out}: {img.shape[1]}x{img.shape[0]} -> {y.shape[1]}x{y.shape[0]} "
