@@ -34,7 +34,8 @@ from ..backend import get_array_module
 from ._checks import check_activation, check_float, check_same_dtype
 from .padding import PAD_MODES, pad2d_backward, pad2d_forward
 from .blas import matmul
-from .shifted import conv_taps, correlate_valid, correlate_valid_few_filters, filter_gradient
+from .shifted import (conv_taps, correlate_valid, correlate_valid_few_filters,
+                      correlate_valid_row_gathered, filter_gradient, filter_gradient_row_gathered)
 
 METHODS = ("auto", "im2col", "shifted")
 
@@ -45,9 +46,8 @@ def _choose(method, stride, channels):
     if method == "shifted" and stride != 1:
         raise ValueError(f"conv2d: the shifted method needs stride 1, got stride {stride}")
     if method == "auto":
-        # With few input channels (an RGB image) each shifted product would be
-        # a thin (L x C) @ (C x F); one im2col product over K*K*C columns is faster.
-        return "shifted" if stride == 1 and channels >= 16 else "im2col"
+        # Every stride-1 layer takes a shifted road (_correlate picks which).
+        return "shifted" if stride == 1 else "im2col"
     return method
 
 
@@ -225,8 +225,8 @@ def conv2d_forward(x, w, b, stride=1, padding="same", pad_mode="zeros", method="
     pad_mode : {"zeros", "reflect"}
     method : {"auto", "im2col", "shifted"}
         ``"im2col"``: im2col and one GEMM (the reference). ``"shifted"``:
-        K*K GEMMs on shifted views, stride 1 only. ``"auto"``: shifted when
-        the stride is 1 and there are at least 16 input channels.
+        GEMMs on shifted views (stride 1 only; the variant suits the channel
+        counts, see :func:`_correlate`). ``"auto"``: shifted when the stride is 1.
 
     Returns
     -------
@@ -262,17 +262,13 @@ def conv2d_forward(x, w, b, stride=1, padding="same", pad_mode="zeros", method="
 def _correlate(xpad, w, bias=None):
     """Stride-1 'valid' correlation by the shifted road that suits its channel counts.
 
-    Few input channels: one im2col product (the thin shifted products would
-    waste BLAS). Few filters (an RGB output): products first, then shifts.
-    Otherwise K*K shifted GEMMs.
+    Few input channels: gather each window row's taps, K products (the thin
+    per-tap products would waste BLAS). Few filters (an RGB output): products
+    first, then shifts. Otherwise K*K shifted GEMMs.
     """
     f, k, _, c = w.shape
     if c < 16:
-        n, hp, wp, _ = xpad.shape
-        y = matmul(im2col(xpad, k), w.reshape(f, -1).T)
-        if bias is not None:
-            y += bias
-        return y.reshape(n, hp - k + 1, wp - k + 1, f)
+        return correlate_valid_row_gathered(xpad, w, bias)
     if f <= 4:
         return correlate_valid_few_filters(xpad, w, bias)
     return correlate_valid(xpad, conv_taps(w), k, bias=bias)
@@ -335,7 +331,8 @@ def _shifted_backward(dy, xpad, w, pad_cache, weight_grads, input_grad):
     db = dw = None
     if weight_grads:
         db = dy.sum(axis=(0, 1, 2))
-        dw = filter_gradient(xpad, dy, k)
+        few = xpad.shape[3] < 16
+        dw = (filter_gradient_row_gathered if few else filter_gradient)(xpad, dy, k)
     if not input_grad:
         return None, dw, db
     # dx correlates dy with the filters flipped in space, channels swapped: (C, K, K, F).

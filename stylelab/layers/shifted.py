@@ -225,3 +225,82 @@ def correlate_valid_few_filters(xpad, w, bias=None, chunk=1 << 16):
         out_t[:, :length] += bias[:, None]
     grid = xp.ascontiguousarray(out_t.T).reshape(n, hp, wp, f)
     return grid[:, :hp - k + 1, :wp - k + 1, :]
+
+
+def row_taps(xpad, k):
+    """Each pixel's K horizontal neighbours side by side: (N*Hp*Wp - K + 1, K*C), a copy.
+
+    Row ``p`` is ``X[p], X[p+1], ..., X[p+K-1]`` (pixels p .. p+K-1 of the
+    flat padded grid, all channels): K*C numbers that already lie next to each
+    other in memory, so this is one strided copy, K times the input.
+    """
+    xp = get_array_module(xpad)
+    n, hp, wp, c = xpad.shape
+    rows = xp.ascontiguousarray(xpad).reshape(n * hp * wp, c)
+    item = rows.strides[1]
+    view = xp.lib.stride_tricks.as_strided(rows, shape=(n * hp * wp - k + 1, k * c),
+                                           strides=(c * item, item))
+    return xp.ascontiguousarray(view)
+
+
+def correlate_valid_row_gathered(xpad, w, bias=None):
+    """:func:`correlate_valid` for few input channels: gather each row of taps, K products.
+
+    With C = 3 a shifted product per tap would be a thin (L x 3) @ (3 x F).
+    Gathering a window's K taps along a row (:func:`row_taps`) makes K*C
+    columns, and the K rows of the window are then K contiguous slices of
+    that matrix, ``Wp`` rows apart::
+
+        E = row_taps(xpad)                                  # (~L, K*C)
+        Y = sum over ky of  E[ky*Wp : ky*Wp + L] @ W_ky     # W_ky: (K*C, F)
+
+    The copy is K times the input, against K*K for im2col.
+
+    Parameters
+    ----------
+    xpad : ndarray of shape (N, Hp, Wp, C)
+    w : ndarray of shape (F, K, K, C)
+    bias : ndarray of shape (F,), optional
+
+    Returns
+    -------
+    y : ndarray of shape (N, Hp - K + 1, Wp - K + 1, F), a view into an (N, Hp, Wp, F) grid
+    """
+    xp = get_array_module(xpad, w)
+    n, hp, wp, c = xpad.shape
+    f, k = w.shape[0], w.shape[1]
+    e = row_taps(xpad, k)
+    w_rows = xp.ascontiguousarray(w.transpose(1, 2, 3, 0)).reshape(k, k * c, f)
+    grid = xp.empty((n, hp, wp, f), dtype=xpad.dtype)
+    flat = grid.reshape(n * hp * wp, f)
+    length = n * hp * wp - (k - 1) * wp - (k - 1)
+    out = flat[:length]
+    if bias is None:
+        out[...] = 0
+    else:
+        out[...] = bias
+    flat[length:] = 0
+    for ky in range(k):
+        gemm_accumulate(e[ky * wp:ky * wp + length], w_rows[ky], out)
+    return grid[:, :hp - k + 1, :wp - k + 1, :]
+
+
+def filter_gradient_row_gathered(xpad, dy, k):
+    """:func:`filter_gradient` for few input channels: ``dW_ky = E[ky*Wp : ...].T @ dY``.
+
+    Returns
+    -------
+    dw : ndarray of shape (F, K, K, C)
+    """
+    xp = get_array_module(xpad, dy)
+    n, hp, wp, c = xpad.shape
+    f = dy.shape[3]
+    grid = xp.zeros((n, hp, wp, f), dtype=dy.dtype)
+    grid[:, :hp - k + 1, :wp - k + 1, :] = dy
+    length = n * hp * wp - (k - 1) * wp - (k - 1)
+    dflat = grid.reshape(n * hp * wp, f)[:length]
+    e = row_taps(xpad, k)
+    dw = xp.empty((k, k * c, f), dtype=dy.dtype)
+    for ky in range(k):
+        dw[ky] = matmul(e[ky * wp:ky * wp + length].T, dflat)
+    return xp.ascontiguousarray(dw.reshape(k, k, c, f).transpose(3, 0, 1, 2))
