@@ -48,8 +48,8 @@ def test_conv_matches_pytorch(xp, rng, case, dtype, method):
     stride, padding, pad_mode = case[6:]
     pad = (case[5] - 1) // 2 if padding == "same" else padding
 
-    if method == "fast":   # the shifted GEMMs wherever they apply (stride 1)
-        method = "shifted" if stride == 1 else "auto"
+    if method == "fast":   # the shifted GEMMs wherever they apply (strides 1 and 2)
+        method = "shifted" if stride <= 2 else "auto"
     y, cache = layers.conv2d_forward(x, w, b, stride=stride, padding=padding,
                                      pad_mode=pad_mode, method=method)
     dy = xp.asarray(rng.standard_normal(y.shape).astype(dtype))
@@ -73,13 +73,18 @@ STRIDE_1 = [c for c in CASES if c[6] == 1] + [
     (1, 7, 6, 16, 2, 3, 1, 1, "zeros"),
     (2, 9, 8, 3, 18, 5, 1, 2, "reflect"),       # its backward runs the few-filters path
 ]
+STRIDE_2 = [c for c in CASES if c[6] == 2] + [  # by phases (stylelab.layers.strided)
+    (2, 12, 9, 20, 6, 3, 2, "same", "reflect"),
+    (1, 8, 8, 4, 3, 1, 2, 0, "zeros"),
+    (2, 7, 10, 5, 4, 5, 2, 1, "zeros"),
+]
 
 
-@pytest.mark.parametrize("case", STRIDE_1, ids=lambda c: "x".join(map(str, c)))
+@pytest.mark.parametrize("case", STRIDE_1 + STRIDE_2, ids=lambda c: "x".join(map(str, c)))
 def test_shifted_gemms_equal_the_im2col_reference(xp, rng, case):
     # The fast path against the readable one: forward, dx, dw and db.
     x, w, b = make(rng, xp, case, np.float64)
-    kw = dict(stride=1, padding=case[7], pad_mode=case[8])
+    kw = dict(stride=case[6], padding=case[7], pad_mode=case[8])
     y_fast, c_fast = layers.conv2d_forward(x, w, b, method="shifted", **kw)
     y_ref, c_ref = layers.conv2d_forward(x, w, b, method="im2col", **kw)
     assert rel_err(y_fast, y_ref) <= 1e-13
@@ -102,10 +107,10 @@ def test_few_filters_in_chunks_equal_the_reference(rng):
         assert rel_err(correlate_valid_few_filters(xpad, w, b, chunk=chunk), ref) <= 1e-13
 
 
-def test_the_shifted_method_needs_stride_1(rng):
+def test_the_shifted_method_needs_stride_1_or_2(rng):
     x, w, b = make(rng, np, CASES[1], np.float64)
-    with pytest.raises(ValueError, match="shifted method needs stride 1"):
-        layers.conv2d_forward(x, w, b, stride=2, method="shifted")
+    with pytest.raises(ValueError, match="shifted method needs stride 1 or 2"):
+        layers.conv2d_forward(x, w, b, stride=3, method="shifted")
     with pytest.raises(ValueError, match="method must be one of"):
         layers.conv2d_forward(x, w, b, method="winograd")
 

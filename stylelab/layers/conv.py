@@ -34,6 +34,7 @@ from ..backend import get_array_module
 from ._checks import check_activation, check_float, check_same_dtype
 from .padding import PAD_MODES, pad2d_backward, pad2d_forward
 from .blas import matmul
+from .strided import correlate_stride2, correlate_stride2_backward
 from .shifted import (conv_taps, correlate_valid, correlate_valid_few_filters,
                       correlate_valid_row_gathered, filter_gradient, filter_gradient_row_gathered)
 
@@ -43,11 +44,12 @@ METHODS = ("auto", "im2col", "shifted")
 def _choose(method, stride, channels):
     if method not in METHODS:
         raise ValueError(f"conv2d: method must be one of {METHODS}, got {method!r}")
-    if method == "shifted" and stride != 1:
-        raise ValueError(f"conv2d: the shifted method needs stride 1, got stride {stride}")
+    if method == "shifted" and stride > 2:
+        raise ValueError(f"conv2d: the shifted method needs stride 1 or 2, got stride {stride}")
     if method == "auto":
-        # Every stride-1 layer takes a shifted road (_correlate picks which).
-        return "shifted" if stride == 1 else "im2col"
+        # Strides 1 and 2 take a shifted road (_correlate and the phases of
+        # stylelab.layers.strided); larger strides, im2col.
+        return "shifted" if stride <= 2 else "im2col"
     return method
 
 
@@ -225,8 +227,10 @@ def conv2d_forward(x, w, b, stride=1, padding="same", pad_mode="zeros", method="
     pad_mode : {"zeros", "reflect"}
     method : {"auto", "im2col", "shifted"}
         ``"im2col"``: im2col and one GEMM (the reference). ``"shifted"``:
-        GEMMs on shifted views (stride 1 only; the variant suits the channel
-        counts, see :func:`_correlate`). ``"auto"``: shifted when the stride is 1.
+        GEMMs on shifted views (stride 1, the variant suiting the channel
+        counts, see :func:`_correlate`; or stride 2, by the input's four
+        phases, :mod:`stylelab.layers.strided`). ``"auto"``: shifted for
+        strides 1 and 2.
 
     Returns
     -------
@@ -250,7 +254,8 @@ def conv2d_forward(x, w, b, stride=1, padding="same", pad_mode="zeros", method="
     f, k, _, _ = w.shape
     cache = (xpad, w, stride, pad_cache, method)
     if method == "shifted":
-        return _correlate(xpad, w, b), cache
+        y = _correlate(xpad, w, b) if stride == 1 else correlate_stride2(xpad, w, b)
+        return y, cache
     n, hp, wp, _ = xpad.shape
     ho, wo = conv_output_size(hp, k, stride), conv_output_size(wp, k, stride)
     cols = im2col(xpad, k, stride)             # (N*Ho*Wo, K*K*C)
@@ -311,6 +316,10 @@ def conv2d_backward(dy, cache, weight_grads=True, input_grad=True):
     if tuple(dy.shape) != expected:
         raise ValueError(f"conv2d_backward: dy must have the output's shape "
                          f"{expected}, got {tuple(dy.shape)}")
+    if method == "shifted" and stride == 2:
+        dxpad, dw = correlate_stride2_backward(dy, xpad, w, weight_grads)
+        db = dy.sum(axis=(0, 1, 2)) if weight_grads else None
+        return (pad2d_backward(dxpad, pad_cache) if input_grad else None), dw, db
     if method == "shifted":
         return _shifted_backward(dy, xpad, w, pad_cache, weight_grads, input_grad)
     w2 = w.reshape(f, -1)
