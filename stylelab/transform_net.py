@@ -35,7 +35,7 @@ import numpy as np
 from .backend import array_module, get_array_module
 from .layers import (conv2d_backward, conv2d_forward, conv_transpose2d_backward,
                      conv_transpose2d_forward, instance_norm_backward, instance_norm_forward,
-                     relu_backward, relu_forward, residual_block_backward,
+                     relu_backward, relu_forward, relu_inplace, residual_block_backward,
                      residual_block_forward, tanh_backward, tanh_forward, upsample2x_backward,
                      upsample2x_forward)
 from .layers.residual import PARAMS as RESIDUAL_PARAMS
@@ -170,8 +170,11 @@ def _sub(params, prefix):
     return {k[len(prefix) + 1:]: v for k, v in params.items() if k.startswith(prefix + ".")}
 
 
-def _stage_forward(st, h, p, upsample):
-    """One stage (not a residual block): its conv, then IN + ReLU or the scaled tanh."""
+def _stage_forward(st, h, p, upsample, keep_cache=True):
+    """One stage (not a residual block): its conv, then IN + ReLU or the scaled tanh.
+
+    Without a cache (inference) the norm, ReLU and tanh work in place.
+    """
     caches = {}
     if st.kind == "up" and upsample == "transpose":
         h, caches["convT"] = conv_transpose2d_forward(h, p["w"], p["b"])
@@ -180,9 +183,18 @@ def _stage_forward(st, h, p, upsample):
             h, caches["up"] = upsample2x_forward(h)
         h, caches["conv"] = conv2d_forward(h, p["w"], p["b"], stride=st.stride,
                                            padding="same", pad_mode="reflect")
+    half = h.dtype.type(0.5)
+    if not keep_cache:
+        if st.last:
+            h = get_array_module(h).tanh(h, out=h)
+            h += 1
+            h *= half
+            return h, None
+        h, _ = instance_norm_forward(h, p["gamma"], p["beta"], inplace=True)
+        return relu_inplace(h), None
     if st.last:
         t, caches["tanh"] = tanh_forward(h)
-        return (t + 1) * h.dtype.type(0.5), caches
+        return (t + 1) * half, caches
     h, caches["norm"] = instance_norm_forward(h, p["gamma"], p["beta"])
     h, caches["relu"] = relu_forward(h)
     return h, caches
@@ -236,9 +248,9 @@ def transform_forward(x, params, arch=STYLE_ARCH, upsample="nearest", keep_cache
     for st in stages:
         p = _sub(params, st.name)
         if st.kind == "res":
-            h, c = residual_block_forward(h, p)
+            h, c = residual_block_forward(h, p, keep_cache)
         else:
-            h, c = _stage_forward(st, h, p, upsample)
+            h, c = _stage_forward(st, h, p, upsample, keep_cache)
         if keep_cache:
             caches.append((st, c))
         del c

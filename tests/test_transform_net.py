@@ -95,3 +95,17 @@ def test_bad_parameters():
         TransformNet("c3s1-4,c3s1-3", params={**good, "conv9.w": good["conv1.w"]})
     with pytest.raises(ValueError, match="upsample must be one of"):
         TransformNet("c3s1-4,c3s1-3", upsample="bilinear")
+
+
+@pytest.mark.parametrize("upsample", ["nearest", "transpose"])
+def test_inference_in_place_equals_the_cached_forward(rng, upsample):
+    # keep_cache=False runs norms, ReLUs and tanh in place; the numbers must not change.
+    net = TransformNet(STYLE_ARCH, upsample, seed=3, dtype=np.float64)
+    x = rng.random((2, 16, 20, 3))
+    y, _ = net.forward(x)
+    y_fast, cache = net.forward(x.copy(), keep_cache=False)
+    assert cache is None and rel_err(y_fast, y) <= 1e-13
+    # apply() pads a 13x18 image by reflection to 16x20 and crops the output back
+    img = x[0, :13, :18]
+    padded = np.pad(img, ((0, 3), (0, 2), (0, 0)), mode="reflect")
+    assert rel_err(net.apply(img), net.forward(padded[None])[0][0, :13, :18]) <= 1e-13

@@ -10,7 +10,8 @@ The functions run on NumPy or CuPy arrays alike: each takes its array module
 from its inputs.
 """
 
-from .activations import relu_backward, relu_forward, tanh_backward, tanh_forward
+from .activations import (relu_backward, relu_forward, relu_inplace, tanh_backward,
+                          tanh_forward)
 from .conv import (col2im, conv2d_backward, conv2d_forward, conv2d_naive,
                    conv_output_size, im2col)
 from .conv_transpose import conv_transpose2d_backward, conv_transpose2d_forward
@@ -24,7 +25,7 @@ from .upsample import upsample2x_backward, upsample2x_forward
 __all__ = [
     "conv2d_forward", "conv2d_backward", "conv2d_naive", "conv_output_size",
     "im2col", "col2im", "pad2d_forward", "pad2d_backward",
-    "relu_forward", "relu_backward", "tanh_forward", "tanh_backward",
+    "relu_forward", "relu_backward", "relu_inplace", "tanh_forward", "tanh_backward",
     "conv_transpose2d_forward", "conv_transpose2d_backward",
     "instance_norm_forward", "instance_norm_backward",
     "upsample2x_forward", "upsample2x_backward",

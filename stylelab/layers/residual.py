@@ -10,14 +10,14 @@ is why a stack of five trains easily; the backward pass adds the gradient of
 the identity (``dy`` itself) to the branch's.
 """
 
-from .activations import relu_backward, relu_forward
+from .activations import relu_backward, relu_forward, relu_inplace
 from .conv import conv2d_backward, conv2d_forward
 from .normalization import instance_norm_backward, instance_norm_forward
 
 PARAMS = ("w1", "b1", "gamma1", "beta1", "w2", "b2", "gamma2", "beta2")
 
 
-def residual_block_forward(x, params):
+def residual_block_forward(x, params, keep_cache=True):
     """One residual block.
 
     Parameters
@@ -26,15 +26,26 @@ def residual_block_forward(x, params):
     params : dict
         ``w1``, ``w2`` of shape (C, 3, 3, C); ``b1``, ``b2``, ``gamma1``,
         ``beta1``, ``gamma2``, ``beta2`` of shape (C,).
+    keep_cache : bool
+        False for inference: the norms and the ReLU work in place and no
+        cache is returned.
 
     Returns
     -------
     y : ndarray of shape (N, H, W, C)
-    cache : the five layers' caches
+    cache : the five layers' caches, or None
     """
     missing = [k for k in PARAMS if k not in params]
     if missing:
         raise ValueError(f"residual_block: params lack {missing}")
+    if not keep_cache:
+        h, _ = conv2d_forward(x, params["w1"], params["b1"], padding="same", pad_mode="reflect")
+        h, _ = instance_norm_forward(h, params["gamma1"], params["beta1"], inplace=True)
+        h = relu_inplace(h)
+        h, _ = conv2d_forward(h, params["w2"], params["b2"], padding="same", pad_mode="reflect")
+        h, _ = instance_norm_forward(h, params["gamma2"], params["beta2"], inplace=True)
+        h += x
+        return h, None
     h, c1 = conv2d_forward(x, params["w1"], params["b1"], padding="same", pad_mode="reflect")
     h, c2 = instance_norm_forward(h, params["gamma1"], params["beta1"])
     h, c3 = relu_forward(h)
