@@ -36,8 +36,8 @@ from .backend import array_module, get_array_module
 from .layers import (conv2d_backward, conv2d_forward, conv_transpose2d_backward,
                      conv_transpose2d_forward, instance_norm_backward, instance_norm_forward,
                      relu_backward, relu_forward, relu_inplace, residual_block_backward,
-                     residual_block_forward, tanh_backward, tanh_forward, upsample2x_backward,
-                     upsample2x_forward)
+                     residual_block_forward, tanh_backward, tanh_forward, upsample_conv_backward,
+                     upsample_conv_forward)
 from .layers.residual import PARAMS as RESIDUAL_PARAMS
 
 STYLE_ARCH = "c9s1-32,d64,d128,R128x5,u64,u32,c9s1-3"
@@ -178,9 +178,10 @@ def _stage_forward(st, h, p, upsample, keep_cache=True):
     caches = {}
     if st.kind == "up" and upsample == "transpose":
         h, caches["convT"] = conv_transpose2d_forward(h, p["w"], p["b"])
+    elif st.kind == "up":
+        # upsample2x then a 3x3 conv (reflect), computed as four 2x2 convs of the small image
+        h, caches["upconv"] = upsample_conv_forward(h, p["w"], p["b"])
     else:
-        if st.kind == "up":
-            h, caches["up"] = upsample2x_forward(h)
         h, caches["conv"] = conv2d_forward(h, p["w"], p["b"], stride=st.stride,
                                            padding="same", pad_mode="reflect")
     half = h.dtype.type(0.5)
@@ -209,10 +210,10 @@ def _stage_backward(d, caches, input_grad=True):
         d, g["gamma"], g["beta"] = instance_norm_backward(d, caches["norm"])
     if "convT" in caches:
         d, g["w"], g["b"] = conv_transpose2d_backward(d, caches["convT"])   # never first
-        return d, g
-    d, g["w"], g["b"] = conv2d_backward(d, caches["conv"], input_grad=input_grad)
-    if "up" in caches and d is not None:
-        d = upsample2x_backward(d, caches["up"])
+    elif "upconv" in caches:
+        d, g["w"], g["b"] = upsample_conv_backward(d, caches["upconv"], input_grad)
+    else:
+        d, g["w"], g["b"] = conv2d_backward(d, caches["conv"], input_grad=input_grad)
     return d, g
 
 

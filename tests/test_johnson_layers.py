@@ -113,3 +113,36 @@ def test_residual_block_matches_pytorch(xp, rng):
             assert float(abs(grads[k]).max()) <= 1e-12 and float(abs(ref).max()) <= 1e-12
         else:
             assert rel_err(grads[k], ref) <= 1e-10, k
+
+
+def test_edge_padding_matches_pytorch(xp, rng):
+    x = xp.asarray(rng.standard_normal((2, 4, 5, 3)))
+    y, cache = layers.pad2d_forward(x, 2, "edge")
+    dy = xp.asarray(rng.standard_normal(y.shape))
+    y_ref, (dx_ref,) = run_torch(lambda t: F.pad(t, (2, 2, 2, 2), mode="replicate"), [x], dy)
+    assert rel_err(y, y_ref) == 0 and rel_err(layers.pad2d_backward(dy, cache), dx_ref) <= 1e-15
+
+
+@pytest.mark.parametrize("shape,filters", [((2, 5, 7, 4), 3), ((1, 6, 6, 17), 20), ((1, 1, 3, 2), 5)])
+def test_upsample_conv_equals_upsample_then_conv(xp, rng, shape, filters):
+    """The four-phase 2x2 form against the composition it replaces, and against PyTorch."""
+    x = xp.asarray(rng.standard_normal(shape))
+    w = xp.asarray(rng.standard_normal((filters, 3, 3, shape[3])))
+    b = xp.asarray(rng.standard_normal(filters))
+    y, cache = layers.upsample_conv_forward(x, w, b)
+    dy = xp.asarray(rng.standard_normal(y.shape))
+    dx, dw, db = layers.upsample_conv_backward(dy, cache)
+    u, cu = layers.upsample2x_forward(x)
+    y_ref, cr = layers.conv2d_forward(u, w, b, pad_mode="reflect", method="im2col")
+    du, dw_ref, db_ref = layers.conv2d_backward(dy, cr)
+    for ours, ref in [(y, y_ref), (dx, layers.upsample2x_backward(du, cu)), (dw, dw_ref),
+                      (db, db_ref)]:
+        assert ours.shape == ref.shape and rel_err(ours, ref) <= 1e-13
+
+    def torch_upconv(t, wt, bt):
+        t = F.pad(F.interpolate(t, scale_factor=2, mode="nearest"), (1, 1, 1, 1), mode="reflect")
+        return F.conv2d(t, wt, bt)
+    y_t, (dx_t, dw_t, db_t) = run_torch(torch_upconv, [x, w, b], dy)
+    for ours, ref in [(y, y_t), (dx, dx_t), (dw, dw_t), (db, db_t)]:
+        assert rel_err(ours, ref) <= 1e-10
+    assert layers.upsample_conv_backward(dy, cache, input_grad=False)[0] is None

@@ -21,6 +21,7 @@ from .pooling import (avgpool2x2_backward, avgpool2x2_forward,
                       maxpool2x2_backward, maxpool2x2_forward)
 from .residual import residual_block_backward, residual_block_forward
 from .upsample import upsample2x_backward, upsample2x_forward
+from .upsample_conv import upsample_conv_backward, upsample_conv_forward
 
 __all__ = [
     "conv2d_forward", "conv2d_backward", "conv2d_naive", "conv_output_size",
@@ -29,6 +30,7 @@ __all__ = [
     "conv_transpose2d_forward", "conv_transpose2d_backward",
     "instance_norm_forward", "instance_norm_backward",
     "upsample2x_forward", "upsample2x_backward",
+    "upsample_conv_forward", "upsample_conv_backward",
     "residual_block_forward", "residual_block_backward",
     "maxpool2x2_forward", "maxpool2x2_backward",
     "avgpool2x2_forward", "avgpool2x2_backward",

@@ -6,6 +6,11 @@ image at its border *without* repeating the edge pixel (as ``numpy.pad``'s
 
     row:      x2 x1 | x0 x1 x2 x3 | x2 x1        (pad = 2)
 
+Edge padding repeats the border pixel (``numpy.pad``'s ``"edge"``, PyTorch's
+``"replicate"``)::
+
+    row:      x0 x0 | x0 x1 x2 x3 | x3 x3
+
 Every padded value is a copy of an interior one, so in the backward pass its
 gradient flows back to the pixel it was copied from.
 """
@@ -13,7 +18,7 @@ gradient flows back to the pixel it was copied from.
 from ..backend import get_array_module
 from ._checks import check_activation
 
-PAD_MODES = ("zeros", "reflect")
+PAD_MODES = ("zeros", "reflect", "edge")
 
 
 def pad2d_forward(x, pad, mode="zeros"):
@@ -24,7 +29,7 @@ def pad2d_forward(x, pad, mode="zeros"):
     x : ndarray of shape (N, H, W, C)
     pad : int
         Pixels added above, below, left and right.
-    mode : {"zeros", "reflect"}
+    mode : {"zeros", "reflect", "edge"}
         Reflection needs ``pad < H`` and ``pad < W``.
 
     Returns
@@ -51,7 +56,7 @@ def pad2d_forward(x, pad, mode="zeros"):
         y[:, pad:-pad, pad:-pad, :] = x
         return y, cache
     widths = ((0, 0), (pad, pad), (pad, pad), (0, 0))
-    return xp.pad(x, widths, mode="reflect"), cache
+    return xp.pad(x, widths, mode=mode), cache
 
 
 def _fold_reflected(d, pad, axis):
@@ -69,6 +74,14 @@ def _fold_reflected(d, pad, axis):
         v[:, pad + length - 2 - r] += v[:, pad + length + r]
 
 
+def _fold_edges(d, pad, axis):
+    """Add the gradient of each repeated border row (or column) to the border itself."""
+    v = d.swapaxes(1, axis)
+    length = v.shape[1] - 2 * pad
+    v[:, pad] += v[:, :pad].sum(axis=1)
+    v[:, pad + length - 1] += v[:, pad + length:].sum(axis=1)
+
+
 def pad2d_backward(dy, cache):
     """Gradient of :func:`pad2d_forward`.
 
@@ -84,9 +97,10 @@ def pad2d_backward(dy, cache):
     pad, mode = cache
     if pad == 0:
         return dy
-    if mode == "reflect":
+    if mode in ("reflect", "edge"):
+        fold = _fold_reflected if mode == "reflect" else _fold_edges
         dy = dy.copy()
-        _fold_reflected(dy, pad, axis=1)
-        _fold_reflected(dy, pad, axis=2)
+        fold(dy, pad, axis=1)
+        fold(dy, pad, axis=2)
     xp = get_array_module(dy)
     return xp.ascontiguousarray(dy[:, pad:-pad, pad:-pad, :])
