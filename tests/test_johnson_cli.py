@@ -202,3 +202,21 @@ def test_bad_input_is_one_line(files, model, bad, case):
     assert "Traceback" not in r.stderr and message in r.stderr, r.stderr
     assert r.stderr.strip().splitlines()[-1].startswith("stylelab: error:")
     assert set(os.listdir(bad)) == before        # nothing written, no temp files left
+
+
+def test_ctrl_c_keeps_the_last_checkpoint(files, tmp_path):
+    out = tmp_path / "m.h5"
+    cmd = [sys.executable, "-m", "stylelab"] + [str(a) for a in train_args(
+        files, out, "--steps", 1000, "--checkpoint-every", 2, "--sample-every", 1000)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ckpt = tmp_path / "m.ckpt.h5"
+    deadline = time.time() + 120
+    while not ckpt.exists() and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted at step" in err and "--resume" in err and "Traceback" not in err
+    assert not out.exists()                               # no model from an unfinished run
+    assert load_model(ckpt, training=True)[2]["attrs"]["step"] >= 2
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".stylelab-")]
