@@ -184,6 +184,14 @@ def run_training(args, task):
                 what = "style image" if key == "style_sha256" else "data folder's file list"
                 raise ValueError(f"the {what} differs from the one {ckpt_path} was trained "
                                  f"with; resuming would not continue the same run")
+    # The crops feed VGG up to its deepest loss layer, and (shrunk by the SR
+    # factor) the network.
+    deepest = max(loss.layers, key=vgg_net.names.index)
+    shrink = int(net.factor) if task == "super-resolution" else 1
+    need = max(vgg_net.min_size(deepest), net.min_side() * shrink)
+    if opts["crop_size"] < need:
+        raise ValueError(f"--crop-size {opts['crop_size']} is too small: the network and the loss "
+                         f"layers need at least {need} pixels")
     trainer = Trainer(net, loss, data, opts["batch_size"], opts["lr"],
                       **({"make_input": make_input} if make_input else {}))
     if args.resume:

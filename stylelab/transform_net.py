@@ -326,6 +326,28 @@ class TransformNet:
         """Input sides must be multiples of this for the sizes to work out."""
         return int(np.prod([st.stride for st in self.stages]))
 
+    def min_side(self):
+        """The smallest image side (pixels) the network can take.
+
+        Reflection padding needs each conv's input to be wider than its pad,
+        also after the strided convs have shrunk it.
+        """
+        for side in range(1, 1 << 16):
+            if self._fits(-(-side // self.multiple) * self.multiple):
+                return side
+        raise ValueError(f"{self.arch}: no image size fits")    # not reached for sane strings
+
+    def _fits(self, side):
+        for st in self.stages:
+            if st.kind == "up":
+                side *= 2
+                continue
+            pad = st.kernel // 2
+            if side <= pad:
+                return False
+            side = (side + 2 * pad - st.kernel) // st.stride + 1
+        return True
+
     def forward(self, x, keep_cache=True):
         """``y, cache`` for a batch (N, H, W, 3); see :func:`transform_forward`."""
         return transform_forward(x, self.params, self.arch, self.upsample, keep_cache)
@@ -347,6 +369,10 @@ class TransformNet:
         if img.ndim != 3 or img.shape[2] != 3:
             raise ValueError(f"expected an RGB image of shape (H, W, 3), got {tuple(img.shape)}")
         h, w = img.shape[:2]
+        need = self.min_side()
+        if min(h, w) < need:
+            raise ValueError(f"an image of {h}x{w} pixels is too small for this network "
+                             f"({self.arch}): it needs at least {need} pixels a side")
         m = self.multiple
         ph, pw = -h % m, -w % m
         x = img[None]

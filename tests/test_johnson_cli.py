@@ -142,6 +142,7 @@ def bad(files, model, tmp_path):
         dst.attrs.update(src.attrs)
         for k in src["params"]:
             dst[f"params/{k}"] = src["params"][k][()][..., :1] if k == "conv1.w" else src["params"][k][()]
+    Image.fromarray(np.zeros((3, 4, 3), np.uint8)).save(tmp_path / "tiny.png")
     ckpt = tmp_path / "ck.ckpt.h5"
     (ckpt).write_bytes(out.with_suffix(".ckpt.h5").read_bytes())
     Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(tmp_path / "other_style.png")
@@ -179,6 +180,11 @@ CASES = {
     "empty data folder": (lambda f, m, t: train_args(f, t / "m.h5", "--steps", 1)[:4] +
                           [t / "empty"] + train_args(f, t / "m.h5")[5:], "no image files in it"),
     "out is not .h5": (lambda f, m, t: train_args(f, t / "m.png"), "name it .h5"),
+    "crops too small": (lambda f, m, t: train_args(f, t / "m.h5") + ["--crop-size", "4"],
+                        "--crop-size 4 is too small: the network and the loss layers need at "
+                        "least 8 pixels"),
+    "image too small": (lambda f, m, t: ["stylize", "--model", m, t / "tiny.png", "--out",
+                                         t / "x.png"], "an image of 3x4 pixels is too small"),
     "VGG-19 as loss network": (lambda f, m, t: train_args(f, t / "m.h5") + ["--weights",
                                f / "vgg19.h5"], "the loss network is VGG-16"),
     "resume without checkpoint": (lambda f, m, t: train_args(f, t / "m.h5", "--resume"),
