@@ -31,7 +31,7 @@ STYLE_DEFAULTS = dict(arch=STYLE_ARCH, upsample="nearest", batch_size=4, crop_si
                       lr=1e-3, seed=0, content_weight=1.0, style_weight=1e5, tv_weight=1e-6,
                       style_size=512)
 SR_DEFAULTS = dict(arch=None, upsample="nearest", batch_size=4, crop_size=288, lr=1e-3,
-                   seed=0, content_weight=1.0, tv_weight=0.0, factor=4)
+                   seed=0, content_weight=1.0, tv_weight=0.0, pixel_weight=0.0, factor=4)
 
 
 def add_training_arguments(p, defaults, steps):
@@ -88,6 +88,9 @@ def add_train_sr_arguments(p):
     add_training_arguments(p, SR_DEFAULTS, steps=200000)
     p.add_argument("--factor", type=int, choices=sorted(SR_ARCH),
                    help="upscaling factor (default: 4)")
+    p.add_argument("--pixel-weight", type=non_negative_float,
+                   help="weight of a per-pixel squared error, the paper's baseline (default: 0; "
+                   "--content-weight 0 --pixel-weight 1 trains the baseline alone)")
 
 
 def _data_fingerprint(files, root):
@@ -169,8 +172,12 @@ def run_training(args, task):
                               opts["tv_weight"])
         make_input = None
     else:
-        meta.update(content_layers=list(CONTENT_LAYERS))
-        loss = PerceptualLoss(vgg_net, None, opts["content_weight"], 0.0, opts["tv_weight"])
+        meta.update(content_layers=list(CONTENT_LAYERS) if opts["content_weight"] else [])
+        loss = PerceptualLoss(vgg_net, None, opts["content_weight"], 0.0, opts["tv_weight"],
+                              pixel_weight=opts["pixel_weight"])
+        if not loss.layers and not opts["pixel_weight"]:
+            raise ValueError("with --content-weight 0 and no --pixel-weight there is nothing "
+                             "to learn from")
         factor = net.factor
 
         def make_input(photos):
@@ -186,9 +193,10 @@ def run_training(args, task):
                                  f"with; resuming would not continue the same run")
     # The crops feed VGG up to its deepest loss layer, and (shrunk by the SR
     # factor) the network.
-    deepest = max(loss.layers, key=vgg_net.names.index)
     shrink = int(net.factor) if task == "super-resolution" else 1
-    need = max(vgg_net.min_size(deepest), net.min_side() * shrink)
+    need = net.min_side() * shrink
+    if loss.layers:
+        need = max(need, vgg_net.min_size(max(loss.layers, key=vgg_net.names.index)))
     if opts["crop_size"] < need:
         raise ValueError(f"--crop-size {opts['crop_size']} is too small: the network and the loss "
                          f"layers need at least {need} pixels")

@@ -6,6 +6,7 @@ of ``N`` outputs ``y`` with photos ``y_c`` and layer ``j`` of ``C_j``
 channels and ``M_j = H_j W_j`` positions::
 
     feature    l_feat = mean over (N, H, W, C) of (phi_j(y) - phi_j(y_c))^2
+    pixel      l_pixel = mean over (N, H, W, 3) of (y - y_c)^2    (the paper's baseline)
     style      l_style = sum_j mean over (N, C, C) of (G_j(y) - G_j(y_s))^2,
                G_j = F^T F / (C_j M_j)                      (Gram per element)
     TV         l_tv = TV(y) / N
@@ -80,16 +81,19 @@ class PerceptualLoss:
         The style image, RGB in [0, 1]; None for the feature loss alone
         (super-resolution).
     content_weight, style_weight, tv_weight : float
+    pixel_weight : float
+        Weight of the per-pixel loss, the baseline Johnson et al. compare with
+        (0 by default). With content and style weights 0, VGG is not run.
     content_layers, style_layers : sequence of str
     """
 
     def __init__(self, vgg, style=None, content_weight=1.0, style_weight=1e5, tv_weight=0.0,
-                 content_layers=CONTENT_LAYERS, style_layers=STYLE_LAYERS):
+                 content_layers=CONTENT_LAYERS, style_layers=STYLE_LAYERS, pixel_weight=0.0):
         self.vgg = vgg
-        self.content_layers = tuple(content_layers)
+        self.content_layers = tuple(content_layers) if content_weight else ()
         self.style_layers = tuple(style_layers) if style is not None else ()
         self.weights = {"content": float(content_weight), "style": float(style_weight),
-                        "tv": float(tv_weight)}
+                        "tv": float(tv_weight), "pixel": float(pixel_weight)}
         for name, w in self.weights.items():
             if not w >= 0:
                 raise ValueError(f"the {name} weight must be >= 0, got {w}")
@@ -101,9 +105,12 @@ class PerceptualLoss:
         self.terms = {}
 
     def content_targets(self, photos):
-        """The features of the photos the outputs must keep: {layer: copy}."""
-        feats = self.vgg.forward(photos, layers=list(self.content_layers))
-        return {n: feats[n].copy() for n in self.content_layers}
+        """What the outputs must keep of the photos: {layer: features}, and the pixels."""
+        targets = {"pixels": photos} if self.weights["pixel"] else {}
+        if self.content_layers:
+            feats = self.vgg.forward(photos, layers=list(self.content_layers))
+            targets.update({n: feats[n].copy() for n in self.content_layers})
+        return targets
 
     def __call__(self, y, targets):
         """The weighted loss of outputs `y` and its gradient.
@@ -122,7 +129,8 @@ class PerceptualLoss:
         """
         n = y.shape[0]
         w = self.weights
-        feats = self.vgg.forward(y, layers=self.layers)
+        xp = get_array_module(y)
+        feats = self.vgg.forward(y, layers=self.layers) if self.layers else {}
         grads, terms = {}, {}
 
         def add(name, g):
@@ -131,7 +139,8 @@ class PerceptualLoss:
             else:
                 grads[name] = g
 
-        terms["content"] = 0.0
+        if self.content_layers:
+            terms["content"] = 0.0
         for name in self.content_layers:
             value, g = feature_loss(feats[name], targets[name])
             terms["content"] += w["content"] * value
@@ -143,10 +152,14 @@ class PerceptualLoss:
                 terms["style"] += w["style"] * value
                 add(name, g * g.dtype.type(w["style"]))
         del feats
-        dy = self.vgg.backward(grads, release=True)
+        dy = self.vgg.backward(grads, release=True) if grads else xp.zeros_like(y)
+        if w["pixel"]:
+            value, g = feature_loss(y, targets["pixels"])
+            terms["pixel"] = w["pixel"] * value
+            dy += g * g.dtype.type(w["pixel"])
         if w["tv"]:
             value, g = tv_loss(y)
             terms["tv"] = w["tv"] * value / n
             dy += g * g.dtype.type(w["tv"] / n)
         self.terms = terms
-        return sum(terms.values()), get_array_module(dy).ascontiguousarray(dy)
+        return sum(terms.values()), xp.ascontiguousarray(dy)

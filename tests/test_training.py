@@ -99,6 +99,33 @@ def test_two_training_steps_match_pytorch(vgg16_weights, tmp_path, rng):
                 assert max(np.abs(delta).max(), np.abs(ref_delta).max()) <= 1e-2 * LR, (step, k)
 
 
+def test_a_super_resolution_step_matches_pytorch(vgg16_weights, rng):
+    """Degraded input, x4 network, feature loss at relu2_2 plus the pixel baseline and TV."""
+    weights = {"content": 1.0, "pixel": 5.0, "tv": 1e-2}
+    vgg = loss_network(vgg16_weights, np.float64)
+    loss = PerceptualLoss(vgg, None, weights["content"], 0.0, weights["tv"],
+                          pixel_weight=weights["pixel"])
+    net = TransformNet("c9s1-16,R16,u16,u16,c9s1-3", seed=2, dtype=np.float64)
+    photos = rng.random((2, 32, 32, 3))
+    small = degrade(photos, 4)
+    y, cache = net.forward(small)
+    value, dy = loss(y, loss.content_targets(photos))
+    _, grads = net.backward(dy, cache, input_grad=False)
+
+    tp = torch_params(net.params)
+    vgg_fn = torch_vgg_fn(vgg16_weights)
+    yt = torch_transform(to_torch(small), tp, net.arch)
+    total, ref_terms = torch_perceptual(yt, to_torch(photos), {}, vgg_fn, weights,
+                                        CONTENT_LAYERS, ())
+    total.backward()
+    assert set(loss.terms) == set(ref_terms) == {"content", "pixel", "tv"}
+    assert abs(value - total.item()) <= 1e-10 * total.item()
+    for k, g in grads.items():
+        ref = from_torch(tp[k].grad)
+        if np.abs(ref).max() > 1e-10 * max(np.abs(from_torch(t.grad)).max() for t in tp.values()):
+            assert rel_err(g, ref) <= 1e-10, k
+
+
 def test_a_short_run_lowers_the_loss(vgg16_weights, tmp_path, rng):
     data = ImageFolder(write_photos(tmp_path / "data", rng, count=8), size=32, seed=0)
     vgg = loss_network(vgg16_weights, np.float32)

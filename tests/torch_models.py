@@ -79,6 +79,8 @@ def torch_perceptual(y, photos, style_feats, vgg_fn, weights, content_layers, st
         fc = vgg_fn(photos)
     terms = {"content": sum(F.mse_loss(fy[l], fc[l]) for l in content_layers)
              * weights["content"]}
+    if weights.get("pixel"):
+        terms["pixel"] = weights["pixel"] * F.mse_loss(y, photos)
     if style_layers:
         terms["style"] = weights["style"] * sum(
             F.mse_loss(torch_gram(fy[l]), torch_gram(style_feats[l]).expand(n, -1, -1))
