@@ -19,7 +19,7 @@ from . import vgg
 from .argtypes import non_negative_float, positive_int
 from .data import ImageFolder
 from .gatys_cli import resolve_weights
-from .images import image_format, load_image, save_image
+from .images import load_image, save_image
 from .model_file import load_model
 from .perceptual import CONTENT_LAYERS, STYLE_LAYERS, PerceptualLoss
 from .superres import degrade

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 from stylelab.transform_net import (SR_ARCH, STYLE_ARCH, TransformNet, param_shapes,
                                     parse_arch)
