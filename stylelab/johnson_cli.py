@@ -16,6 +16,7 @@ import h5py
 import numpy as np
 
 from . import vgg
+from .backend import asarray
 from .argtypes import non_negative_float, positive_int
 from .data import ImageFolder
 from .gatys_cli import resolve_weights
@@ -23,7 +24,7 @@ from .images import load_image, save_image
 from .model_file import load_model
 from .perceptual import CONTENT_LAYERS, STYLE_LAYERS, PerceptualLoss
 from .superres import degrade
-from .training import Trainer, file_sha256
+from .training import Trainer, file_sha256, identity
 from .transform_net import SR_ARCH, STYLE_ARCH, UPSAMPLING, TransformNet
 
 # What shapes a run, with its defaults per task: None in argparse means "not given".
@@ -170,7 +171,7 @@ def run_training(args, task):
                     content_layers=list(CONTENT_LAYERS), style_layers=list(STYLE_LAYERS))
         loss = PerceptualLoss(vgg_net, style, opts["content_weight"], opts["style_weight"],
                               opts["tv_weight"])
-        make_input = None
+        make_input = identity
     else:
         meta.update(content_layers=list(CONTENT_LAYERS) if opts["content_weight"] else [])
         loss = PerceptualLoss(vgg_net, None, opts["content_weight"], 0.0, opts["tv_weight"],
@@ -200,14 +201,13 @@ def run_training(args, task):
     if opts["crop_size"] < need:
         raise ValueError(f"--crop-size {opts['crop_size']} is too small: the network and the loss "
                          f"layers need at least {need} pixels")
-    trainer = Trainer(net, loss, data, opts["batch_size"], opts["lr"],
-                      **({"make_input": make_input} if make_input else {}))
+    trainer = Trainer(net, loss, data, opts["batch_size"], opts["lr"], make_input)
     if args.resume:
         trainer.restore(ckpt_path)
-    _train_loop(args, trainer, meta, ckpt_path, make_input)
+    _train_loop(args, trainer, meta, ckpt_path)
 
 
-def _sample_input(args, trainer, make_input):
+def _sample_input(args, trainer):
     """The sample photo at the crop size, as the network's input (1, h, w, 3)."""
     data = trainer.data
     if args.sample:
@@ -218,18 +218,18 @@ def _sample_input(args, trainer, make_input):
             img = data.crop(cursor)
             if img is not None:
                 break
-    x = img[None]
-    if make_input is not None:               # super-resolution: sides a multiple of the factor
+    x = asarray(img[None])
+    if trainer.make_input is not identity:     # super-resolution: sides a multiple of the factor
         f = int(trainer.net.factor)
-        x = make_input(x[:, :x.shape[1] - x.shape[1] % f, :x.shape[2] - x.shape[2] % f])
+        x = trainer.make_input(x[:, :x.shape[1] - x.shape[1] % f, :x.shape[2] - x.shape[2] % f])
     return x
 
 
-def _train_loop(args, trainer, meta, ckpt_path, make_input):
+def _train_loop(args, trainer, meta, ckpt_path):
     from tqdm import tqdm
     samples = args.samples or os.path.splitext(args.out)[0] + "_samples"
     os.makedirs(samples, exist_ok=True)
-    sample = _sample_input(args, trainer, make_input)
+    sample = _sample_input(args, trainer)
     b = trainer.batch_size
     bar = tqdm(total=args.steps * b, initial=min(trainer.step, args.steps) * b, unit="img",
                disable=args.quiet, dynamic_ncols=True, desc=f"train {meta['task']}")
