@@ -41,3 +41,17 @@ def test_gatys_step_benchmark_runs_and_prints_its_table(tmp_path):
     assert "| conv forward (shifted GEMMs) |" in out.stdout
     result = json.loads((tmp_path / "g.json").read_text())
     assert [r["size"] for r in result["rows"]] == [32] and result["rows"][0]["ratio"] > 0
+
+
+def test_fast_style_benchmark_runs_and_prints_its_table(tmp_path):
+    # A smoke test at 32 px with 16 px training crops; the figures come from a full run.
+    import json
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "fast_style.py"), "--sizes", "32",
+                          "--repeats", "1", "--train-steps", "1", "--batch", "1", "--crop", "16",
+                          "--threads", "1", "--json", str(tmp_path / "f.json")],
+                         capture_output=True, text=True, check=True)
+    assert "| stylize 32x32 |" in out.stdout and "| train step 1 x 16px |" in out.stdout
+    rows = json.loads((tmp_path / "f.json").read_text())["rows"]
+    assert len(rows) == 2 and all(r[side]["seconds"] > 0 for r in rows for side in ("stylelab", "torch"))
