@@ -162,8 +162,9 @@ def run_training(args, task):
     data = ImageFolder(args.data, size=opts["crop_size"], seed=opts["seed"], dtype=dtype)
     meta["data_files"] = len(data.files)
     meta["data_fingerprint"] = _data_fingerprint(data.files, args.data)
-    vgg_net, vgg_source = _loss_network(args, dtype)
-    meta["loss_network"] = f"vgg16 ({vgg_source})"
+    uses_vgg = task == "style" or opts["content_weight"] > 0     # else: the pixel loss alone
+    vgg_net, vgg_source = _loss_network(args, dtype) if uses_vgg else (None, None)
+    meta["loss_network"] = f"vgg16 ({vgg_source})" if uses_vgg else "none (per-pixel loss only)"
     net = TransformNet(opts["arch"], opts["upsample"], seed=opts["seed"], dtype=dtype)
     if task == "style":
         style = load_image(args.style, size=opts["style_size"], dtype=dtype)[None]

@@ -123,6 +123,12 @@ def test_super_resolution_trains_and_upscales(files, tmp_path, factor):
     with Image.open(tmp_path / "big.png") as im:
         assert im.size == (36 * factor, 40 * factor)
     if factor == 8:
+        # The paper's per-pixel baseline needs no loss network, nor its weights.
+        r = run("train-sr", "--data", files / "data", "--out", tmp_path / "px.h5", "--factor", 8,
+                "--crop-size", 40, "--batch-size", 2, "--steps", 1, "--quiet",
+                "--content-weight", 0, "--pixel-weight", 1, "--weights", tmp_path / "absent.h5")
+        assert r.returncode == 0 and "random weights" not in r.stderr, r.stderr
+        assert load_model(tmp_path / "px.h5")[1]["loss_network"] == "none (per-pixel loss only)"
         return
     r = subprocess.run([sys.executable, "examples/sr_psnr.py", "--model", str(sr), "--size", "40",
                         str(files / "style.png")], capture_output=True, text=True,
