@@ -1,0 +1,164 @@
+"""Whitening and colouring transforms (Li et al. 2017), and AdaIN (Huang & Belongie 2017).
+
+Style, for Gatys et al., is a Gram matrix; the seed remarks that a covariance
+matrix works as well. Li et al. take that literally: make the content's
+features carry the style's covariance *directly*, by a linear map.
+
+With a feature map as ``F`` of shape (M, C) -- M = H*W positions, C channels,
+one row per position (stylelab's channels-last layout) -- and ``F_c`` its
+channels centred::
+
+    cov      S   = F_c^T F_c / (M - 1) = E D E^T              (C x C, eigh)
+    whiten   F_w = F_c E D^(-1/2) E^T                         cov(F_w) = I
+    colour   F_cs = F_w E_s D_s^(1/2) E_s^T + mean_s          cov(F_cs) = S_s
+    blend    alpha * F_cs + (1 - alpha) * F                   (alpha 0.6 by default)
+
+Whitening removes the content's own correlations between channels (its
+"style") and keeps what is where; colouring puts the style's in. The paper
+writes the same with F as C x M; the transposes trade places.
+
+Small and zero eigenvalues: a flat region, a tiny image (M <= C) or a
+single-colour style give a singular covariance. Directions whose eigenvalue
+is at most ``eps`` times the largest (``eps = 1e-5``, as the threshold of
+Li et al.'s code, made relative so that it does not depend on the features'
+scale) are left out: whitening projects them away, colouring does not add
+them. A flat style thus gives its mean everywhere, never NaN.
+"""
+
+from .backend import get_array_module
+
+EPS = 1e-5
+
+
+def _positions(f):
+    """(N, H, W, C) or (H, W, C) -> (M, C) for a single image."""
+    if f.ndim == 4:
+        if f.shape[0] != 1:
+            raise ValueError(f"the transforms work on one image at a time, got a batch of "
+                             f"{f.shape[0]} (shape {tuple(f.shape)})")
+        f = f[0]
+    if f.ndim != 3:
+        raise ValueError(f"features must have shape (H, W, C) or (1, H, W, C), got "
+                         f"{tuple(f.shape)}")
+    return f.reshape(-1, f.shape[2])
+
+
+def covariance(f):
+    """The channels' mean and covariance of one feature map.
+
+    Parameters
+    ----------
+    f : ndarray of shape (H, W, C) or (1, H, W, C)
+
+    Returns
+    -------
+    mean : ndarray of shape (C,)
+    cov : ndarray of shape (C, C)
+        ``F_c^T F_c / (M - 1)`` (``/ 1`` for a single position).
+    """
+    fm = _positions(f)
+    mean = fm.mean(axis=0)
+    fc = fm - mean
+    return mean, fc.T @ fc / fm.dtype.type(max(fm.shape[0] - 1, 1))
+
+
+def _eig_power(cov, power, eps):
+    """``E D^power E^T`` over the eigenvalues above ``eps * max(D)`` (others left out)."""
+    xp = get_array_module(cov)
+    d, e = xp.linalg.eigh(cov)
+    top = float(d.max()) if d.size else 0.0
+    keep = d > eps * top if top > 0 else d > 0
+    d, e = d[keep], e[:, keep]
+    return (e * d ** cov.dtype.type(power)) @ e.T
+
+
+def whiten(f, eps=EPS):
+    """Centre a feature map and remove its channels' correlations: covariance I.
+
+    Parameters
+    ----------
+    f : ndarray of shape (H, W, C) or (1, H, W, C)
+    eps : float
+        Eigenvalues at most ``eps * max`` are left out (see the module notes).
+
+    Returns
+    -------
+    ndarray like `f`
+        ``F_c E D^(-1/2) E^T``: zero mean and identity covariance over the
+        kept directions.
+    """
+    mean, cov = covariance(f)
+    fw = (_positions(f) - mean) @ _eig_power(cov, -0.5, eps)
+    return fw.reshape(f.shape)
+
+
+def colour(fw, style, eps=EPS):
+    """Give whitened features the style's covariance and mean.
+
+    Parameters
+    ----------
+    fw : ndarray of shape (H, W, C) or (1, H, W, C)
+        Whitened features (:func:`whiten`).
+    style : ndarray of shape (Hs, Ws, C) or (1, Hs, Ws, C)
+        The style image's features at the same layer (any size).
+
+    Returns
+    -------
+    ndarray like `fw`
+        ``F_w E_s D_s^(1/2) E_s^T + mean_s``.
+    """
+    mean_s, cov_s = covariance(style)
+    return (_positions(fw) @ _eig_power(cov_s, 0.5, eps) + mean_s).reshape(fw.shape)
+
+
+def wct(content, style, alpha=0.6, eps=EPS):
+    """The whitening and colouring transform, blended with the content's features.
+
+    Parameters
+    ----------
+    content : ndarray of shape (H, W, C) or (1, H, W, C)
+    style : ndarray of shape (Hs, Ws, C) or (1, Hs, Ws, C)
+    alpha : float in [0, 1]
+        1: the style's statistics only; 0: the content unchanged.
+    eps : float
+
+    Returns
+    -------
+    ndarray like `content`
+        ``alpha * colour(whiten(content), style) + (1 - alpha) * content``.
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    if content.shape[-1] != style.shape[-1]:
+        raise ValueError(f"content has {content.shape[-1]} channels but style has "
+                         f"{style.shape[-1]}: take both from the same layer")
+    fcs = colour(whiten(content, eps), style, eps)
+    a = content.dtype.type(alpha)
+    return a * fcs + (1 - a) * content
+
+
+def adain(content, style, eps=EPS):
+    """Adaptive instance normalisation: each channel gets the style's mean and std.
+
+    The light transform: the style's per-channel statistics only, not their
+    correlations (the diagonal of what :func:`wct` matches).
+
+    Parameters
+    ----------
+    content : ndarray of shape (H, W, C) or (1, H, W, C)
+    style : ndarray of shape (Hs, Ws, C) or (1, Hs, Ws, C)
+    eps : float
+        Added to the content's variance (a flat channel gives the style's mean).
+
+    Returns
+    -------
+    ndarray like `content`
+        ``(F - mean_c) / sqrt(var_c + eps) * std_s + mean_s``, variances
+        biased (over the M positions), as in Huang & Belongie.
+    """
+    xp = get_array_module(content)
+    fc, fs = _positions(content), _positions(style)
+    mean_c, var_c = fc.mean(axis=0), fc.var(axis=0)
+    mean_s, std_s = fs.mean(axis=0), xp.sqrt(fs.var(axis=0))
+    out = (fc - mean_c) / xp.sqrt(var_c + content.dtype.type(eps)) * std_s + mean_s
+    return out.reshape(content.shape)

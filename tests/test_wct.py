@@ -1,0 +1,105 @@
+"""The whitening and colouring transforms do what the paper says, and equal PyTorch."""
+
+import numpy as np
+import pytest
+import torch
+
+from stylelab import wct
+
+from .reference import rel_err
+
+
+def features(rng, shape, scale=3.0):
+    """Correlated channels with a non-zero mean: mixing random ones."""
+    h, w, c = shape
+    mix = rng.standard_normal((c, c))
+    return (rng.standard_normal((h * w, c)) @ mix * scale + rng.standard_normal(c)).reshape(shape)
+
+
+def test_whitening_gives_identity_covariance(xp, rng):
+    f = xp.asarray(features(rng, (12, 10, 8)))
+    mean, cov = wct.covariance(wct.whiten(f))
+    assert rel_err(cov, np.eye(8)) <= 1e-6 and float(abs(mean).max()) <= 1e-12
+
+
+def test_colouring_gives_the_style_mean_and_covariance(xp, rng):
+    content = xp.asarray(features(rng, (9, 11, 6)))
+    style = xp.asarray(features(rng, (14, 7, 6), scale=0.5))
+    out = wct.wct(content, style, alpha=1.0)
+    mean, cov = wct.covariance(out)
+    mean_s, cov_s = wct.covariance(style)
+    assert rel_err(mean, mean_s) <= 1e-6 and rel_err(cov, cov_s) <= 1e-6
+    assert out.shape == content.shape and out.dtype == content.dtype
+    # alpha blends with the untouched content
+    half = wct.wct(content, style, alpha=0.5)
+    assert rel_err(half, 0.5 * out + 0.5 * content) <= 1e-12
+    assert rel_err(wct.wct(content, style, alpha=0.0), content) == 0
+
+
+def torch_wct(fc, fs, alpha, eps):
+    """The same transform in PyTorch (F as C x M, the paper's way round)."""
+    def centred(f):
+        f = f.reshape(-1, f.shape[-1]).T
+        mean = f.mean(dim=1, keepdim=True)
+        return f - mean, mean
+
+    def power(f, p):
+        cov = f @ f.T / (f.shape[1] - 1)
+        d, e = torch.linalg.eigh(cov)
+        keep = d > eps * d.max()
+        return e[:, keep] @ torch.diag(d[keep] ** p) @ e[:, keep].T
+
+    c, _ = centred(fc)
+    s, mean_s = centred(fs)
+    fcs = power(s, 0.5) @ (power(c, -0.5) @ c) + mean_s
+    return (alpha * fcs.T.reshape(fc.shape) + (1 - alpha) * fc)
+
+
+def test_wct_and_adain_match_pytorch(rng):
+    content, style = features(rng, (10, 9, 7)), features(rng, (8, 12, 7), scale=0.3)
+    ref = torch_wct(torch.tensor(content), torch.tensor(style), 0.6, wct.EPS).numpy()
+    assert rel_err(wct.wct(content, style), ref) <= 1e-10
+    tc, ts = torch.tensor(content).permute(2, 0, 1)[None], torch.tensor(style).permute(2, 0, 1)[None]
+    # AdaIN: instance norm of the content (biased variance), scaled and shifted by the style's
+    std_s = ts.var(dim=(2, 3), unbiased=False).sqrt()[0]
+    mean_s = ts.mean(dim=(2, 3))[0]
+    ref = torch.nn.functional.instance_norm(tc, weight=std_s, bias=mean_s, eps=wct.EPS)
+    assert rel_err(wct.adain(content, style), ref[0].permute(1, 2, 0).numpy()) <= 1e-10
+
+
+@pytest.mark.parametrize("case", ["flat style", "flat content", "rank 2", "fewer positions than channels",
+                                  "single pixel"])
+def test_singular_inputs_give_finite_results(rng, case):
+    content, style = features(rng, (6, 5, 8)), features(rng, (7, 6, 8))
+    if case == "flat style":
+        style = np.ones((7, 6, 8)) * rng.standard_normal(8)
+    elif case == "flat content":
+        content = np.zeros((6, 5, 8))
+    elif case == "rank 2":
+        style = (rng.standard_normal((42, 2)) @ rng.standard_normal((2, 8))).reshape(7, 6, 8)
+    elif case == "fewer positions than channels":
+        content, style = features(rng, (1, 3, 8)), features(rng, (2, 2, 8))
+    else:
+        content, style = content[:1, :1], style[:1, :1]
+    for transform in (wct.wct, wct.adain):
+        out = transform(content, style)
+        assert np.isfinite(out).all() and out.shape == content.shape, transform.__name__
+    mean_s, _ = wct.covariance(style)
+    if case == "flat style":      # nothing to colour with: the style's mean, blended
+        assert rel_err(wct.wct(content, style, alpha=1.0), np.broadcast_to(mean_s, content.shape)) <= 1e-12
+    if case == "rank 2":          # colouring reproduces the style's covariance, rank 2 and all
+        _, cov = wct.covariance(wct.wct(content, style, alpha=1.0))
+        assert rel_err(cov, wct.covariance(style)[1]) <= 1e-6
+
+
+def test_dtype_is_kept_and_bad_input_is_named(rng):
+    content = features(rng, (6, 6, 4)).astype(np.float32)
+    style = features(rng, (5, 5, 4)).astype(np.float32)
+    assert wct.wct(content, style).dtype == np.float32 and wct.adain(content, style).dtype == np.float32
+    assert wct.wct(content[None], style[None]).shape == (1, 6, 6, 4)
+    with pytest.raises(ValueError, match="content has 4 channels but style has 3"):
+        wct.wct(content, style[..., :3])
+    with pytest.raises(ValueError, match="alpha must be in"):
+        wct.wct(content, style, alpha=1.5)
+    with pytest.raises(ValueError, match="one image at a time"):
+        wct.wct(np.stack([content, content]), style)
