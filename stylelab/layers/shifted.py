@@ -29,6 +29,31 @@ from ..backend import get_array_module
 from .blas import gemm_accumulate, matmul
 
 
+def valid_length(shape, k):
+    """Rows of the flat padded grid (shape (N, Hp, Wp, ...)) a K x K 'valid' pass computes:
+    every output position, up to the last output's row (its last tap is the grid's last row)."""
+    n, hp, wp = shape[:3]
+    return n * hp * wp - (k - 1) * wp - (k - 1)
+
+
+def output_rows(grid, length, bias=None):
+    """The first `length` rows of `grid` (N, Hp, Wp, F) flattened, set to `bias` (or 0),
+    the rest zeroed: where the shifted products accumulate."""
+    flat = grid.reshape(-1, grid.shape[3])
+    out = flat[:length]
+    out[...] = 0 if bias is None else bias
+    flat[length:] = 0
+    return out
+
+
+def gradient_rows(dy, grid_shape, length):
+    """`dy` (N, Ho, Wo, F) on a zero (N, Hp, Wp, F) grid -- zero where the forward's extra
+    columns and rows were thrown away -- flattened to its first `length` rows."""
+    grid = get_array_module(dy).zeros(grid_shape, dtype=dy.dtype)
+    grid[:, :dy.shape[1], :dy.shape[2]] = dy
+    return grid.reshape(-1, grid_shape[3])[:length]
+
+
 def conv_taps(w):
     """Filters (F, K, K, C) as K*K matrices (C, F), contiguous: ``taps[ky*K + kx] = w[:, ky, kx, :].T``."""
     xp = get_array_module(w)
@@ -70,14 +95,8 @@ def correlate_valid(xpad, taps, k, bias=None, out=None):
     f = taps.shape[2]
     rows = xp.ascontiguousarray(xpad).reshape(n * hp * wp, c)
     grid = xp.empty((n, hp, wp, f), dtype=xpad.dtype) if out is None else out
-    flat = grid.reshape(n * hp * wp, f)
-    length = n * hp * wp - (k - 1) * wp - (k - 1)     # the last output's last tap is the last row
-    out = flat[:length]
-    if bias is None:
-        out[...] = 0
-    else:
-        out[...] = bias
-    flat[length:] = 0
+    length = valid_length(xpad.shape, k)
+    out = output_rows(grid, length, bias)
     for ky in range(k):
         for kx in range(k):
             offset = ky * wp + kx
@@ -101,11 +120,8 @@ def filter_gradient(xpad, dy, k):
     xp = get_array_module(xpad, dy)
     n, hp, wp, c = xpad.shape
     f = dy.shape[3]
-    # dy on the padded grid, zero in the columns and rows the forward threw away.
-    grid = xp.zeros((n, hp, wp, f), dtype=dy.dtype)
-    grid[:, :hp - k + 1, :wp - k + 1, :] = dy
-    length = n * hp * wp - (k - 1) * wp - (k - 1)
-    dflat = grid.reshape(n * hp * wp, f)[:length]
+    length = valid_length(xpad.shape, k)
+    dflat = gradient_rows(dy, (n, hp, wp, f), length)
     rows = xp.ascontiguousarray(xpad).reshape(n * hp * wp, c)
     dw = xp.empty((k, k, c, f), dtype=dy.dtype)
     for ky in range(k):
@@ -138,7 +154,7 @@ def correlate_valid_gathered(xpad, w, bias=None, out=None):
     n, hp, wp, c = xpad.shape
     f, k = w.shape[0], w.shape[1]
     rows = xp.ascontiguousarray(xpad).reshape(n * hp * wp, c)
-    length = n * hp * wp - (k - 1) * wp - (k - 1)
+    length = valid_length(xpad.shape, k)
     cols = xp.empty((length, k * k * c), dtype=xpad.dtype)
     for t in range(k * k):
         offset = (t // k) * wp + t % k
@@ -171,7 +187,7 @@ def correlate_valid_gathered_backward(dpad, w):
     n, hp, wp, f = dpad.shape
     k, c = w.shape[1], w.shape[3]
     p = (k - 1) // 2
-    length = n * hp * wp - (k - 1) * wp - (k - 1)
+    length = valid_length(dpad.shape, k)
     # Output (i, j) sits at flat row i*Wp + j of the grid and at (i+p, j+p) of dpad.
     start = p * wp + p
     dy_rows = xp.ascontiguousarray(dpad).reshape(n * hp * wp, f)[start:start + length]
@@ -211,7 +227,7 @@ def correlate_valid_few_filters(xpad, w, bias=None, chunk=1 << 16):
     n, hp, wp, c = xpad.shape
     f, k = w.shape[0], w.shape[1]
     rows = xp.ascontiguousarray(xpad).reshape(n * hp * wp, c)
-    length = n * hp * wp - (k - 1) * wp - (k - 1)
+    length = valid_length(xpad.shape, k)
     reach = (k - 1) * wp + (k - 1)                     # the largest tap offset
     w_all = xp.ascontiguousarray(w.transpose(1, 2, 0, 3)).reshape(k * k * f, c)
     out_t = xp.zeros((f, n * hp * wp), dtype=xpad.dtype)
@@ -272,14 +288,8 @@ def correlate_valid_row_gathered(xpad, w, bias=None):
     e = row_taps(xpad, k)
     w_rows = xp.ascontiguousarray(w.transpose(1, 2, 3, 0)).reshape(k, k * c, f)
     grid = xp.empty((n, hp, wp, f), dtype=xpad.dtype)
-    flat = grid.reshape(n * hp * wp, f)
-    length = n * hp * wp - (k - 1) * wp - (k - 1)
-    out = flat[:length]
-    if bias is None:
-        out[...] = 0
-    else:
-        out[...] = bias
-    flat[length:] = 0
+    length = valid_length(xpad.shape, k)
+    out = output_rows(grid, length, bias)
     for ky in range(k):
         gemm_accumulate(e[ky * wp:ky * wp + length], w_rows[ky], out)
     return grid[:, :hp - k + 1, :wp - k + 1, :]
@@ -295,10 +305,8 @@ def filter_gradient_row_gathered(xpad, dy, k):
     xp = get_array_module(xpad, dy)
     n, hp, wp, c = xpad.shape
     f = dy.shape[3]
-    grid = xp.zeros((n, hp, wp, f), dtype=dy.dtype)
-    grid[:, :hp - k + 1, :wp - k + 1, :] = dy
-    length = n * hp * wp - (k - 1) * wp - (k - 1)
-    dflat = grid.reshape(n * hp * wp, f)[:length]
+    length = valid_length(xpad.shape, k)
+    dflat = gradient_rows(dy, (n, hp, wp, f), length)
     e = row_taps(xpad, k)
     dw = xp.empty((k, k * c, f), dtype=dy.dtype)
     for ky in range(k):

@@ -18,7 +18,7 @@ onto the phases and interleaves them.
 
 from ..backend import get_array_module
 from .blas import gemm_accumulate, matmul
-from .shifted import conv_taps
+from .shifted import conv_taps, gradient_rows, output_rows
 
 
 def _phases(xpad, k):
@@ -63,13 +63,7 @@ def correlate_stride2(xpad, w, bias=None):
     rows = phases.reshape(2, 2, n * hq * wq, c)
     taps = conv_taps(w)
     grid = xp.empty((n, hq, wq, f), dtype=xpad.dtype)
-    flat = grid.reshape(n * hq * wq, f)
-    out = flat[:length]
-    if bias is None:
-        out[...] = 0
-    else:
-        out[...] = bias
-    flat[length:] = 0
+    out = output_rows(grid, length, bias)
     for ky in range(k):
         for kx in range(k):
             offset = (ky // 2) * wq + kx // 2
@@ -95,11 +89,9 @@ def correlate_stride2_backward(dy, xpad, w, weight_grads=True):
     xp = get_array_module(dy, w)
     f, k, _, c = w.shape
     padded_shape = xpad.shape
-    n, hq, wq, ho, wo, length = _geometry(padded_shape, k)
+    n, hq, wq, _, _, length = _geometry(padded_shape, k)
     phases = _phases(xpad, k)
-    grid = xp.zeros((n, hq, wq, f), dtype=dy.dtype)
-    grid[:, :ho, :wo] = dy
-    dflat = grid.reshape(n * hq * wq, f)[:length]
+    dflat = gradient_rows(dy, (n, hq, wq, f), length)
     rows = phases.reshape(2, 2, n * hq * wq, c)
     dphases = xp.zeros_like(phases)
     drows = dphases.reshape(2, 2, n * hq * wq, c)
