@@ -16,15 +16,16 @@ import h5py
 import numpy as np
 
 from . import vgg
-from .backend import asarray
 from .argtypes import non_negative_float, positive_int
+from .backend import asarray
+from .convert import sha256_of
 from .data import ImageFolder
 from .gatys_cli import resolve_weights
 from .images import load_image, save_image
 from .model_file import load_model
 from .perceptual import CONTENT_LAYERS, STYLE_LAYERS, PerceptualLoss
 from .superres import degrade
-from .training import Trainer, file_sha256, identity
+from .training import Trainer, identity
 from .transform_net import SR_ARCH, STYLE_ARCH, UPSAMPLING, TransformNet
 
 # What shapes a run, with its defaults per task: None in argparse means "not given".
@@ -151,7 +152,7 @@ def run_training(args, task):
     if args.resume:
         if not os.path.exists(ckpt_path):
             raise ValueError(f"--resume: no checkpoint at {ckpt_path}")
-        _, ckpt_meta, _ = load_model(ckpt_path, dtype=dtype, training=True)
+        ckpt_net, ckpt_meta, ckpt_train = load_model(ckpt_path, dtype=dtype, training=True)
         if ckpt_meta.get("task") != task:
             raise ValueError(f"{ckpt_path} is a {ckpt_meta.get('task')} checkpoint, not {task}")
     opts = _settle_options(args, STYLE_DEFAULTS if task == "style" else SR_DEFAULTS, ckpt_meta)
@@ -168,7 +169,7 @@ def run_training(args, task):
     net = TransformNet(opts["arch"], opts["upsample"], seed=opts["seed"], dtype=dtype)
     if task == "style":
         style = load_image(args.style, size=opts["style_size"], dtype=dtype)[None]
-        meta.update(style_name=os.path.basename(args.style), style_sha256=file_sha256(args.style),
+        meta.update(style_name=os.path.basename(args.style), style_sha256=sha256_of(args.style),
                     content_layers=list(CONTENT_LAYERS), style_layers=list(STYLE_LAYERS))
         loss = PerceptualLoss(vgg_net, style, opts["content_weight"], opts["style_weight"],
                               opts["tv_weight"])
@@ -204,7 +205,7 @@ def run_training(args, task):
                          f"layers need at least {need} pixels")
     trainer = Trainer(net, loss, data, opts["batch_size"], opts["lr"], make_input)
     if args.resume:
-        trainer.restore(ckpt_path)
+        trainer.resume_from(ckpt_net, ckpt_train, ckpt_path)
     _train_loop(args, trainer, meta, ckpt_path)
 
 

@@ -15,23 +15,12 @@ parameters, Adam's moments, the step and the data cursor) and writes it all
 to a checkpoint, so a resumed run continues bit for bit.
 """
 
-import hashlib
-
 import numpy as np
 
 from .model_file import load_model, save_model
 from .optim import Adam, NonFiniteLoss
 
 TRAIN_ATTRS = ("step", "cursor", "adam_t", "adam_lr", "adam_beta1", "adam_beta2", "adam_eps")
-
-
-def file_sha256(path):
-    """The SHA-256 of a file's bytes, in hex (a model records its style image's)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def identity(photos):
@@ -83,8 +72,11 @@ class Trainer:
         attrs = {"step": self.step, "cursor": self.cursor, "adam_t": a.t, "adam_lr": a.lr,
                  "adam_beta1": a.betas[0], "adam_beta2": a.betas[1], "adam_eps": a.eps,
                  "unreadable": sorted(self.data.unreadable) or ""}
+        if a.m:
+            return {"attrs": attrs, "adam_m": a.m, "adam_v": a.v}
+        # Before the first step Adam has no moments yet: store zeros of the right shapes.
         zeros = {k: np.zeros(p.shape, p.dtype) for k, p in self.net.params.items()}
-        return {"attrs": attrs, "adam_m": a.m or zeros, "adam_v": a.v or zeros}
+        return {"attrs": attrs, "adam_m": zeros, "adam_v": zeros}
 
     def save(self, path, meta, checkpoint=True):
         """Write the model (and, for a checkpoint, the training state) atomically."""
@@ -97,6 +89,11 @@ class Trainer:
         Returns the checkpoint's metadata (the caller checks it matches the run).
         """
         net, meta, train = load_model(path, dtype=self.net.dtype, training=True)
+        self.resume_from(net, train, path)
+        return meta
+
+    def resume_from(self, net, train, path):
+        """:meth:`restore` from a checkpoint already read by :func:`load_model` (from `path`)."""
         if (net.arch, net.upsample) != (self.net.arch, self.net.upsample):
             raise ValueError(f"{path} is a checkpoint of {net.arch} ({net.upsample}), "
                              f"not of {self.net.arch} ({self.net.upsample})")
@@ -113,4 +110,3 @@ class Trainer:
         self.step, self.cursor = int(attrs["step"]), int(attrs["cursor"])
         bad = attrs.get("unreadable") or []
         self.data.unreadable.update([bad] if isinstance(bad, str) else bad)
-        return meta
