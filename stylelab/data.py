@@ -73,9 +73,14 @@ class ImageFolder:
         self.files = list_images(root)
         self.size, self.seed, self.dtype = size, seed, np.dtype(dtype)
         self.unreadable = set()
+        self._epoch_order = (None, None)
 
     def _order(self, epoch):
-        return np.random.default_rng([self.seed, epoch]).permutation(len(self.files))
+        """The epoch's file order (kept for the epoch: drawn once, not once per crop)."""
+        if self._epoch_order[0] != epoch:
+            order = np.random.default_rng([self.seed, epoch]).permutation(len(self.files))
+            self._epoch_order = (epoch, order)
+        return self._epoch_order[1]
 
     def crop(self, cursor):
         """The crop the stream holds at `cursor` (H, W, 3) on the host, or None if unreadable."""
