@@ -3,7 +3,9 @@
 Layout::
 
     /                      attrs: format = "stylelab-transform-net", version = 1,
-                                  arch, upsample, task ("style" or "super-resolution"),
+                                  arch, upsample, norm, output, in_channels (the last
+                                  three default to "instance", "tanh", 3 when absent),
+                                  task ("style", "super-resolution" or "decoder"),
                                   and what it was trained with (style image name and
                                   SHA-256, loss weights and layers, steps, ...)
     /params/<name>         one dataset per parameter, e.g. "conv1.w" (32, 9, 9, 3)
@@ -59,8 +61,7 @@ def save_model(path, net, meta, train=None):
     """
     def write(tmp):
         with h5py.File(tmp, "w") as f:
-            f.attrs.update({"format": FORMAT, "version": VERSION, "arch": net.arch,
-                            "upsample": net.upsample})
+            f.attrs.update({"format": FORMAT, "version": VERSION, **net.spec})
             f.attrs.update({k: v for k, v in meta.items() if v is not None})
             _write_arrays(f.create_group("params"), net.params)
             if train is not None:
@@ -115,8 +116,11 @@ def load_model(path, dtype=np.float32, training=False):
             raise ModelFileError(f"{path}: no /params group")
         names = list(f["params"])
         try:
-            net = TransformNet(meta.get("arch"), meta.get("upsample"),
-                               params=_read_arrays(f["params"], names, path, "/params", dtype))
+            params = _read_arrays(f["params"], names, path, "/params", dtype)
+            net = TransformNet(meta.get("arch"), meta.get("upsample"), params=params,
+                               norm=meta.get("norm", "instance"),
+                               output=meta.get("output", "tanh"),
+                               in_channels=meta.get("in_channels", 3))
         except ModelFileError:
             raise
         except (ValueError, TypeError) as exc:

@@ -94,7 +94,7 @@ class Trainer:
 
     def resume_from(self, net, train, path):
         """:meth:`restore` from a checkpoint already read by :func:`load_model` (from `path`)."""
-        if (net.arch, net.upsample) != (self.net.arch, self.net.upsample):
+        if net.spec != self.net.spec:
             raise ValueError(f"{path} is a checkpoint of {net.arch} ({net.upsample}), "
                              f"not of {self.net.arch} ({self.net.upsample})")
         attrs = train["attrs"]

@@ -12,7 +12,12 @@ does::
 
 The last stage is a conv to 3 channels with no norm or ReLU; a scaled tanh,
 ``y = (tanh(h) + 1) / 2``, maps it into [0, 1] pixels. Every conv pads by
-reflection (zeros would draw a dark frame). Shapes for a 256x256 input::
+reflection (zeros would draw a dark frame).
+
+Two options make the same machinery serve Li et al.'s decoders
+(:mod:`stylelab.decoder`): ``norm="none"`` drops the instance norms (each
+stage is conv + ReLU), ``output="linear"`` drops the tanh, and the input may
+have any number of channels (VGG features rather than RGB). Shapes for a 256x256 input::
 
     c9s1-32  (N, 256, 256, 32)     d64 (N, 128, 128, 64)     d128 (N, 64, 64, 128)
     R128 x5  (N, 64, 64, 128)      u64 (N, 128, 128, 64)     u32 (N, 256, 256, 32)
@@ -43,6 +48,8 @@ from .layers.residual import PARAMS as RESIDUAL_PARAMS
 STYLE_ARCH = "c9s1-32,d64,d128,R128x5,u64,u32,c9s1-3"
 SR_ARCH = {4: "c9s1-64,R64x4,u64,u64,c9s1-3", 8: "c9s1-64,R64x4,u64,u64,u64,c9s1-3"}
 UPSAMPLING = ("nearest", "transpose")
+NORMS = ("instance", "none")
+OUTPUTS = ("tanh", "linear")
 
 _TOKEN = re.compile(r"^(?:c(?P<k>\d+)s(?P<s>\d+)-(?P<cf>\d+)|d(?P<df>\d+)|"
                     r"R(?P<rf>\d+)(?:x(?P<rep>\d+))?|u(?P<uf>\d+))$")
@@ -61,13 +68,15 @@ class Stage:
     last: bool = False
 
 
-def parse_arch(arch):
+def parse_arch(arch, in_channels=3):
     """Turn an architecture string into its stages.
 
     Parameters
     ----------
     arch : str
         Comma-separated tokens, see the module docstring.
+    in_channels : int
+        Channels of the input (3 for images).
 
     Returns
     -------
@@ -80,7 +89,9 @@ def parse_arch(arch):
     """
     if not isinstance(arch, str) or not arch.strip():
         raise ValueError("architecture: expected a string such as " + STYLE_ARCH)
-    stages, channels, counts = [], 3, {}
+    if int(in_channels) < 1:
+        raise ValueError(f"architecture: the input needs at least one channel, got {in_channels}")
+    stages, channels, counts = [], int(in_channels), {}
 
     def add(kind, c_out, **kw):
         counts[kind] = counts.get(kind, 0) + 1
@@ -119,12 +130,21 @@ def parse_arch(arch):
     return stages
 
 
-def param_shapes(arch, upsample="nearest"):
+def _check_options(upsample, norm, output):
+    for what, value, allowed in (("upsample", upsample, UPSAMPLING), ("norm", norm, NORMS),
+                                 ("output", output, OUTPUTS)):
+        if value not in allowed:
+            raise ValueError(f"{what} must be one of {allowed}, got {value!r}")
+
+
+def param_shapes(arch, upsample="nearest", norm="instance", in_channels=3):
     """{param name: shape} for an architecture, in the network's order."""
-    if upsample not in UPSAMPLING:
-        raise ValueError(f"upsample must be one of {UPSAMPLING}, got {upsample!r}")
+    _check_options(upsample, norm, "tanh")
     shapes = {}
-    for st in parse_arch(arch):
+    for st in parse_arch(arch, in_channels):
+        if st.kind == "res" and norm != "instance":
+            raise ValueError(f"architecture: residual blocks carry instance norms; "
+                             f"{arch!r} cannot have norm={norm!r}")
         if st.kind == "res":
             c = st.c_in
             for p in RESIDUAL_PARAMS:
@@ -135,13 +155,14 @@ def param_shapes(arch, upsample="nearest"):
         else:
             shapes[f"{st.name}.w"] = (st.c_out, st.kernel, st.kernel, st.c_in)
         shapes[f"{st.name}.b"] = (st.c_out,)
-        if not st.last:
+        if not st.last and norm == "instance":
             shapes[f"{st.name}.gamma"] = (st.c_out,)
             shapes[f"{st.name}.beta"] = (st.c_out,)
     return shapes
 
 
-def init_params(arch, upsample="nearest", seed=0, dtype=np.float32):
+def init_params(arch, upsample="nearest", seed=0, dtype=np.float32, norm="instance",
+                in_channels=3):
     """Fresh parameters: PyTorch's default conv init, unit gamma, zero beta.
 
     Filters and biases are uniform in ``+-1/sqrt(fan_in)``, fan_in being the
@@ -151,7 +172,7 @@ def init_params(arch, upsample="nearest", seed=0, dtype=np.float32):
     rng = np.random.default_rng(seed)
     xp = array_module()
     params, fan_in = {}, None
-    for name, shape in param_shapes(arch, upsample).items():
+    for name, shape in param_shapes(arch, upsample, norm, in_channels).items():
         field = name.rsplit(".", 1)[1]
         if field.startswith("w"):
             fan_in = int(np.prod(shape[1:]))
@@ -170,8 +191,8 @@ def _sub(params, prefix):
     return {k[len(prefix) + 1:]: v for k, v in params.items() if k.startswith(prefix + ".")}
 
 
-def _stage_forward(st, h, p, upsample, keep_cache=True):
-    """One stage (not a residual block): its conv, then IN + ReLU or the scaled tanh.
+def _stage_forward(st, h, p, upsample, keep_cache=True, norm="instance", output="tanh"):
+    """One stage (not a residual block): its conv, then [IN +] ReLU, or the output map.
 
     Without a cache (inference) the norm, ReLU and tanh work in place.
     """
@@ -184,6 +205,8 @@ def _stage_forward(st, h, p, upsample, keep_cache=True):
     else:
         h, caches["conv"] = conv2d_forward(h, p["w"], p["b"], stride=st.stride,
                                            padding="same", pad_mode="reflect")
+    if st.last and output == "linear":
+        return h, (caches if keep_cache else None)
     half = h.dtype.type(0.5)
     if not keep_cache:
         if st.last:
@@ -191,12 +214,14 @@ def _stage_forward(st, h, p, upsample, keep_cache=True):
             h += 1
             h *= half
             return h, None
-        h, _ = instance_norm_forward(h, p["gamma"], p["beta"], inplace=True)
+        if norm == "instance":
+            h, _ = instance_norm_forward(h, p["gamma"], p["beta"], inplace=True)
         return relu_inplace(h), None
     if st.last:
         t, caches["tanh"] = tanh_forward(h)
         return (t + 1) * half, caches
-    h, caches["norm"] = instance_norm_forward(h, p["gamma"], p["beta"])
+    if norm == "instance":
+        h, caches["norm"] = instance_norm_forward(h, p["gamma"], p["beta"])
     h, caches["relu"] = relu_forward(h)
     return h, caches
 
@@ -205,8 +230,9 @@ def _stage_backward(d, caches, input_grad=True):
     g = {}
     if "tanh" in caches:
         d = tanh_backward(d * d.dtype.type(0.5), caches["tanh"])
-    else:
+    if "relu" in caches:
         d = relu_backward(d, caches["relu"])
+    if "norm" in caches:
         d, g["gamma"], g["beta"] = instance_norm_backward(d, caches["norm"])
     if "convT" in caches:
         d, g["w"], g["b"] = conv_transpose2d_backward(d, caches["convT"])   # never first
@@ -217,15 +243,16 @@ def _stage_backward(d, caches, input_grad=True):
     return d, g
 
 
-def transform_forward(x, params, arch=STYLE_ARCH, upsample="nearest", keep_cache=True):
+def transform_forward(x, params, arch=STYLE_ARCH, upsample="nearest", keep_cache=True,
+                      norm="instance", output="tanh"):
     """Run the transformation network.
 
     Parameters
     ----------
-    x : ndarray of shape (N, H, W, 3)
-        RGB in [0, 1]. For the output to have the input's size, H and W must
-        be multiples of 2 ** (number of ``d`` stages) (:func:`stylize_image`
-        pads for you).
+    x : ndarray of shape (N, H, W, C)
+        RGB in [0, 1] (C = 3), or features for a decoder. For the output to
+        have the input's size, H and W must be multiples of
+        2 ** (number of ``d`` stages) (:meth:`TransformNet.apply` pads for you).
     params : dict
         As :func:`init_params` makes them.
     arch : str
@@ -233,15 +260,19 @@ def transform_forward(x, params, arch=STYLE_ARCH, upsample="nearest", keep_cache
     keep_cache : bool
         False for inference: each layer's cache is let go as soon as it is
         made (a 1024 px image's caches would take gigabytes).
+    norm : {"instance", "none"}
+    output : {"tanh", "linear"}
 
     Returns
     -------
     y : ndarray of shape (N, H', W', 3)
-        In [0, 1]; ``H' = H * 2**ups / 2**downs`` for sizes that divide.
+        In [0, 1] (``output="tanh"``); ``H' = H * 2**ups / 2**downs`` for
+        sizes that divide.
     cache : what :func:`transform_backward` needs
     """
-    stages = parse_arch(arch)
-    missing = [k for k in param_shapes(arch, upsample) if k not in params]
+    _check_options(upsample, norm, output)
+    stages = parse_arch(arch, x.shape[-1])
+    missing = [k for k in param_shapes(arch, upsample, norm, x.shape[-1]) if k not in params]
     if missing:
         raise ValueError(f"transform network: params lack {missing[0]!r} "
                          f"(architecture {arch}, upsample {upsample})")
@@ -251,7 +282,7 @@ def transform_forward(x, params, arch=STYLE_ARCH, upsample="nearest", keep_cache
         if st.kind == "res":
             h, c = residual_block_forward(h, p, keep_cache)
         else:
-            h, c = _stage_forward(st, h, p, upsample, keep_cache)
+            h, c = _stage_forward(st, h, p, upsample, keep_cache, norm, output)
         if keep_cache:
             caches.append((st, c))
         del c
@@ -292,15 +323,21 @@ class TransformNet:
     ----------
     arch : str
     upsample : {"nearest", "transpose"}
+    norm : {"instance", "none"}
+    output : {"tanh", "linear"}
+    in_channels : int
     params : dict name -> ndarray
     """
 
     def __init__(self, arch=STYLE_ARCH, upsample="nearest", params=None, seed=0,
-                 dtype=np.float32):
-        self.arch, self.upsample = arch, upsample
-        self.stages = parse_arch(arch)
-        self.params = init_params(arch, upsample, seed, dtype) if params is None else params
-        shapes = param_shapes(arch, upsample)
+                 dtype=np.float32, norm="instance", output="tanh", in_channels=3):
+        _check_options(upsample, norm, output)
+        self.arch, self.upsample, self.norm, self.output = arch, upsample, norm, output
+        self.in_channels = int(in_channels)
+        self.stages = parse_arch(arch, in_channels)
+        shapes = param_shapes(arch, upsample, norm, in_channels)
+        self.params = (init_params(arch, upsample, seed, dtype, norm, in_channels)
+                       if params is None else params)
         for name, shape in shapes.items():
             got = self.params.get(name)
             if got is None or tuple(got.shape) != shape:
@@ -310,6 +347,12 @@ class TransformNet:
         extra = sorted(set(self.params) - set(shapes))
         if extra:
             raise ValueError(f"parameter {extra[0]!r} is not part of {arch}")
+
+    @property
+    def spec(self):
+        """What defines the network besides its parameters (a model file stores it)."""
+        return {"arch": self.arch, "upsample": self.upsample, "norm": self.norm,
+                "output": self.output, "in_channels": self.in_channels}
 
     @property
     def dtype(self):
@@ -349,16 +392,17 @@ class TransformNet:
         return True
 
     def forward(self, x, keep_cache=True):
-        """``y, cache`` for a batch (N, H, W, 3); see :func:`transform_forward`."""
-        return transform_forward(x, self.params, self.arch, self.upsample, keep_cache)
+        """``y, cache`` for a batch (N, H, W, in_channels); see :func:`transform_forward`."""
+        return transform_forward(x, self.params, self.arch, self.upsample, keep_cache,
+                                 self.norm, self.output)
 
     def apply(self, img):
         """One image of any size through the network, for inference.
 
         Parameters
         ----------
-        img : ndarray of shape (H, W, 3)
-            RGB in [0, 1], in the network's dtype.
+        img : ndarray of shape (H, W, in_channels)
+            RGB in [0, 1] (or features, for a decoder), in the network's dtype.
 
         Returns
         -------
@@ -366,8 +410,9 @@ class TransformNet:
             The image is padded by reflection to a multiple of
             :attr:`multiple`, and the output cropped back.
         """
-        if img.ndim != 3 or img.shape[2] != 3:
-            raise ValueError(f"expected an RGB image of shape (H, W, 3), got {tuple(img.shape)}")
+        c = self.in_channels
+        if img.ndim != 3 or img.shape[2] != c:
+            raise ValueError(f"expected an input of shape (H, W, {c}), got {tuple(img.shape)}")
         h, w = img.shape[:2]
         need = self.min_side()
         if min(h, w) < need:

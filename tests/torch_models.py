@@ -33,10 +33,13 @@ def _norm_relu(h, p, suffix=""):
     return torch.relu(h) if suffix != "2" else h
 
 
-def torch_transform(x, tp, arch, upsample="nearest"):
-    """The transformation network on `x` (N, 3, H, W) with parameters from :func:`torch_params`."""
+def torch_transform(x, tp, arch, upsample="nearest", norm="instance", output="tanh"):
+    """The transformation network on `x` (N, C, H, W) with parameters from :func:`torch_params`.
+
+    ``norm="none", output="linear"`` make it one of Li et al.'s decoders.
+    """
     h = x
-    for st in parse_arch(arch):
+    for st in parse_arch(arch, x.shape[1]):
         p = {k[len(st.name) + 1:]: v for k, v in tp.items() if k.startswith(st.name + ".")}
         if st.kind == "res":
             r = _norm_relu(_conv(h, {"w": p["w1"], "b": p["b1"]}, 3, 1), p, "1")
@@ -50,9 +53,11 @@ def torch_transform(x, tp, arch, upsample="nearest"):
                 h = F.interpolate(h, scale_factor=2, mode="nearest")
             h = _conv(h, p, st.kernel, st.stride)
         if st.last:
-            h = (torch.tanh(h) + 1) / 2
-        else:
+            h = (torch.tanh(h) + 1) / 2 if output == "tanh" else h
+        elif norm == "instance":
             h = _norm_relu(h, p)
+        else:
+            h = torch.relu(h)
     return h
 
 

@@ -1,0 +1,71 @@
+"""Li et al.'s decoders: VGG-19 read backwards, from ``relu{L}_1`` to pixels.
+
+The encoder is VGG-19 up to ``relu{L}_1`` (L = 1 ... 5); the decoder is its
+mirror image: each of the encoder's convs in reverse order, with its in and
+out channels swapped, and a nearest x2 upsampling where the encoder pools.
+Every conv is 3x3 with reflection padding and a ReLU, except the last, which
+makes RGB pixels with nothing after it. For ``relu4_1``::
+
+    encoder  conv1_1 3->64  conv1_2  pool1  conv2_1 64->128  conv2_2  pool2
+             conv3_1 128->256  conv3_2..3_4  pool3  conv4_1 256->512  relu4_1
+    decoder  c3s1-256 (512->256)  u256  c3s1-256  c3s1-256  c3s1-128
+             u128  c3s1-64  u64  c3s1-3
+
+It is written in the architecture strings of :mod:`stylelab.transform_net`
+(``u{F}`` = nearest x2, then a 3x3 conv to F channels), with no instance norm
+and a linear output, so the Johnson machinery -- forward, backward, model
+files, :class:`stylelab.training.Trainer` -- serves it unchanged.
+"""
+
+import numpy as np
+
+from .transform_net import TransformNet
+from .vgg_weights import WIDTHS, layer_names
+
+LEVELS = (1, 2, 3, 4, 5)
+ENCODER = "vgg19"
+
+
+def level_layer(level):
+    """The encoder layer of a level: 4 -> ``"relu4_1"``."""
+    if level not in LEVELS:
+        raise ValueError(f"decoder level must be one of {LEVELS}, got {level!r}")
+    return f"relu{level}_1"
+
+
+def decoder_arch(level):
+    """The architecture string of the decoder for ``relu{level}_1``.
+
+    >>> decoder_arch(2)
+    'c3s1-64,u64,c3s1-3'
+    >>> decoder_arch(1)
+    'c3s1-3'
+    """
+    names = layer_names(ENCODER)
+    encoder = names[:names.index(level_layer(level)) + 1]
+    c_in = {}                                   # each conv's input channels
+    channels = 3
+    for name in encoder:
+        if name.startswith("conv"):
+            c_in[name], channels = channels, WIDTHS[int(name[4]) - 1]
+    tokens, up = [], False
+    for name in reversed(encoder):              # read the encoder backwards
+        if name.startswith("pool"):
+            up = True                           # the next conv upsamples first
+        elif name.startswith("conv"):
+            tokens.append(f"u{c_in[name]}" if up else f"c3s1-{c_in[name]}")
+            up = False
+    return ",".join(tokens)
+
+
+def make_decoder(level, seed=0, dtype=np.float32, params=None):
+    """A decoder for ``relu{level}_1``: fresh (PyTorch's default init) or from `params`.
+
+    Returns
+    -------
+    stylelab.transform_net.TransformNet
+        Input (N, H, W, C_L) features, output (N, H * 2**(L-1), W * 2**(L-1), 3)
+        pixels (not clipped).
+    """
+    return TransformNet(decoder_arch(level), "nearest", params=params, seed=seed, dtype=dtype,
+                        norm="none", output="linear", in_channels=WIDTHS[level - 1])
