@@ -49,7 +49,8 @@ def layer_weights(layers, what):
     return out
 
 
-def _blend_weights(blend, n_styles):
+def blend_weights(blend, n_styles):
+    """One weight per style image, normalised to sum to 1 (None: equal)."""
     if blend is None:
         return [1.0 / n_styles] * n_styles
     blend = [float(b) for b in blend]
@@ -88,6 +89,11 @@ class GatysObjective:
         matrices are the blend of each style's. Default: equal.
     statistic : {"gram", "covariance"}
         Match Gram matrices (the paper) or covariance matrices.
+    content_targets : mapping layer -> ndarray of shape (1, h, w, C), optional
+        Features to match instead of the content image's: the image is then
+        only the start's shape. Inverting given features (Li et al.'s
+        training-free path, :mod:`stylelab.universal`) is this objective
+        with no style layers.
 
     Notes
     -----
@@ -100,10 +106,10 @@ class GatysObjective:
 
     def __init__(self, net, content, styles, content_layers=CONTENT_LAYERS,
                  style_layers=STYLE_LAYERS, content_weight=1.0, style_weight=1e3,
-                 tv_weight=0.0, style_blend=None, statistic="gram"):
+                 tv_weight=0.0, style_blend=None, statistic="gram", content_targets=None):
         if not isinstance(styles, (list, tuple)):
             styles = [styles]
-        if not styles:
+        if not styles and style_layers:
             raise ValueError("at least one style image is needed")
         _check_image(content, "content", net.dtype)
         for s in styles:
@@ -121,13 +127,17 @@ class GatysObjective:
         self.style_weight = float(style_weight)
         self.tv_weight = float(tv_weight)
         self.layers = list(dict.fromkeys([*self.content_layers, *self.style_layers]))
-        blend = _blend_weights(style_blend, len(styles))
+        blend = blend_weights(style_blend, len(styles)) if styles else []
 
         # The targets, computed once. The content's features at the style
         # layers give the number of positions the image being made will have.
-        feats = net.forward(content[None], layers=self.layers)
+        feats = (net.forward(content[None], layers=self.layers)
+                 if content_targets is None or self.style_layers else {})
         # Copies: the features are views into buffers the network will reuse.
-        self.content_targets = {n: feats[n].copy() for n in self.content_layers}
+        if content_targets is None:
+            self.content_targets = {n: feats[n].copy() for n in self.content_layers}
+        else:
+            self.content_targets = {n: content_targets[n] for n in self.content_layers}
         positions = {n: feats[n].shape[1] * feats[n].shape[2] for n in self.style_layers}
         del feats                 # free the photo's activations before the painting's
         self.style_targets = {}

@@ -111,6 +111,20 @@ def colour(fw, style, eps=EPS):
     return (_positions(fw) @ _eig_power(cov_s, 0.5, eps) + mean_s).reshape(fw.shape)
 
 
+def _check(content, styles, alpha):
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    for style in styles:
+        if content.shape[-1] != style.shape[-1]:
+            raise ValueError(f"content has {content.shape[-1]} channels but style has "
+                             f"{style.shape[-1]}: take both from the same layer")
+
+
+def _blend(fcs, content, alpha):
+    a = content.dtype.type(alpha)
+    return a * fcs + (1 - a) * content
+
+
 def wct(content, style, alpha=0.6, eps=EPS):
     """The whitening and colouring transform, blended with the content's features.
 
@@ -127,14 +141,70 @@ def wct(content, style, alpha=0.6, eps=EPS):
     ndarray like `content`
         ``alpha * colour(whiten(content), style) + (1 - alpha) * content``.
     """
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-    if content.shape[-1] != style.shape[-1]:
-        raise ValueError(f"content has {content.shape[-1]} channels but style has "
-                         f"{style.shape[-1]}: take both from the same layer")
-    fcs = colour(whiten(content, eps), style, eps)
-    a = content.dtype.type(alpha)
-    return a * fcs + (1 - a) * content
+    return wct_mix(content, [style], None, alpha, eps)
+
+
+def wct_mix(content, styles, weights=None, alpha=0.6, eps=EPS):
+    """Interpolate between styles: whiten once, colour with each, mix, blend.
+
+    Parameters
+    ----------
+    content : ndarray of shape (H, W, C) or (1, H, W, C)
+    styles : list of ndarray of shape (Hs, Ws, C) or (1, Hs, Ws, C)
+    weights : sequence of float, optional
+        One per style, normalised to sum to 1 (default: equal).
+    alpha, eps : as :func:`wct`
+
+    Returns
+    -------
+    ndarray like `content`
+        ``alpha * sum_k w_k colour(whiten(content), style_k) + (1 - alpha) * content``.
+    """
+    from .gatys import blend_weights
+    _check(content, styles, alpha)
+    weights = blend_weights(weights, len(styles))
+    fw = whiten(content, eps)
+    fcs = None
+    for w, style in zip(weights, styles):
+        part = colour(fw, style, eps) * content.dtype.type(w)
+        fcs = part if fcs is None else fcs + part
+    return _blend(fcs, content, alpha)
+
+
+def wct_regions(content, styles, labels, alpha=0.6, eps=EPS):
+    """Spatial control: each region of the content takes its own style.
+
+    The positions labelled ``k`` are whitened by their own statistics and
+    coloured with style ``k`` (a region is an image of its own); a
+    single-position region has no covariance and takes the style's mean.
+
+    Parameters
+    ----------
+    content : ndarray of shape (H, W, C) or (1, H, W, C)
+    styles : list of ndarray of shape (Hs, Ws, C) or (1, Hs, Ws, C)
+    labels : integer ndarray of shape (H, W)
+        The style of each position, in ``0 .. len(styles) - 1``.
+    alpha, eps : as :func:`wct`
+
+    Returns
+    -------
+    ndarray like `content`
+    """
+    xp = get_array_module(content)
+    _check(content, styles, alpha)
+    fm = _positions(content)
+    labels = xp.asarray(labels).reshape(-1)
+    if labels.shape[0] != fm.shape[0]:
+        raise ValueError(f"the mask has {labels.shape[0]} positions but the features have "
+                         f"{fm.shape[0]}: resize it to the features' height and width")
+    if labels.size and (int(labels.min()) < 0 or int(labels.max()) >= len(styles)):
+        raise ValueError(f"mask labels must be in 0 .. {len(styles) - 1}, one per style")
+    fcs = xp.empty_like(fm)
+    for k, style in enumerate(styles):
+        where = xp.nonzero(labels == k)[0]
+        if where.size:
+            fcs[where] = colour(whiten(fm[where][None], eps), style, eps)[0]
+    return _blend(fcs.reshape(content.shape), content, alpha)
 
 
 def adain(content, style, eps=EPS):

@@ -7,6 +7,7 @@ import torch
 from stylelab import wct
 
 from .reference import rel_err
+from .torch_universal import torch_wct, torch_wct_regions
 
 
 def features(rng, shape, scale=3.0):
@@ -36,30 +37,11 @@ def test_colouring_gives_the_style_mean_and_covariance(xp, rng):
     assert rel_err(wct.wct(content, style, alpha=0.0), content) == 0
 
 
-def torch_wct(fc, fs, alpha, eps):
-    """The same transform in PyTorch (F as C x M, the paper's way round)."""
-    def centred(f):
-        f = f.reshape(-1, f.shape[-1]).T
-        mean = f.mean(dim=1, keepdim=True)
-        return f - mean, mean
-
-    def power(f, p):
-        cov = f @ f.T / (f.shape[1] - 1)
-        d, e = torch.linalg.eigh(cov)
-        keep = d > eps * d.max()
-        return e[:, keep] @ torch.diag(d[keep] ** p) @ e[:, keep].T
-
-    c, _ = centred(fc)
-    s, mean_s = centred(fs)
-    fcs = power(s, 0.5) @ (power(c, -0.5) @ c) + mean_s
-    return (alpha * fcs.T.reshape(fc.shape) + (1 - alpha) * fc)
-
-
 def test_wct_and_adain_match_pytorch(rng):
     content, style = features(rng, (10, 9, 7)), features(rng, (8, 12, 7), scale=0.3)
-    ref = torch_wct(torch.tensor(content), torch.tensor(style), 0.6, wct.EPS).numpy()
-    assert rel_err(wct.wct(content, style), ref) <= 1e-10
     tc, ts = torch.tensor(content).permute(2, 0, 1)[None], torch.tensor(style).permute(2, 0, 1)[None]
+    ref = torch_wct(tc, [ts], 0.6, wct.EPS)[0].permute(1, 2, 0).numpy()
+    assert rel_err(wct.wct(content, style), ref) <= 1e-10
     # AdaIN: instance norm of the content (biased variance), scaled and shifted by the style's
     std_s = ts.var(dim=(2, 3), unbiased=False).sqrt()[0]
     mean_s = ts.mean(dim=(2, 3))[0]
@@ -103,3 +85,47 @@ def test_dtype_is_kept_and_bad_input_is_named(rng):
         wct.wct(content, style, alpha=1.5)
     with pytest.raises(ValueError, match="one image at a time"):
         wct.wct(np.stack([content, content]), style)
+
+
+def nchw(f):
+    return torch.tensor(f).permute(2, 0, 1)[None]
+
+
+def test_mixing_styles_whitens_once_and_matches_pytorch(xp, rng):
+    content = features(rng, (8, 9, 5))
+    styles = [features(rng, (7, 6, 5), scale=s) for s in (0.5, 2.0, 1.0)]
+    out = wct.wct_mix(xp.asarray(content), [xp.asarray(s) for s in styles], [1, 2, 1], alpha=0.7)
+    ref = torch_wct(nchw(content), [nchw(s) for s in styles], 0.7, wct.EPS, [0.25, 0.5, 0.25])
+    assert rel_err(out, ref[0].permute(1, 2, 0).numpy()) <= 1e-10
+    # one style at weight 1 is plain WCT
+    single = wct.wct_mix(xp.asarray(content), [xp.asarray(s) for s in styles], [0, 1, 0], alpha=1)
+    assert rel_err(single, wct.wct(xp.asarray(content), xp.asarray(styles[1]), alpha=1)) <= 1e-12
+    with pytest.raises(ValueError, match="2 style blend weights for 3 style images"):
+        wct.wct_mix(content, styles, [1, 1])
+
+
+def test_regions_take_their_own_style(xp, rng):
+    content = features(rng, (10, 12, 4))
+    styles = [features(rng, (9, 9, 4), scale=0.2), features(rng, (8, 10, 4), scale=4.0)]
+    labels = np.zeros((10, 12), dtype=np.int64)
+    labels[:, 6:] = 1
+    out = wct.wct_regions(xp.asarray(content), [xp.asarray(s) for s in styles],
+                          xp.asarray(labels), alpha=1.0)
+    assert np.isfinite(out).all() and out.shape == content.shape
+    right = out[:, 6:]
+    mean, cov = wct.covariance(right)
+    mean_s, cov_s = wct.covariance(xp.asarray(styles[1]))
+    assert rel_err(mean, mean_s) <= 1e-6 and rel_err(cov, cov_s) <= 1e-6
+    # a region of one position has nothing to whiten: it takes the style's mean
+    alone = np.zeros((10, 12), dtype=np.int64)
+    alone[3, 4] = 1
+    out1 = wct.wct_regions(xp.asarray(content), [xp.asarray(s) for s in styles],
+                           xp.asarray(alone), alpha=1.0)
+    assert rel_err(out1[3, 4], mean_s) <= 1e-12 and np.isfinite(out1).all()
+    ref = torch_wct_regions(nchw(content), [nchw(s) for s in styles], labels, 0.6, wct.EPS)
+    got = wct.wct_regions(xp.asarray(content), [xp.asarray(s) for s in styles], xp.asarray(labels))
+    assert rel_err(got, ref[0].permute(1, 2, 0).numpy()) <= 1e-10
+    with pytest.raises(ValueError, match="mask labels must be in 0 .. 1"):
+        wct.wct_regions(content, styles, labels + 1)
+    with pytest.raises(ValueError, match="the mask has 60 positions but the features have 120"):
+        wct.wct_regions(content, styles, labels[:5])

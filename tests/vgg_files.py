@@ -79,10 +79,11 @@ def write_matconvnet(path, arch, weights, old_format=False):
     scipy.io.savemat(path, data)
 
 
-def torch_vgg(arch, weights, convention, x, pooling="max"):
+def torch_vgg(arch, weights, convention, x, pooling="max", upto=None):
     """PyTorch's VGG on RGB `x` (N, 3, H, W) in [0, 1] with the given convention.
 
-    Returns the output of every layer, in order, as a dict of tensors.
+    Returns the output of every layer, in order (up to `upto` if given), as a
+    dict of tensors.
     """
     h = x
     if convention["channel_order"] == "BGR":
@@ -105,4 +106,6 @@ def torch_vgg(arch, weights, convention, x, pooling="max"):
         else:
             h = torch.nn.functional.avg_pool2d(h, 2)
         out[name] = h
+        if name == upto:
+            break
     return out

@@ -1,0 +1,249 @@
+"""Universal style transfer (Li et al. 2017): the coarse-to-fine WCT cascade.
+
+Any style, no training per style. At each level ``L`` (``relu5_1`` first,
+``relu1_1`` last)::
+
+    f_c  = encoder_L(x)                  x: the image so far (the content at first)
+    f_s  = encoder_L(style)              recomputed at every level
+    f_cs = wct(f_c, f_s, alpha)          (stylelab.wct: mix, regions)
+    x    = decode_L(f_cs)
+
+The coarse levels move large structures and colours; the fine ones put the
+brush strokes back. ``decode_L`` is one of two roads:
+
+* a trained decoder (:mod:`stylelab.decoder`): one forward pass;
+* inversion: start from ``x`` and change its pixels until its ``relu{L}_1``
+  features are ``f_cs`` -- L-BFGS on ``1/2 ||encoder_L(x) - f_cs||^2``, the
+  Gatys machinery (:class:`stylelab.gatys.GatysObjective` with a content
+  target and no style layers). Slower, but it needs nothing but VGG weights.
+
+Images are RGB in [0, 1]; each level's output is clipped to that range
+before the next encodes it.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .backend import get_array_module
+from .decoder import level_layer
+from .gatys import GatysObjective
+from .optim import minimize
+from .wct import EPS, wct_mix, wct_regions
+
+LEVELS = (5, 4, 3, 2, 1)
+
+
+@dataclass
+class UniversalResult:
+    """What :func:`universal_transfer` made."""
+
+    image: object
+    levels: tuple
+    stopped: bool
+
+
+def check_levels(levels):
+    """Levels as a coarse-to-fine tuple: each once, from 5 .. 1."""
+    levels = tuple(int(v) for v in levels)
+    for v in levels:
+        level_layer(v)                              # raises for a level outside 1..5
+    if not levels or len(set(levels)) != len(levels):
+        raise ValueError(f"levels must be distinct values from 1 to 5, got {list(levels)}")
+    return tuple(sorted(levels, reverse=True))
+
+
+def labels_from_mask(mask, n_styles):
+    """A grey mask in [0, 1] -> the style of each pixel: ``round(v * (n_styles - 1))``.
+
+    Two styles: black pixels take the first, white ones the second; three:
+    black, mid-grey, white; and so on.
+
+    Parameters
+    ----------
+    mask : ndarray of shape (H, W)
+    n_styles : int, at least 2
+
+    Returns
+    -------
+    numpy int array of shape (H, W)
+    """
+    if n_styles < 2:
+        raise ValueError("a mask assigns regions to two or more styles; give more --style images")
+    mask = np.asarray(mask, dtype=np.float64)
+    return np.clip(np.rint(mask * (n_styles - 1)), 0, n_styles - 1).astype(np.int64)
+
+
+def resize_labels(labels, h, w):
+    """Nearest-neighbour resize of a label map to (h, w): the pixel under each cell's centre."""
+    hh, ww = labels.shape
+    rows = np.minimum(((np.arange(h) + 0.5) * hh / h).astype(np.int64), hh - 1)
+    cols = np.minimum(((np.arange(w) + 0.5) * ww / w).astype(np.int64), ww - 1)
+    return labels[rows[:, None], cols[None, :]]
+
+
+def _features(vgg, img, layer):
+    """``relu{L}_1`` features of one image (1, h, w, C), a copy (the network reuses buffers)."""
+    return vgg.forward(img[None], layers=[layer])[layer].copy()
+
+
+def _pad_to(img, multiple):
+    """Reflect-pad (H, W, 3) at the bottom and right to multiples of `multiple`."""
+    h, w = img.shape[:2]
+    ph, pw = -h % multiple, -w % multiple
+    if not (ph or pw):
+        return img
+    xp = get_array_module(img)
+    mode = "reflect" if ph < h and pw < w else "edge"
+    return xp.pad(img, ((0, ph), (0, pw), (0, 0)), mode=mode)
+
+
+def invert_features(vgg, target, layer, x0, iterations=50, tv_weight=0.0, callback=None):
+    """The image whose `layer` features are `target`, by L-BFGS from `x0`.
+
+    Parameters
+    ----------
+    vgg : stylelab.vgg.VGG
+    target : ndarray of shape (1, h, w, C)
+        What ``vgg.forward(x)[layer]`` should be.
+    layer : str
+    x0 : ndarray of shape (H, W, 3)
+        The start, RGB in [0, 1]; the image has its shape.
+    iterations : int
+    tv_weight : float
+        Total variation, to keep the inverse smooth (0: none).
+    callback : callable, optional
+        ``callback(iteration, evaluations, x)`` as :func:`stylelab.optim.minimize`.
+
+    Returns
+    -------
+    stylelab.optim.OptimizeResult
+    """
+    objective = GatysObjective(vgg, x0, [], content_layers=(layer,), style_layers=(),
+                               content_weight=1.0, style_weight=0.0, tv_weight=tv_weight,
+                               content_targets={layer: target})
+    return minimize(objective, x0, iterations, "lbfgs", callback=callback)
+
+
+def universal_transfer(vgg, content, styles, *, decoders=None, levels=LEVELS, alpha=0.6,
+                       style_weights=None, mask=None, iterations=50, tv_weight=0.0, eps=EPS,
+                       callback=None):
+    """Li et al.'s cascade: WCT at each level, decoded or inverted, coarse to fine.
+
+    Parameters
+    ----------
+    vgg : stylelab.vgg.VGG
+        VGG-19 (the encoder), holding at least the deepest level's layer.
+    content : ndarray of shape (H, W, 3)
+        RGB in [0, 1], the network's dtype.
+    styles : ndarray of shape (Hs, Ws, 3), or a list of them
+    decoders : mapping level -> TransformNet, optional
+        Trained decoders (:func:`stylelab.decoder.make_decoder`) for every
+        level used. None: invert the features by L-BFGS instead.
+    levels : sequence of int
+        Which of ``relu5_1 .. relu1_1`` to use (run coarse to fine).
+    alpha : float in [0, 1]
+        How much of the transformed features to keep at each level.
+    style_weights : sequence of float, optional
+        Interpolation between several styles (whiten once, colour with
+        each, mix); default equal. Not with `mask`.
+    mask : ndarray of shape (H, W), optional
+        Grey values in [0, 1] assigning regions to styles
+        (:func:`labels_from_mask`).
+    iterations : int
+        L-BFGS iterations per level (inversion only).
+    tv_weight : float
+        Total variation weight of the inversion.
+    eps : float
+        The eigenvalue threshold of the transforms (:mod:`stylelab.wct`).
+    callback : callable, optional
+        ``callback(level, iteration, x)`` after each decoded level
+        (``iteration`` 0) or each L-BFGS iteration; True stops the run.
+
+    Returns
+    -------
+    UniversalResult
+        ``image`` (H, W, 3) in [0, 1], the ``levels`` done, and whether
+        Ctrl-C (or the callback) stopped the run early.
+    """
+    if not isinstance(styles, (list, tuple)):
+        styles = [styles]
+    if not styles:
+        raise ValueError("at least one style image is needed")
+    levels = check_levels(levels)
+    if mask is not None and style_weights is not None:
+        raise ValueError("a mask gives each region one style; style weights mix them "
+                         "everywhere: use one or the other")
+    for what, img in [("content", content)] + [("style", s) for s in styles]:
+        if img.ndim != 3 or img.shape[2] != 3:
+            raise ValueError(f"the {what} image must have shape (H, W, 3), got {tuple(img.shape)}")
+        if img.dtype != vgg.dtype:
+            raise ValueError(f"the {what} image has dtype {img.dtype} but the network is "
+                             f"{vgg.dtype}")
+        need = vgg.min_size(level_layer(levels[0]))
+        if min(img.shape[:2]) < need:
+            raise ValueError(f"the {what} image ({img.shape[0]}x{img.shape[1]}) is too small "
+                             f"for {level_layer(levels[0])}: it needs {need} pixels a side")
+    labels = None
+    if mask is not None:
+        if tuple(mask.shape) != tuple(content.shape[:2]):
+            raise ValueError(f"the mask is {mask.shape[0]}x{mask.shape[1]} but the content is "
+                             f"{content.shape[0]}x{content.shape[1]}")
+        labels = labels_from_mask(mask, len(styles))
+    if decoders is not None:
+        for v in levels:
+            dec = decoders.get(v)
+            if dec is None:
+                raise ValueError(f"no decoder for {level_layer(v)}")
+            if dec.in_channels != vgg.params[level_layer(v).replace("relu", "conv")][0].shape[0]:
+                raise ValueError(f"the decoder for {level_layer(v)} takes {dec.in_channels} "
+                                 f"channels, not that layer's")
+            if dec.dtype != vgg.dtype:
+                raise ValueError(f"the decoder for {level_layer(v)} is {dec.dtype}, the "
+                                 f"encoder {vgg.dtype}")
+
+    xp = get_array_module(content)
+    h, w = content.shape[:2]
+    # A decoder's output is 2**(L-1) times its input: pad so every level divides.
+    x = _pad_to(content, 2 ** (levels[0] - 1))
+    if labels is not None:
+        labels = _pad_labels(labels, x.shape[:2])
+    done, stopped = [], False
+    for v in levels:
+        layer = level_layer(v)
+        fc = _features(vgg, x, layer)
+        fs = [_features(vgg, s, layer) for s in styles]
+        if labels is None:
+            fcs = wct_mix(fc, fs, style_weights, alpha, eps)
+        else:
+            fcs = wct_regions(fc, fs, resize_labels(labels, *fc.shape[1:3]), alpha, eps)
+        del fc, fs
+        if decoders is not None:
+            x = decoders[v].apply(fcs[0])
+            xp.clip(x, 0.0, 1.0, out=x)
+            done.append(v)
+            if callback is not None and callback(v, 0, x):
+                stopped = True
+                break
+        else:
+            stop = []
+
+            def on_iteration(it, evaluations, xi, v=v):
+                if callback is not None and callback(v, it, xi):
+                    stop.append(True)
+                    return True
+                return False
+
+            res = invert_features(vgg, fcs, layer, x, iterations, tv_weight, on_iteration)
+            x = res.x
+            done.append(v)
+            if stop or res.interrupted:
+                stopped = True
+                break
+    return UniversalResult(x[:h, :w], tuple(done), stopped)
+
+
+def _pad_labels(labels, shape):
+    """Labels of the unpadded image, edge-extended to the padded image's `shape`."""
+    h, w = labels.shape
+    return np.pad(labels, ((0, shape[0] - h), (0, shape[1] - w)), mode="edge")
