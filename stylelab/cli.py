@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 
-from . import __version__, apply_cli, backend, convert, gatys_cli, johnson_cli
+from . import __version__, apply_cli, backend, convert, gatys_cli, johnson_cli, wct_cli
 from .argtypes import positive_int
 
 
@@ -90,6 +90,16 @@ def build_parser():
                        "network")
     apply_cli.add_upscale_arguments(u)
     u.set_defaults(run=apply_cli.run_upscale)
+
+    t = sub.add_parser("train-decoder", help="Li et al.: train a decoder from VGG-19's "
+                       "relu{L}_1 features back to pixels, for `stylelab wct --decoders`")
+    johnson_cli.add_train_decoder_arguments(t)
+    t.set_defaults(run=johnson_cli.run_train_decoder)
+
+    u = sub.add_parser("wct", help="Li et al.: universal style transfer by whitening and "
+                       "colouring VGG-19 features, decoded by trained decoders or by L-BFGS")
+    wct_cli.add_arguments(u)
+    u.set_defaults(run=wct_cli.run)
 
     w = sub.add_parser("weights", help="convert or download VGG weights")
     wsub = w.add_subparsers(dest="weights_command", required=True)

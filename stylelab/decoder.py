@@ -17,8 +17,11 @@ and a linear output, so the Johnson machinery -- forward, backward, model
 files, :class:`stylelab.training.Trainer` -- serves it unchanged.
 """
 
+import hashlib
+
 import numpy as np
 
+from .backend import to_numpy
 from .transform_net import TransformNet
 from .vgg_weights import WIDTHS, layer_names
 
@@ -69,3 +72,19 @@ def make_decoder(level, seed=0, dtype=np.float32, params=None):
     """
     return TransformNet(decoder_arch(level), "nearest", params=params, seed=seed, dtype=dtype,
                         norm="none", output="linear", in_channels=WIDTHS[level - 1])
+
+
+def encoder_fingerprint(vgg, layer):
+    """SHA-256 of the encoder's weights up to `layer` (as float32 bytes).
+
+    A decoder learns to invert one encoder: its model file records this, and
+    ``stylelab wct`` refuses a decoder trained on other VGG weights.
+    """
+    h = hashlib.sha256()
+    for name in vgg.names[:vgg.names.index(layer) + 1]:
+        if name.startswith("conv"):
+            w, b = vgg.params[name]
+            h.update(name.encode())
+            for a in (w, b):
+                h.update(np.ascontiguousarray(to_numpy(a), dtype=np.float32).tobytes())
+    return h.hexdigest()

@@ -1,6 +1,8 @@
-"""``stylelab train`` / ``train-sr``: train a transformation network; checkpoints and resume.
+"""``stylelab train`` / ``train-sr`` / ``train-decoder``: train a network; checkpoints and resume.
 
-Both commands share one loop (:class:`stylelab.training.Trainer`). What
+The three commands share one loop (:class:`stylelab.training.Trainer`): a
+style network (Johnson et al.), a super-resolution network, and a decoder
+that turns VGG-19 features back into pixels (Li et al., :mod:`stylelab.decoder`). What
 shapes a run (architecture, batch, crop size, learning rate, seed, loss
 weights) is recorded in every checkpoint; ``--resume`` takes it from there,
 and refuses an option that contradicts it, or a changed style image or data
@@ -12,7 +14,6 @@ import os
 import sys
 import time
 
-import h5py
 import numpy as np
 
 from . import vgg
@@ -20,6 +21,7 @@ from .argtypes import non_negative_float, positive_int
 from .backend import asarray
 from .convert import sha256_of
 from .data import ImageFolder
+from .decoder import LEVELS, encoder_fingerprint, level_layer, make_decoder
 from .gatys_cli import resolve_weights
 from .images import load_image, save_image
 from .model_file import load_model
@@ -34,26 +36,32 @@ STYLE_DEFAULTS = dict(arch=STYLE_ARCH, upsample="nearest", batch_size=4, crop_si
                       style_size=512)
 SR_DEFAULTS = dict(arch=None, upsample="nearest", batch_size=4, crop_size=288, lr=1e-3,
                    seed=0, content_weight=1.0, tv_weight=0.0, pixel_weight=0.0, factor=4)
+# Li et al.: pixel + feature reconstruction with lambda = 1 (here on per-element means).
+DECODER_DEFAULTS = dict(level=None, batch_size=4, crop_size=256, lr=1e-4, seed=0,
+                        content_weight=1.0, tv_weight=0.0, pixel_weight=1.0)
+TASKS = {"style": STYLE_DEFAULTS, "super-resolution": SR_DEFAULTS, "decoder": DECODER_DEFAULTS}
 
 
-def add_training_arguments(p, defaults, steps):
+def add_training_arguments(p, defaults, steps, loss_network="VGG-16"):
     p.add_argument("--data", required=True, help="a folder of training photos (searched "
                    "recursively; unreadable files are skipped and counted)")
     p.add_argument("--out", required=True, help="the trained model (.h5)")
-    p.add_argument("--weights", help="VGG-16 weights for the loss network (default: "
+    p.add_argument("--weights", help=f"{loss_network} weights for the loss network (default: "
                    "$STYLELAB_WEIGHTS, else the cache, else download them)")
     p.add_argument("--steps", type=positive_int, default=steps,
                    help=f"Adam steps in all (default: {steps})")
-    p.add_argument("--arch", help=f"architecture string (default: {defaults['arch']})"
-                   if defaults["arch"] else "architecture string (default: the paper's "
-                   "for the factor)")
-    p.add_argument("--upsample", choices=UPSAMPLING,
-                   help="u stages: nearest + conv (default) or transposed conv")
+    if "arch" in defaults:
+        p.add_argument("--arch", help=f"architecture string (default: {defaults['arch']})"
+                       if defaults["arch"] else "architecture string (default: the paper's "
+                       "for the factor)")
+        p.add_argument("--upsample", choices=UPSAMPLING,
+                       help="u stages: nearest + conv (default) or transposed conv")
     p.add_argument("--batch-size", type=positive_int,
                    help=f"default: {defaults['batch_size']}")
     p.add_argument("--crop-size", type=positive_int,
                    help=f"side of the training crops (default: {defaults['crop_size']})")
-    p.add_argument("--lr", type=non_negative_float, help="Adam's learning rate (default: 1e-3)")
+    p.add_argument("--lr", type=non_negative_float,
+                   help=f"Adam's learning rate (default: {defaults['lr']:g})")
     p.add_argument("--seed", type=int, help="seed of the initial weights and the data "
                    "order (default: 0)")
     p.add_argument("--content-weight", type=non_negative_float,
@@ -95,6 +103,16 @@ def add_train_sr_arguments(p):
                    "--content-weight 0 --pixel-weight 1 trains the baseline alone)")
 
 
+def add_train_decoder_arguments(p):
+    """``stylelab train-decoder``: a decoder from VGG-19's relu{L}_1 back to pixels."""
+    p.add_argument("--level", type=int, choices=LEVELS, required=True,
+                   help="decode relu{LEVEL}_1 (5 is the deepest)")
+    add_training_arguments(p, DECODER_DEFAULTS, steps=20000, loss_network="VGG-19")
+    p.add_argument("--pixel-weight", type=non_negative_float,
+                   help="weight of the pixel reconstruction loss (default: 1; "
+                   "--content-weight weighs the feature reconstruction at relu{LEVEL}_1)")
+
+
 def _data_fingerprint(files, root):
     h = hashlib.sha256()
     for f in files:
@@ -132,15 +150,13 @@ def _check_output_names(args):
             raise ValueError(f"cannot write {path}: no folder {folder!r}")
 
 
-def _loss_network(args, dtype):
-    path = resolve_weights(args.weights, "vgg16", args.quiet)
+def _loss_network(args, dtype, arch="vgg16"):
+    path = resolve_weights(args.weights, arch, args.quiet)
     net = vgg.load_vgg(path, dtype=dtype)
-    if net.arch != "vgg16":
-        raise ValueError(f"{path} holds {net.arch} weights; the loss network is VGG-16 "
-                         f"(as in the paper)")
-    with h5py.File(path, "r") as f:
-        source = f.attrs.get("source", "unknown")
-    return net, (source.decode() if isinstance(source, bytes) else str(source))
+    if net.arch != arch:
+        raise ValueError(f"{path} holds {net.arch} weights; the loss network is "
+                         f"{arch.upper().replace('VGG', 'VGG-')} (as in the paper)")
+    return net, vgg.weights_source(path)
 
 
 def run_training(args, task):
@@ -155,7 +171,7 @@ def run_training(args, task):
         ckpt_net, ckpt_meta, ckpt_train = load_model(ckpt_path, dtype=dtype, training=True)
         if ckpt_meta.get("task") != task:
             raise ValueError(f"{ckpt_path} is a {ckpt_meta.get('task')} checkpoint, not {task}")
-    opts = _settle_options(args, STYLE_DEFAULTS if task == "style" else SR_DEFAULTS, ckpt_meta)
+    opts = _settle_options(args, TASKS[task], ckpt_meta)
     if task == "super-resolution":
         opts["arch"] = opts["arch"] or SR_ARCH[opts["factor"]]
     meta = {"task": task, **opts}
@@ -163,11 +179,32 @@ def run_training(args, task):
     data = ImageFolder(args.data, size=opts["crop_size"], seed=opts["seed"], dtype=dtype)
     meta["data_files"] = len(data.files)
     meta["data_fingerprint"] = _data_fingerprint(data.files, args.data)
-    uses_vgg = task == "style" or opts["content_weight"] > 0     # else: the pixel loss alone
-    vgg_net, vgg_source = _loss_network(args, dtype) if uses_vgg else (None, None)
-    meta["loss_network"] = f"vgg16 ({vgg_source})" if uses_vgg else "none (per-pixel loss only)"
-    net = TransformNet(opts["arch"], opts["upsample"], seed=opts["seed"], dtype=dtype)
-    if task == "style":
+    # The decoder's encoder is its loss network; else the pixel loss alone may need none.
+    uses_vgg = task != "super-resolution" or opts["content_weight"] > 0
+    arch = "vgg19" if task == "decoder" else "vgg16"
+    vgg_net, vgg_source = _loss_network(args, dtype, arch) if uses_vgg else (None, None)
+    meta["loss_network"] = f"{arch} ({vgg_source})" if uses_vgg else "none (per-pixel loss only)"
+    if task == "decoder":
+        net = make_decoder(opts["level"], seed=opts["seed"], dtype=dtype)
+    else:
+        net = TransformNet(opts["arch"], opts["upsample"], seed=opts["seed"], dtype=dtype)
+    if task == "decoder":
+        layer = level_layer(opts["level"])
+        if layer not in vgg_net.names:
+            raise ValueError(f"the VGG-19 weights stop before {layer}")
+        meta.update(content_layers=[layer], encoder=encoder_fingerprint(vgg_net, layer))
+        loss = PerceptualLoss(vgg_net, None, opts["content_weight"], 0.0, opts["tv_weight"],
+                              content_layers=(layer,), pixel_weight=opts["pixel_weight"])
+        if not loss.layers and not opts["pixel_weight"]:
+            raise ValueError("with --content-weight 0 and --pixel-weight 0 there is nothing "
+                             "to learn from")
+
+        def make_input(photos):                  # the encoder's features, the decoder's input
+            return vgg_net.forward(photos, layers=[layer])[layer].copy()
+        if opts["crop_size"] % int(net.factor):
+            raise ValueError(f"--crop-size {opts['crop_size']} must be a multiple of "
+                             f"{int(net.factor)} (the {layer} decoder upsamples that much)")
+    elif task == "style":
         style = load_image(args.style, size=opts["style_size"], dtype=dtype)[None]
         meta.update(style_name=os.path.basename(args.style), style_sha256=sha256_of(args.style),
                     content_layers=list(CONTENT_LAYERS), style_layers=list(STYLE_LAYERS))
@@ -189,14 +226,15 @@ def run_training(args, task):
             raise ValueError(f"--crop-size {opts['crop_size']} must be a multiple of the "
                              f"factor {int(factor)}")
     if ckpt_meta is not None:
-        for key in ("style_sha256", "data_fingerprint"):
+        for key in ("style_sha256", "data_fingerprint", "encoder"):
             if ckpt_meta.get(key) != meta.get(key):
-                what = "style image" if key == "style_sha256" else "data folder's file list"
+                what = {"style_sha256": "style image", "encoder": "VGG-19 encoder",
+                        "data_fingerprint": "data folder's file list"}[key]
                 raise ValueError(f"the {what} differs from the one {ckpt_path} was trained "
                                  f"with; resuming would not continue the same run")
     # The crops feed VGG up to its deepest loss layer, and (shrunk by the SR
     # factor) the network.
-    shrink = int(net.factor) if task == "super-resolution" else 1
+    shrink = int(net.factor) if task != "style" else 1
     need = net.min_side() * shrink
     if loss.layers:
         need = max(need, vgg_net.min_size(max(loss.layers, key=vgg_net.names.index)))
@@ -221,7 +259,7 @@ def _sample_input(args, trainer):
             if img is not None:
                 break
     x = asarray(img[None])
-    if trainer.make_input is not identity:     # super-resolution: sides a multiple of the factor
+    if trainer.make_input is not identity:     # SR, decoders: sides a multiple of the factor
         f = int(trainer.net.factor)
         x = trainer.make_input(x[:, :x.shape[1] - x.shape[1] % f, :x.shape[2] - x.shape[2] % f])
     return x
@@ -276,3 +314,7 @@ def run_train(args):
 
 def run_train_sr(args):
     run_training(args, "super-resolution")
+
+
+def run_train_decoder(args):
+    run_training(args, "decoder")

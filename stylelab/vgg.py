@@ -35,11 +35,11 @@ from .profile import timed
 # The names and the file layout live in vgg_weights; they are part of this module's API too.
 from .vgg_weights import (BLOCKS, CONVENTION_KEYS, WIDTHS, check_weights, conv_shapes,
                           convs_upto, find_weights, layer_names, normalise_convention,
-                          read_vgg_h5, save_random_vgg_h5, save_vgg_h5)
+                          read_vgg_h5, save_random_vgg_h5, save_vgg_h5, weights_source)
 
 __all__ = ["VGG", "load_vgg", "BLOCKS", "CONVENTION_KEYS", "WIDTHS", "check_weights",
            "conv_shapes", "convs_upto", "find_weights", "layer_names", "normalise_convention",
-           "read_vgg_h5", "save_random_vgg_h5", "save_vgg_h5"]
+           "read_vgg_h5", "save_random_vgg_h5", "save_vgg_h5", "weights_source"]
 
 
 # --------------------------------------------------------------------------

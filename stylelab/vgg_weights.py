@@ -94,6 +94,12 @@ def save_vgg_h5(path, arch, weights, convention, source, half=False):
     write_atomically(path, write)
 
 
+def weights_source(path):
+    """The ``source`` a weight file records (``"random weights (seed 0)"`` for test files)."""
+    with h5py.File(path, "r") as f:
+        return _attr_str(f.attrs.get("source", "unknown"))
+
+
 def check_weights(arch, weights, what):
     """Refuse weights that are not a prefix of `arch`'s convs with its shapes."""
     expected = conv_shapes(arch)

@@ -3,7 +3,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 from stylelab.decoder import make_decoder
 from stylelab.gatys import GatysObjective

@@ -1,0 +1,172 @@
+"""`stylelab train-decoder` and `stylelab wct` end to end, on random weights; bad input."""
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from stylelab import vgg
+from stylelab.decoder import encoder_fingerprint
+from stylelab.model_file import load_model
+
+from .test_johnson_cli import run
+from .test_training import write_photos
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("wct_cli")
+    vgg.save_random_vgg_h5(d / "vgg19.h5", "vgg19", seed=0, upto="relu5_1")
+    vgg.save_random_vgg_h5(d / "other19.h5", "vgg19", seed=1, upto="relu5_1")
+    vgg.save_random_vgg_h5(d / "short19.h5", "vgg19", seed=0, upto="relu3_1")
+    vgg.save_random_vgg_h5(d / "vgg16.h5", "vgg16", seed=0, upto="relu2_2")
+    rng = np.random.default_rng(11)
+    write_photos(d / "data", rng, count=4)
+    for name, shape in (("content.png", (36, 52, 3)), ("style.png", (40, 32, 3)),
+                        ("style2.png", (30, 30, 3))):
+        Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(d / name)
+    mask = np.zeros((36, 52), np.uint8)
+    mask[:, 26:] = 255
+    mask[3, 4] = 255                                   # a one-pixel region of the second style
+    Image.fromarray(mask).save(d / "mask.png")
+    return d
+
+
+def decoder_args(files, level, out, *extra):
+    return ["train-decoder", "--level", level, "--data", files / "data", "--out", out,
+            "--weights", files / "vgg19.h5", "--crop-size", 32, "--batch-size", 2, "--quiet",
+            *extra]
+
+
+@pytest.fixture(scope="module")
+def decoders(files, tmp_path_factory):
+    d = tmp_path_factory.mktemp("decoders")
+    for level in (2, 1):
+        r = run(*decoder_args(files, level, d / f"relu{level}_1.h5", "--steps", 2))
+        assert r.returncode == 0, r.stderr
+        assert "random weights" in r.stderr
+    return d
+
+
+def test_train_decoder_records_its_encoder(files, decoders):
+    net, meta = load_model(decoders / "relu2_1.h5")
+    assert meta["task"] == "decoder" and meta["level"] == 2 and meta["steps"] == 2
+    assert (net.arch, net.norm, net.output, net.in_channels) == ("c3s1-64,u64,c3s1-3", "none",
+                                                                 "linear", 128)
+    assert meta["content_layers"] == ["relu2_1"] and meta["pixel_weight"] == 1.0
+    assert meta["encoder"] == encoder_fingerprint(vgg.load_vgg(files / "vgg19.h5"), "relu2_1")
+    assert "random weights" in meta["loss_network"]
+
+
+def test_train_decoder_resumes_exactly(files, tmp_path):
+    straight, split = tmp_path / "a.h5", tmp_path / "b.h5"
+    assert run(*decoder_args(files, 2, straight, "--steps", 4)).returncode == 0
+    assert run(*decoder_args(files, 2, split, "--steps", 2)).returncode == 0
+    r = run(*decoder_args(files, 2, split, "--steps", 4, "--resume"))
+    assert r.returncode == 0, r.stderr
+    a, b = load_model(straight)[0].params, load_model(split)[0].params
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("road", ["decoders", "invert"])
+def test_wct_end_to_end(files, decoders, tmp_path, road):
+    how = ["--decoders", decoders] if road == "decoders" else ["--invert", "--iterations", 2]
+    common = ["wct", "--content", files / "content.png", "--weights", files / "vgg19.h5",
+              "--levels", "2,1", "--size", 52, *how]
+    outs = {"one": ["--style", files / "style.png"],
+            "mixed": ["--style", files / "style.png", files / "style2.png",
+                      "--style-weights", 1, 3, "--alpha", 1],
+            "mask": ["--style", files / "style.png", files / "style2.png",
+                     "--mask", files / "mask.png"]}
+    for name, extra in outs.items():
+        r = run(*common, *extra, "--out", tmp_path / f"{name}.png", "--quiet")
+        assert r.returncode == 0, r.stderr
+        assert "WCT at relu2_1, relu1_1" in r.stdout and "random weights" in r.stderr
+        with Image.open(tmp_path / f"{name}.png") as im:
+            assert im.size == (52, 36)
+    assert sorted(os.listdir(tmp_path)) == ["mask.png", "mixed.png", "one.png"]
+
+
+@pytest.fixture
+def bad(files, decoders, tmp_path):
+    d = tmp_path / "decs"
+    d.mkdir()
+    (d / "relu1_1.h5").write_bytes((decoders / "relu2_1.h5").read_bytes())    # wrong level
+    (tmp_path / "vggdec").mkdir()
+    (tmp_path / "vggdec" / "relu1_1.h5").write_bytes((files / "vgg16.h5").read_bytes())
+    return tmp_path
+
+
+def wct_args(files, t, *extra, road=None):
+    return ["wct", "--content", files / "content.png", "--style", files / "style.png",
+            "--out", t / "o.png", "--weights", files / "vgg19.h5", "--size", 48,
+            *(road if road is not None else ["--invert", "--iterations", 1]), *extra]
+
+
+CASES = {
+    "neither road": (lambda f, d, t: wct_args(f, t, road=[]),
+                     "one of the arguments --decoders --invert is required"),
+    "both roads": (lambda f, d, t: wct_args(f, t, road=["--invert", "--decoders", d]),
+                   "not allowed with argument"),
+    "no decoder for a level": (lambda f, d, t: wct_args(f, t, road=["--decoders", d]),
+                               "no decoder"),
+    "decoder of another level": (lambda f, d, t: wct_args(f, t, "--levels", "1",
+                                                          road=["--decoders", t / "decs"]),
+                                 "decodes relu2_1, not relu1_1"),
+    "decoder of other weights": (lambda f, d, t: wct_args(
+        f, t, "--levels", "2,1", "--weights", f / "other19.h5", road=["--decoders", d]),
+        "was trained on other VGG-19 weights"),
+    "VGG file as a decoder": (lambda f, d, t: wct_args(f, t, "--levels", "1",
+                                                       road=["--decoders", t / "vggdec"]),
+                              "is not a stylelab model"),
+    "decoders folder missing": (lambda f, d, t: wct_args(f, t, road=["--decoders", t / "nope"]),
+                                "no such folder"),
+    "alpha above 1": (lambda f, d, t: wct_args(f, t, "--alpha", "1.5"),
+                      "--alpha must be between 0 and 1"),
+    "level 0": (lambda f, d, t: wct_args(f, t, "--levels", "3,0"), "decoder level must be one of"),
+    "level twice": (lambda f, d, t: wct_args(f, t, "--levels", "3,3"), "levels must be distinct"),
+    "mask with one style": (lambda f, d, t: wct_args(f, t, "--mask", f / "mask.png"),
+                            "two or more styles"),
+    "mask and weights": (lambda f, d, t: wct_args(f, t, "--style", f / "style.png",
+                                                  f / "style2.png", "--mask", f / "mask.png",
+                                                  "--style-weights", 1, 1), "use one or the other"),
+    "weights per style": (lambda f, d, t: wct_args(f, t, "--style-weights", 1, 2),
+                          "2 --style-weights for 1 style images"),
+    "unreadable content": (lambda f, d, t: wct_args(f, t, "--content", f / "vgg19.h5"),
+                           "cannot read image"),
+    "missing style": (lambda f, d, t: wct_args(f, t, "--style", t / "nope.png"), "nope.png"),
+    "bad output type": (lambda f, d, t: wct_args(f, t, "--out", t / "o.txt"), ".txt"),
+    "no output folder": (lambda f, d, t: wct_args(f, t, "--out", t / "no" / "o.png"),
+                         "No such file or directory"),
+    "too small": (lambda f, d, t: wct_args(f, t, "--size", 8), "too small for relu5_1"),
+    "VGG-16 weights": (lambda f, d, t: wct_args(f, t, "--weights", f / "vgg16.h5"),
+                       "the encoder is VGG-19"),
+    "weights stop early": (lambda f, d, t: wct_args(f, t, "--weights", f / "short19.h5"),
+                           "stops before relu5_1"),
+    "decoder: wrong crop": (lambda f, d, t: decoder_args(f, 3, t / "d.h5", "--crop-size", 30),
+                            "must be a multiple of 4"),
+    "decoder: VGG-16": (lambda f, d, t: decoder_args(f, 1, t / "d.h5", "--weights", f / "vgg16.h5"),
+                        "the loss network is VGG-19"),
+    "decoder: weights stop early": (lambda f, d, t: decoder_args(f, 4, t / "d.h5", "--weights",
+                                                                 f / "short19.h5"),
+                                    "stop before relu4_1"),
+    "decoder: nothing to learn": (lambda f, d, t: decoder_args(f, 1, t / "d.h5", "--pixel-weight",
+                                                               0, "--content-weight", 0),
+                                  "nothing to learn from"),
+    "decoder: level 6": (lambda f, d, t: decoder_args(f, 6, t / "d.h5"), "invalid choice: 6"),
+    "decoder: resume another level": (lambda f, d, t: decoder_args(
+        f, 1, t / "d.h5", "--resume", "--checkpoint", d / "relu2_1.ckpt.h5"),
+        "--level 1 differs from the checkpoint's 2"),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_is_one_line(files, decoders, bad, case):
+    make, message = CASES[case]
+    before = set(os.listdir(bad))
+    r = run(*make(files, decoders, bad))
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr and message in r.stderr, r.stderr
+    assert "error:" in r.stderr.strip().splitlines()[-1]
+    assert set(os.listdir(bad)) == before        # nothing written, no temp files left
