@@ -39,7 +39,8 @@ def add_upscale_arguments(p):
 def _load_task_model(path, task, dtype):
     net, meta = load_model(path, dtype=np.dtype(dtype))
     if meta.get("task") != task:
-        other = {"style": "stylelab stylize", "super-resolution": "stylelab upscale"}
+        other = {"style": "stylelab stylize", "super-resolution": "stylelab upscale",
+                 "decoder": "stylelab wct --decoders"}
         raise ValueError(f"{path} is a {meta.get('task')} network; use it with "
                          f"`{other.get(meta.get('task'), 'its command')}`")
     return net, meta

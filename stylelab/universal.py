@@ -41,6 +41,7 @@ class UniversalResult:
     image: object
     levels: tuple
     stopped: bool
+    evaluations: int = 0       # of the inversion's loss, all levels together
 
 
 def check_levels(levels):
@@ -163,8 +164,9 @@ def universal_transfer(vgg, content, styles, *, decoders=None, levels=LEVELS, al
     Returns
     -------
     UniversalResult
-        ``image`` (H, W, 3) in [0, 1], the ``levels`` done, and whether
-        Ctrl-C (or the callback) stopped the run early.
+        ``image`` (H, W, 3) in [0, 1], the ``levels`` done, whether Ctrl-C
+        (or the callback) stopped the run early, and the inversion's loss
+        ``evaluations``.
     """
     if not isinstance(styles, (list, tuple)):
         styles = [styles]
@@ -208,7 +210,7 @@ def universal_transfer(vgg, content, styles, *, decoders=None, levels=LEVELS, al
     x = _pad_to(content, 2 ** (levels[0] - 1))
     if labels is not None:
         labels = _pad_labels(labels, x.shape[:2])
-    done, stopped = [], False
+    done, stopped, evaluations = [], False, 0
     for v in levels:
         layer = level_layer(v)
         fc = _features(vgg, x, layer)
@@ -235,12 +237,12 @@ def universal_transfer(vgg, content, styles, *, decoders=None, levels=LEVELS, al
                 return False
 
             res = invert_features(vgg, fcs, layer, x, iterations, tv_weight, on_iteration)
-            x = res.x
+            x, evaluations = res.x, evaluations + res.evaluations
             done.append(v)
             if stop or res.interrupted:
                 stopped = True
                 break
-    return UniversalResult(x[:h, :w], tuple(done), stopped)
+    return UniversalResult(x[:h, :w], tuple(done), stopped, evaluations)
 
 
 def _pad_labels(labels, shape):

@@ -15,7 +15,9 @@ channels centred::
 
 Whitening removes the content's own correlations between channels (its
 "style") and keeps what is where; colouring puts the style's in. The paper
-writes the same with F as C x M; the transposes trade places.
+writes the same with F as C x M; the transposes trade places. All four steps
+are linear in F, so :func:`wct_mix` applies them as one C x C matrix and a
+shift (:func:`linear_map`); :func:`whiten` and :func:`colour` show the steps.
 
 Small and zero eigenvalues: a flat region, a tiny image (M <= C) or a
 single-colour style give a singular covariance. Directions whose eigenvalue
@@ -120,11 +122,6 @@ def _check(content, styles, alpha):
                              f"{style.shape[-1]}: take both from the same layer")
 
 
-def _blend(fcs, content, alpha):
-    a = content.dtype.type(alpha)
-    return a * fcs + (1 - a) * content
-
-
 def wct(content, style, alpha=0.6, eps=EPS):
     """The whitening and colouring transform, blended with the content's features.
 
@@ -160,15 +157,42 @@ def wct_mix(content, styles, weights=None, alpha=0.6, eps=EPS):
     ndarray like `content`
         ``alpha * sum_k w_k colour(whiten(content), style_k) + (1 - alpha) * content``.
     """
-    from .gatys import blend_weights
     _check(content, styles, alpha)
-    weights = blend_weights(weights, len(styles))
-    fw = whiten(content, eps)
-    fcs = None
-    for w, style in zip(weights, styles):
-        part = colour(fw, style, eps) * content.dtype.type(w)
-        fcs = part if fcs is None else fcs + part
-    return _blend(fcs, content, alpha)
+    t, b = linear_map(content, styles, weights, alpha, eps)
+    out = _positions(content) @ t
+    out += b
+    return out.reshape(content.shape)
+
+
+def linear_map(content, styles, weights=None, alpha=0.6, eps=EPS):
+    """The whole transform as one C x C matrix and a shift: ``wct_mix(F) = F T + b``.
+
+    Whitening, colouring, mixing and blending are all linear in ``F``::
+
+        F_cs = (F - m_c) W_c Σ_k w_k C_k + Σ_k w_k m_k     W_c = E D^(-1/2) E^T, C_k = E_k D_k^(1/2) E_k^T
+        out  = alpha F_cs + (1 - alpha) F
+             = F [alpha W_c C + (1 - alpha) I] + alpha (m_s - m_c W_c C)
+
+    so the M x C features are touched by one product instead of four passes
+    (at 512 px, relu1_1 has 262,144 positions; the matrices are 64 x 64).
+
+    Returns
+    -------
+    t : ndarray of shape (C, C)
+    b : ndarray of shape (C,)
+    """
+    from .gatys import blend_weights
+    xp = get_array_module(content)
+    dt = content.dtype.type
+    mean_c, cov_c = covariance(content)
+    colour_map, mean_s = 0, 0
+    for w, style in zip(blend_weights(weights, len(styles)), styles):
+        mean_k, cov_k = covariance(style)
+        colour_map = colour_map + dt(w) * _eig_power(cov_k, 0.5, eps)
+        mean_s = mean_s + dt(w) * mean_k
+    wc = _eig_power(cov_c, -0.5, eps) @ colour_map
+    t = dt(alpha) * wc + dt(1 - alpha) * xp.eye(wc.shape[0], dtype=wc.dtype)
+    return t, dt(alpha) * (mean_s - mean_c @ wc)
 
 
 def wct_regions(content, styles, labels, alpha=0.6, eps=EPS):
@@ -199,12 +223,14 @@ def wct_regions(content, styles, labels, alpha=0.6, eps=EPS):
                          f"{fm.shape[0]}: resize it to the features' height and width")
     if labels.size and (int(labels.min()) < 0 or int(labels.max()) >= len(styles)):
         raise ValueError(f"mask labels must be in 0 .. {len(styles) - 1}, one per style")
-    fcs = xp.empty_like(fm)
+    out = xp.empty_like(fm)
     for k, style in enumerate(styles):
         where = xp.nonzero(labels == k)[0]
         if where.size:
-            fcs[where] = colour(whiten(fm[where][None], eps), style, eps)[0]
-    return _blend(fcs.reshape(content.shape), content, alpha)
+            region = fm[where]
+            t, b = linear_map(region[None], [style], None, alpha, eps)
+            out[where] = region @ t + b
+    return out.reshape(content.shape)
 
 
 def adain(content, style, eps=EPS):

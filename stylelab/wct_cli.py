@@ -148,7 +148,8 @@ def run(args):
     finally:
         bar.close()
     save_image(args.out, result.image)
-    road = "decoders" if decoders else f"inversion, {args.iterations} L-BFGS iterations a level"
+    road = ("decoders" if decoders else f"inversion, {args.iterations} L-BFGS iterations a "
+            f"level, {result.evaluations} evaluations")
     summary = (f"{args.out}: WCT at {', '.join(level_layer(v) for v in result.levels)} "
                f"({road}) at {content.shape[0]}x{content.shape[1]} in "
                f"{_duration(time.perf_counter() - start)}")

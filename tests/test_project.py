@@ -55,3 +55,18 @@ def test_fast_style_benchmark_runs_and_prints_its_table(tmp_path):
     assert "| stylize 32x32 |" in out.stdout and "| train step 1 x 16px |" in out.stdout
     rows = json.loads((tmp_path / "f.json").read_text())["rows"]
     assert len(rows) == 2 and all(r[side]["seconds"] > 0 for r in rows for side in ("stylelab", "torch"))
+
+
+def test_wct_benchmark_runs_and_prints_its_table(tmp_path):
+    # A smoke test at 32 px with one L-BFGS iteration a level; the figures come from a full run.
+    import json
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "wct.py"), "--size", "32",
+                          "--iterations", "1", "--repeats", "1", "--threads", "1",
+                          "--json", str(tmp_path / "w.json")],
+                         capture_output=True, text=True, check=True)
+    assert "| decoders |" in out.stdout and "| inversion, 1 L-BFGS it/level |" in out.stdout
+    rows = json.loads((tmp_path / "w.json").read_text())["rows"]
+    assert len(rows) == 2 and all(r[side]["seconds"] > 0 for r in rows for side in ("stylelab", "torch"))
+    assert rows[1]["stylelab"]["evaluations"] >= 5 and rows[1]["torch"]["evaluations"] >= 5

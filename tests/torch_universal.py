@@ -56,11 +56,16 @@ def torch_wct_regions(fc, styles, labels, alpha, eps):
     return alpha * out.reshape(fc.shape) + (1 - alpha) * fc
 
 
-def torch_invert(encode, target, x0, iterations):
-    """L-BFGS-B on ``1/2 ||encode(x) - target||^2`` from `x0`, in [0, 1]; the best x seen."""
+def torch_invert(encode, target, x0, iterations, stats=None):
+    """L-BFGS-B on ``1/2 ||encode(x) - target||^2`` from `x0`, in [0, 1]; the best x seen.
+
+    `stats`, a dict, gets its ``"evaluations"`` count increased.
+    """
     best = [np.inf, None]
 
     def fun(z):
+        if stats is not None:
+            stats["evaluations"] = stats.get("evaluations", 0) + 1
         x = torch.tensor(z.reshape(x0.shape), dtype=x0.dtype, requires_grad=True)
         loss = 0.5 * ((encode(x) - target) ** 2).sum()
         loss.backward()
@@ -75,12 +80,14 @@ def torch_invert(encode, target, x0, iterations):
 
 
 def torch_universal(weights, convention, content, styles, levels=(5, 4, 3, 2, 1), alpha=0.6,
-                    eps=1e-5, decoders=None, style_weights=None, labels=None, iterations=10):
+                    eps=1e-5, decoders=None, style_weights=None, labels=None, iterations=10,
+                    stats=None):
     """The cascade on (1, 3, H, W) `content` and a list of (1, 3, Hs, Ws) `styles`.
 
     `weights` are VGG-19's {conv: (w (F, C, 3, 3), b)} arrays in the
     content's dtype; `decoders` {level: (torch params, arch)} or None for
-    inversion; `labels` a label map at the (padded) content's size or None.
+    inversion; `labels` a label map at the (padded) content's size or None;
+    `stats` as :func:`torch_invert`.
     """
     def encode(x, layer):
         return torch_vgg("vgg19", weights, convention, x, upto=layer)[layer]
@@ -104,5 +111,6 @@ def torch_universal(weights, convention, content, styles, levels=(5, 4, 3, 2, 1)
                 x = torch_transform(fcs, tp, arch, norm="none", output="linear").clamp(0, 1)
             else:
                 with torch.enable_grad():
-                    x = torch_invert(lambda y, layer=layer: encode(y, layer), fcs, x, iterations)
+                    x = torch_invert(lambda y, layer=layer: encode(y, layer), fcs, x, iterations,
+                                     stats)
     return x[:, :, :h, :w]

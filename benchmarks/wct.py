@@ -1,0 +1,164 @@
+"""Li et al.'s universal style transfer: one stylisation, stylelab vs PyTorch.
+
+One WCT stylisation of a size x size image with a style of the same size,
+through the five levels relu5_1 ... relu1_1 (alpha 0.6), by both roads:
+
+* **decoders**: at each level encode the image and the style, whiten and
+  colour, decode -- five random-weight decoders (the VGG-19 mirror images);
+* **invert**: the same, but each level's features are turned back into an
+  image by ``--iterations`` L-BFGS iterations (SciPy's L-BFGS-B on both
+  sides; PyTorch supplies its loss and gradient by autograd).
+
+Each side runs in its own process with the same thread count, the same random
+VGG-19 and decoder weights, the same inputs, in float32; best of ``--repeats``
+(after one warm-up run). PyTorch runs the same cascade (``tests/torch_universal.py``:
+``torch.linalg.eigh`` for the transforms). In float32 the two inversions may
+take different numbers of loss evaluations, so the table also gives seconds
+per evaluation.
+
+    python3 benchmarks/wct.py                    # 512 px, decoders and inversion
+    python3 benchmarks/wct.py --size 256 --iterations 5 --json out.json
+
+The weights are random: this times the arithmetic, not a trained network.
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+LEVELS = (5, 4, 3, 2, 1)
+
+
+def peak_rss_gb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
+
+
+def best_of(fn, repeats):
+    """The fastest of `repeats` timed runs after one warm-up, and the last run's result."""
+    out = fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - start)
+    return min(times), out
+
+
+def inputs(size):
+    rng = np.random.default_rng(0)
+    return (rng.random((size, size, 3)).astype(np.float32),
+            rng.random((size, size, 3)).astype(np.float32))
+
+
+def run_stylelab(args):
+    from stylelab.decoder import make_decoder
+    from stylelab.universal import universal_transfer
+    from stylelab.vgg import load_vgg
+    vgg = load_vgg(args.weights)
+    content, style = inputs(args.size)
+    decoders = ({v: make_decoder(v, seed=v) for v in LEVELS} if args.task == "decoders"
+                else None)
+    seconds, result = best_of(lambda: universal_transfer(
+        vgg, content, style, decoders=decoders, iterations=args.iterations), args.repeats)
+    return {"seconds": seconds, "evaluations": result.evaluations}
+
+
+def run_torch(args):
+    import torch
+    sys.path.insert(0, ROOT)
+    from stylelab.decoder import make_decoder
+    from stylelab.vgg import read_vgg_h5
+    from tests.reference import to_torch
+    from tests.torch_models import torch_params
+    from tests.torch_universal import torch_universal
+    torch.set_num_threads(args.threads)
+    _, weights, convention = read_vgg_h5(args.weights)
+    tw = {k: (w.transpose(0, 3, 1, 2).copy(), b) for k, (w, b) in weights.items()}
+    content, style = (to_torch(a[None]) for a in inputs(args.size))
+    decoders = None
+    if args.task == "decoders":
+        nets = {v: make_decoder(v, seed=v) for v in LEVELS}
+        decoders = {v: (torch_params(d.params, grad=False), d.arch) for v, d in nets.items()}
+    stats = {}
+
+    def once():
+        stats.clear()
+        return torch_universal(tw, convention, content, [style], LEVELS, 0.6,
+                               decoders=decoders, iterations=args.iterations, stats=stats)
+    seconds, _ = best_of(once, args.repeats)
+    return {"seconds": seconds, "evaluations": stats.get("evaluations", 0)}
+
+
+def worker(args):
+    result = (run_stylelab if args.worker == "stylelab" else run_torch)(args)
+    result["peak_rss_gb"] = peak_rss_gb()
+    print(json.dumps(result))
+
+
+def spawn(args, side, task, weights):
+    env = {**os.environ, **{v: str(args.threads) for v in THREAD_VARS}}
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", side, "--task", task,
+           "--size", str(args.size), "--repeats", str(args.repeats), "--threads",
+           str(args.threads), "--iterations", str(args.iterations), "--weights", weights]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--iterations", type=int, default=10,
+                   help="L-BFGS iterations per level for the inversion (default: 10)")
+    p.add_argument("--repeats", type=int, default=1, help="timed runs per road (best taken)")
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--tasks", nargs="+", choices=["decoders", "invert"],
+                   default=["decoders", "invert"])
+    p.add_argument("--json", help="also write the results here")
+    p.add_argument("--worker", choices=["stylelab", "torch"], help=argparse.SUPPRESS)
+    p.add_argument("--task", help=argparse.SUPPRESS)
+    p.add_argument("--weights", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        return worker(args)
+
+    from stylelab.vgg import save_random_vgg_h5
+    print(f"# {platform.processor() or platform.machine()}, {args.threads} threads, float32, "
+          f"random weights, {args.size}x{args.size}, levels relu5_1 ... relu1_1")
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "vgg19.h5")
+        save_random_vgg_h5(path, "vgg19", seed=0, upto="relu5_1")
+        for task in args.tasks:
+            ours, ref = (spawn(args, side, task, path) for side in ("stylelab", "torch"))
+            name = ("decoders" if task == "decoders"
+                    else f"inversion, {args.iterations} L-BFGS it/level")
+            rows.append({"task": name, "stylelab": ours, "torch": ref})
+    print("| road | stylelab s | PyTorch s | ratio | evaluations (stylelab / PyTorch) "
+          "| s per evaluation ratio | stylelab peak RSS | PyTorch peak RSS |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        a, b = r["stylelab"], r["torch"]
+        evals = per_eval = "-"
+        if a["evaluations"]:
+            evals = f"{a['evaluations']} / {b['evaluations']}"
+            per_eval = (f"{(a['seconds'] / a['evaluations']) / (b['seconds'] / b['evaluations']):.2f}x")
+        print(f"| {r['task']} | {a['seconds']:.2f} | {b['seconds']:.2f} | "
+              f"{a['seconds'] / b['seconds']:.2f}x | {evals} | {per_eval} | "
+              f"{a['peak_rss_gb']:.2f} GB | {b['peak_rss_gb']:.2f} GB |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"threads": args.threads, "size": args.size, "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
