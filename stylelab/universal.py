@@ -4,7 +4,7 @@ Any style, no training per style. At each level ``L`` (``relu5_1`` first,
 ``relu1_1`` last)::
 
     f_c  = encoder_L(x)                  x: the image so far (the content at first)
-    f_s  = encoder_L(style)              recomputed at every level
+    f_s  = encoder_L(style)              the style's features at the same layer
     f_cs = wct(f_c, f_s, alpha)          (stylelab.wct: mix, regions)
     x    = decode_L(f_cs)
 
@@ -83,9 +83,10 @@ def resize_labels(labels, h, w):
     return labels[rows[:, None], cols[None, :]]
 
 
-def _features(vgg, img, layer):
-    """``relu{L}_1`` features of one image (1, h, w, C), a copy (the network reuses buffers)."""
-    return vgg.forward(img[None], layers=[layer])[layer].copy()
+def _features(vgg, img, layers):
+    """{layer: features (1, h, w, C)} of one image, copies (the network reuses buffers)."""
+    feats = vgg.forward(img[None], layers=list(layers))
+    return {n: feats[n].copy() for n in layers}
 
 
 def _pad_to(img, multiple):
@@ -210,11 +211,14 @@ def universal_transfer(vgg, content, styles, *, decoders=None, levels=LEVELS, al
     x = _pad_to(content, 2 ** (levels[0] - 1))
     if labels is not None:
         labels = _pad_labels(labels, x.shape[:2])
+    # The styles do not change from level to level: one pass each gives their
+    # features at every level (the content's must be taken from the image so far).
+    style_feats = [_features(vgg, s, [level_layer(v) for v in levels]) for s in styles]
     done, stopped, evaluations = [], False, 0
     for v in levels:
         layer = level_layer(v)
-        fc = _features(vgg, x, layer)
-        fs = [_features(vgg, s, layer) for s in styles]
+        fc = _features(vgg, x, [layer])[layer]
+        fs = [f.pop(layer) for f in style_feats]
         if labels is None:
             fcs = wct_mix(fc, fs, style_weights, alpha, eps)
         else:

@@ -96,10 +96,12 @@ def torch_universal(weights, convention, content, styles, levels=(5, 4, 3, 2, 1)
     m = 2 ** (levels[0] - 1)
     x = F.pad(content, (0, -w % m, 0, -h % m), mode="reflect")
     with torch.no_grad():
+        style_feats = [torch_vgg("vgg19", weights, convention, s, upto=f"relu{levels[0]}_1")
+                       for s in styles]              # every level's, from one pass each
         for v in levels:
             layer = f"relu{v}_1"
             fc = encode(x, layer)
-            fs = [encode(s, layer) for s in styles]
+            fs = [f[layer] for f in style_feats]
             if labels is None:
                 fcs = torch_wct(fc, fs, alpha, eps, style_weights)
             else:
