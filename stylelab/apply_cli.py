@@ -36,7 +36,8 @@ def add_upscale_arguments(p):
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
 
 
-def _load_task_model(path, task, dtype):
+def load_task_model(path, task, dtype):
+    """A model file's network and metadata, refused (naming the right command) if not `task`'s."""
     net, meta = load_model(path, dtype=np.dtype(dtype))
     if meta.get("task") != task:
         other = {"style": "stylelab stylize", "super-resolution": "stylelab upscale",
@@ -100,7 +101,7 @@ def _output_names(files, out):
 
 
 def run_stylize(args):
-    net, meta = _load_task_model(args.model, "style", args.dtype)
+    net, meta = load_task_model(args.model, "style", args.dtype)
     files, found = _expand_inputs(args.inputs)
     outputs = _output_names(files, args.out)
     images, skipped = _load_all(files, found, args.size, net.dtype)
@@ -115,7 +116,7 @@ def run_stylize(args):
 
 
 def run_upscale(args):
-    net, meta = _load_task_model(args.model, "super-resolution", args.dtype)
+    net, meta = load_task_model(args.model, "super-resolution", args.dtype)
     image_format(args.out)
     img = load_image(args.input, size=args.size, dtype=net.dtype)
     y = net.apply(img)

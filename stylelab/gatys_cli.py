@@ -177,7 +177,8 @@ class Progress:
         self.bar.close()
 
 
-def _duration(seconds):
+def duration(seconds):
+    """``"12.3s"`` or ``"4m 05s"``, for the summary lines."""
     m, s = divmod(int(round(seconds)), 60)
     return f"{m}m {s:02d}s" if m else f"{seconds:.1f}s"
 
@@ -206,7 +207,7 @@ def run(args):
     last = result.history[-1] if result.history else {"total": float("nan")}
     summary = (f"{args.out}: {result.iterations} {what} ({result.evaluations} loss "
                f"evaluations) at {content.shape[0]}x{content.shape[1]} in "
-               f"{_duration(time.perf_counter() - start)}; final loss {last['total']:.4g}")
+               f"{duration(time.perf_counter() - start)}; final loss {last['total']:.4g}")
     if result.interrupted:
         print(f"stylelab: interrupted; wrote the best image so far. {summary}", file=sys.stderr)
         raise SystemExit(130)

@@ -7,6 +7,7 @@ weights). Everything is checked before any work is done; the picture is
 written atomically.
 """
 
+import argparse
 import os
 import sys
 import time
@@ -14,19 +15,18 @@ import time
 import numpy as np
 from PIL import Image
 
-from .apply_cli import _load_task_model
+from . import vgg
+from .apply_cli import load_task_model
 from .argtypes import non_negative_float, positive_int
 from .decoder import encoder_fingerprint, level_layer
-from .gatys_cli import _duration, resolve_weights
+from .gatys_cli import duration, resolve_weights
 from .images import image_format, load_image, resize_image, save_image
-from . import vgg
 from .universal import LEVELS, check_levels, universal_transfer
 from .wct import EPS
 
 
 def level_list(text):
     """``"5,4,3"`` -> (5, 4, 3), checked."""
-    import argparse
     try:
         return check_levels(int(t) for t in text.split(","))
     except ValueError as exc:
@@ -94,7 +94,7 @@ def _load_decoders(args, net):
         if not os.path.exists(path):
             raise ValueError(f"no decoder {path}; train one with `stylelab train-decoder "
                              f"--level {level} --out {path}`")
-        dec, meta = _load_task_model(path, "decoder", net.dtype)
+        dec, meta = load_task_model(path, "decoder", net.dtype)
         if meta.get("level") != level:
             raise ValueError(f"{path} decodes relu{meta.get('level')}_1, not {layer}")
         if meta.get("encoder") != encoder_fingerprint(net, layer):
@@ -152,7 +152,7 @@ def run(args):
             f"level, {result.evaluations} evaluations")
     summary = (f"{args.out}: WCT at {', '.join(level_layer(v) for v in result.levels)} "
                f"({road}) at {content.shape[0]}x{content.shape[1]} in "
-               f"{_duration(time.perf_counter() - start)}")
+               f"{duration(time.perf_counter() - start)}")
     if result.stopped:
         print(f"stylelab: interrupted; wrote the image so far. {summary}", file=sys.stderr)
         raise SystemExit(130)
