@@ -170,3 +170,26 @@ def test_bad_input_is_one_line(files, decoders, bad, case):
     assert "Traceback" not in r.stderr and message in r.stderr, r.stderr
     assert "error:" in r.stderr.strip().splitlines()[-1]
     assert set(os.listdir(bad)) == before        # nothing written, no temp files left
+
+
+def test_ctrl_c_during_inversion_writes_the_image_so_far(files, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    out = tmp_path / "o.png"
+    cmd = [sys.executable, "-m", "stylelab", "wct", "--content", str(files / "content.png"),
+           "--style", str(files / "style.png"), "--out", str(out), "--weights",
+           str(files / "vgg19.h5"), "--invert", "--iterations", "100000", "--size", "64"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen, deadline = b"", time.time() + 120
+    while b"wct relu5_1" not in seen and time.time() < deadline:   # the first iteration is done
+        seen += os.read(proc.stderr.fileno(), 4096)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    err = (seen + err).decode()
+    assert proc.returncode == 130, err
+    assert "interrupted; wrote the image so far" in err and "Traceback" not in err
+    with Image.open(out) as im:
+        assert im.size == (64, 44)             # 52x36 at --size 64
+    assert sorted(os.listdir(tmp_path)) == ["o.png"]
