@@ -171,39 +171,8 @@ def universal_transfer(vgg, content, styles, *, decoders=None, levels=LEVELS, al
     """
     if not isinstance(styles, (list, tuple)):
         styles = [styles]
-    if not styles:
-        raise ValueError("at least one style image is needed")
     levels = check_levels(levels)
-    if mask is not None and style_weights is not None:
-        raise ValueError("a mask gives each region one style; style weights mix them "
-                         "everywhere: use one or the other")
-    for what, img in [("content", content)] + [("style", s) for s in styles]:
-        if img.ndim != 3 or img.shape[2] != 3:
-            raise ValueError(f"the {what} image must have shape (H, W, 3), got {tuple(img.shape)}")
-        if img.dtype != vgg.dtype:
-            raise ValueError(f"the {what} image has dtype {img.dtype} but the network is "
-                             f"{vgg.dtype}")
-        need = vgg.min_size(level_layer(levels[0]))
-        if min(img.shape[:2]) < need:
-            raise ValueError(f"the {what} image ({img.shape[0]}x{img.shape[1]}) is too small "
-                             f"for {level_layer(levels[0])}: it needs {need} pixels a side")
-    labels = None
-    if mask is not None:
-        if tuple(mask.shape) != tuple(content.shape[:2]):
-            raise ValueError(f"the mask is {mask.shape[0]}x{mask.shape[1]} but the content is "
-                             f"{content.shape[0]}x{content.shape[1]}")
-        labels = labels_from_mask(mask, len(styles))
-    if decoders is not None:
-        for v in levels:
-            dec = decoders.get(v)
-            if dec is None:
-                raise ValueError(f"no decoder for {level_layer(v)}")
-            if dec.in_channels != vgg.params[level_layer(v).replace("relu", "conv")][0].shape[0]:
-                raise ValueError(f"the decoder for {level_layer(v)} takes {dec.in_channels} "
-                                 f"channels, not that layer's")
-            if dec.dtype != vgg.dtype:
-                raise ValueError(f"the decoder for {level_layer(v)} is {dec.dtype}, the "
-                                 f"encoder {vgg.dtype}")
+    labels = _check_inputs(vgg, content, styles, levels, decoders, style_weights, mask)
 
     xp = get_array_module(content)
     h, w = content.shape[:2]
@@ -234,7 +203,7 @@ def universal_transfer(vgg, content, styles, *, decoders=None, levels=LEVELS, al
         else:
             stop = []
 
-            def on_iteration(it, evaluations, xi, v=v):
+            def on_iteration(it, _evaluations, xi, v=v):
                 if callback is not None and callback(v, it, xi):
                     stop.append(True)
                     return True
@@ -253,3 +222,38 @@ def _pad_labels(labels, shape):
     """Labels of the unpadded image, edge-extended to the padded image's `shape`."""
     h, w = labels.shape
     return np.pad(labels, ((0, shape[0] - h), (0, shape[1] - w)), mode="edge")
+
+
+def _check_inputs(vgg, content, styles, levels, decoders, style_weights, mask):
+    """Refuse what cannot work, before any work; the mask's labels (or None)."""
+    if not styles:
+        raise ValueError("at least one style image is needed")
+    if mask is not None and style_weights is not None:
+        raise ValueError("a mask gives each region one style; style weights mix them "
+                         "everywhere: use one or the other")
+    deepest = level_layer(levels[0])
+    need = vgg.min_size(deepest)                 # also: the weights reach that layer
+    for what, img in [("content", content)] + [("style", s) for s in styles]:
+        if img.ndim != 3 or img.shape[2] != 3:
+            raise ValueError(f"the {what} image must have shape (H, W, 3), got {tuple(img.shape)}")
+        if img.dtype != vgg.dtype:
+            raise ValueError(f"the {what} image has dtype {img.dtype} but the network is "
+                             f"{vgg.dtype}")
+        if min(img.shape[:2]) < need:
+            raise ValueError(f"the {what} image ({img.shape[0]}x{img.shape[1]}) is too small "
+                             f"for {deepest}: it needs {need} pixels a side")
+    for v in levels if decoders is not None else ():
+        layer, dec = level_layer(v), decoders.get(v)
+        if dec is None:
+            raise ValueError(f"no decoder for {layer}")
+        if dec.in_channels != vgg.params[layer.replace("relu", "conv")][0].shape[0]:
+            raise ValueError(f"the decoder for {layer} takes {dec.in_channels} channels, "
+                             f"not that layer's")
+        if dec.dtype != vgg.dtype:
+            raise ValueError(f"the decoder for {layer} is {dec.dtype}, the encoder {vgg.dtype}")
+    if mask is None:
+        return None
+    if tuple(mask.shape) != tuple(content.shape[:2]):
+        raise ValueError(f"the mask is {mask.shape[0]}x{mask.shape[1]} but the content is "
+                         f"{content.shape[0]}x{content.shape[1]}")
+    return labels_from_mask(mask, len(styles))
