@@ -115,7 +115,8 @@ def invert_features(vgg, target, layer, x0, iterations=50, tv_weight=0.0, callba
     tv_weight : float
         Total variation, to keep the inverse smooth (0: none).
     callback : callable, optional
-        ``callback(iteration, evaluations, x)`` as :func:`stylelab.optim.minimize`.
+        ``callback(iteration, loss, x)`` after each iteration, `loss` being the
+        last evaluation's; True stops the run.
 
     Returns
     -------
@@ -124,7 +125,9 @@ def invert_features(vgg, target, layer, x0, iterations=50, tv_weight=0.0, callba
     objective = GatysObjective(vgg, x0, [], content_layers=(layer,), style_layers=(),
                                content_weight=1.0, style_weight=0.0, tv_weight=tv_weight,
                                content_targets={layer: target})
-    return minimize(objective, x0, iterations, "lbfgs", callback=callback)
+    report = None if callback is None else (
+        lambda it, _evaluations, x: callback(it, objective.terms["total"], x))
+    return minimize(objective, x0, iterations, "lbfgs", callback=report)
 
 
 def universal_transfer(vgg, content, styles, *, decoders=None, levels=LEVELS, alpha=0.6,
@@ -159,8 +162,9 @@ def universal_transfer(vgg, content, styles, *, decoders=None, levels=LEVELS, al
     eps : float
         The eigenvalue threshold of the transforms (:mod:`stylelab.wct`).
     callback : callable, optional
-        ``callback(level, iteration, x)`` after each decoded level
-        (``iteration`` 0) or each L-BFGS iteration; True stops the run.
+        ``callback(level, iteration, x, loss)`` after each decoded level
+        (``iteration`` 0, ``loss`` None) or each L-BFGS iteration (``loss``:
+        ``1/2 ||encoder_L(x) - f_cs||^2``); True stops the run.
 
     Returns
     -------
@@ -197,14 +201,14 @@ def universal_transfer(vgg, content, styles, *, decoders=None, levels=LEVELS, al
             x = decoders[v].apply(fcs[0])
             xp.clip(x, 0.0, 1.0, out=x)
             done.append(v)
-            if callback is not None and callback(v, 0, x):
+            if callback is not None and callback(v, 0, x, None):
                 stopped = True
                 break
         else:
             stop = []
 
-            def on_iteration(it, _evaluations, xi, v=v):
-                if callback is not None and callback(v, it, xi):
+            def on_iteration(it, loss, xi, v=v):
+                if callback is not None and callback(v, it, xi, loss):
                     stop.append(True)
                     return True
                 return False

@@ -134,8 +134,10 @@ def run(args):
     bar = tqdm(total=total, disable=args.quiet, dynamic_ncols=True, desc="wct",
                unit=" level" if decoders else " L-BFGS it")
 
-    def progress(level, iteration, x):
+    def progress(level, iteration, x, loss):
         bar.set_description(f"wct {level_layer(level)}", refresh=False)
+        if loss is not None:
+            bar.set_postfix_str(f"feature loss {loss:.4g}", refresh=False)
         bar.update(1)
         return False
 

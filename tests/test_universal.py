@@ -101,10 +101,11 @@ def test_inversion_cascade_matches_pytorch(rng, vgg19_weights):
     levels = (3, 1)
     seen = []
     out = universal_transfer(vgg, content, styles[:1], levels=levels, iterations=3,
-                             callback=lambda v, it, x: seen.append((v, it)) and False)
+                             callback=lambda v, it, x, loss: seen.append((v, it, loss)) and False)
     ref = torch_universal(w64(vgg19_weights), vgg_files.TORCHVISION, to_torch(content[None]),
                           [to_torch(styles[0][None])], levels, 0.6, iterations=3)
-    assert seen == [(3, 1), (3, 2), (3, 3), (1, 1), (1, 2), (1, 3)]
+    assert [(v, it) for v, it, _ in seen] == [(3, 1), (3, 2), (3, 3), (1, 1), (1, 2), (1, 3)]
+    assert seen[2][2] < seen[0][2]                      # the feature loss falls
     assert out.image.min() >= 0 and out.image.max() <= 1
     # three L-BFGS iterations per level: trajectories agree while the arithmetic does
     assert rel_err(out.image, from_torch(ref)[0]) <= 1e-6
@@ -122,7 +123,7 @@ def test_cascade_runs_in_float32_on_any_size(xp, rng, vgg19_weights):
         assert out.image.shape == (37, 29, 3) and out.image.dtype == np.float32
         assert bool(np.isfinite(out.image).all())
     stopped = universal_transfer(vgg, content, style, decoders=decoders,
-                                 callback=lambda v, it, x: v == 4)
+                                 callback=lambda v, it, x, loss: v == 4)
     assert stopped.stopped and stopped.levels == (5, 4)
 
 
