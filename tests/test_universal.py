@@ -122,6 +122,10 @@ def test_cascade_runs_in_float32_on_any_size(xp, rng, vgg19_weights):
         out = universal_transfer(vgg, content, [style, style[::-1]], decoders=decoders, **kw)
         assert out.image.shape == (37, 29, 3) and out.image.dtype == np.float32
         assert bool(np.isfinite(out.image).all())
+    flat = xp.full((32, 32, 3), 0.3, dtype=np.float32)                  # single-colour images
+    for c, st in ((content, flat), (flat, style), (flat, flat)):
+        out = universal_transfer(vgg, c, st, decoders=decoders, alpha=1.0)
+        assert bool(np.isfinite(out.image).all())
     stopped = universal_transfer(vgg, content, style, decoders=decoders,
                                  callback=lambda v, it, x, loss: v == 4)
     assert stopped.stopped and stopped.levels == (5, 4)
