@@ -101,6 +101,22 @@ def resolve_weights(path, arch, quiet=False):
     return download_vgg(arch, progress=not quiet)
 
 
+def load_paper_vgg(weights, arch, dtype, role, upto=None, quiet=False):
+    """The VGG a paper prescribes for `role`, from `weights` as :func:`resolve_weights` finds them.
+
+    Refused, in one line, unless the file holds `arch` (and reaches layer
+    `upto`, if given). Returns ``(net, path)``.
+    """
+    path = resolve_weights(weights, arch, quiet)
+    net = vgg.load_vgg(path, dtype=dtype)
+    name = arch.upper().replace("VGG", "VGG-")
+    if net.arch != arch:
+        raise ValueError(f"{path} holds {net.arch} weights; the {role} is {name} (as in the paper)")
+    if upto is not None and upto not in net.names:
+        raise ValueError(f"{path}: the {name} weights stop before {upto}")
+    return net, path
+
+
 def load_network(args):
     """VGG from the weights `args` point to, checked to be ``args.arch``."""
     path = resolve_weights(args.weights, args.arch, args.quiet)

@@ -22,7 +22,7 @@ from .backend import asarray
 from .convert import sha256_of
 from .data import ImageFolder
 from .decoder import LEVELS, encoder_fingerprint, level_layer, make_decoder
-from .gatys_cli import resolve_weights
+from .gatys_cli import load_paper_vgg
 from .images import load_image, save_image
 from .model_file import load_model
 from .perceptual import CONTENT_LAYERS, STYLE_LAYERS, PerceptualLoss
@@ -150,17 +150,8 @@ def _check_output_names(args):
             raise ValueError(f"cannot write {path}: no folder {folder!r}")
 
 
-def _loss_network(args, dtype, arch="vgg16"):
-    path = resolve_weights(args.weights, arch, args.quiet)
-    net = vgg.load_vgg(path, dtype=dtype)
-    if net.arch != arch:
-        raise ValueError(f"{path} holds {net.arch} weights; the loss network is "
-                         f"{arch.upper().replace('VGG', 'VGG-')} (as in the paper)")
-    return net, vgg.weights_source(path)
-
-
 def run_training(args, task):
-    """``stylelab train`` (task "style") and ``train-sr`` (task "super-resolution")."""
+    """``stylelab train``, ``train-sr`` and ``train-decoder`` (a task of :data:`TASKS`)."""
     _check_output_names(args)
     dtype = np.dtype(args.dtype)
     ckpt_path = _checkpoint_path(args)
@@ -182,29 +173,22 @@ def run_training(args, task):
     # The decoder's encoder is its loss network; else the pixel loss alone may need none.
     uses_vgg = task != "super-resolution" or opts["content_weight"] > 0
     arch = "vgg19" if task == "decoder" else "vgg16"
-    vgg_net, vgg_source = _loss_network(args, dtype, arch) if uses_vgg else (None, None)
-    meta["loss_network"] = f"{arch} ({vgg_source})" if uses_vgg else "none (per-pixel loss only)"
+    vgg_net, meta["loss_network"] = None, "none (per-pixel loss only)"
+    if uses_vgg:
+        upto = level_layer(opts["level"]) if task == "decoder" else None
+        vgg_net, path = load_paper_vgg(args.weights, arch, dtype, "loss network", upto, args.quiet)
+        meta["loss_network"] = f"{arch} ({vgg.weights_source(path)})"
     if task == "decoder":
         net = make_decoder(opts["level"], seed=opts["seed"], dtype=dtype)
-    else:
-        net = TransformNet(opts["arch"], opts["upsample"], seed=opts["seed"], dtype=dtype)
-    if task == "decoder":
         layer = level_layer(opts["level"])
-        if layer not in vgg_net.names:
-            raise ValueError(f"the VGG-19 weights stop before {layer}")
         meta.update(content_layers=[layer], encoder=encoder_fingerprint(vgg_net, layer))
         loss = PerceptualLoss(vgg_net, None, opts["content_weight"], 0.0, opts["tv_weight"],
                               content_layers=(layer,), pixel_weight=opts["pixel_weight"])
-        if not loss.layers and not opts["pixel_weight"]:
-            raise ValueError("with --content-weight 0 and --pixel-weight 0 there is nothing "
-                             "to learn from")
 
         def make_input(photos):                  # the encoder's features, the decoder's input
             return vgg_net.forward(photos, layers=[layer])[layer].copy()
-        if opts["crop_size"] % int(net.factor):
-            raise ValueError(f"--crop-size {opts['crop_size']} must be a multiple of "
-                             f"{int(net.factor)} (the {layer} decoder upsamples that much)")
     elif task == "style":
+        net = TransformNet(opts["arch"], opts["upsample"], seed=opts["seed"], dtype=dtype)
         style = load_image(args.style, size=opts["style_size"], dtype=dtype)[None]
         meta.update(style_name=os.path.basename(args.style), style_sha256=sha256_of(args.style),
                     content_layers=list(CONTENT_LAYERS), style_layers=list(STYLE_LAYERS))
@@ -212,19 +196,23 @@ def run_training(args, task):
                               opts["tv_weight"])
         make_input = identity
     else:
+        net = TransformNet(opts["arch"], opts["upsample"], seed=opts["seed"], dtype=dtype)
         meta.update(content_layers=list(CONTENT_LAYERS) if opts["content_weight"] else [])
         loss = PerceptualLoss(vgg_net, None, opts["content_weight"], 0.0, opts["tv_weight"],
                               pixel_weight=opts["pixel_weight"])
-        if not loss.layers and not opts["pixel_weight"]:
-            raise ValueError("with --content-weight 0 and no --pixel-weight there is nothing "
-                             "to learn from")
-        factor = net.factor
+        factor = int(net.factor)
 
         def make_input(photos):
-            return degrade(photos, int(factor))
-        if opts["crop_size"] % factor:
-            raise ValueError(f"--crop-size {opts['crop_size']} must be a multiple of the "
-                             f"factor {int(factor)}")
+            return degrade(photos, factor)
+    if task != "style":
+        # Reconstruction (super-resolution, decoders): the photos are the targets,
+        # and the network makes them from an input `factor` times smaller.
+        if not loss.layers and not opts["pixel_weight"]:
+            raise ValueError("with --content-weight 0 and --pixel-weight 0 there is nothing "
+                             "to learn from")
+        if opts["crop_size"] % int(net.factor):
+            raise ValueError(f"--crop-size {opts['crop_size']} must be a multiple of "
+                             f"{int(net.factor)} (the network upsamples that much)")
     if ckpt_meta is not None:
         for key in ("style_sha256", "data_fingerprint", "encoder"):
             if ckpt_meta.get(key) != meta.get(key):

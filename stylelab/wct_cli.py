@@ -19,7 +19,7 @@ from . import vgg
 from .apply_cli import load_task_model
 from .argtypes import non_negative_float, positive_int
 from .decoder import encoder_fingerprint, level_layer
-from .gatys_cli import duration, resolve_weights
+from .gatys_cli import duration, load_paper_vgg
 from .images import image_format, load_image, resize_image, save_image
 from .universal import LEVELS, check_levels, universal_transfer
 from .wct import EPS
@@ -85,7 +85,7 @@ def _check_args(args):
         raise ValueError(f"--decoders {args.decoders}: no such folder")
 
 
-def _load_decoders(args, net):
+def _load_decoders(args, net, weights_path):
     """{level: decoder} from ``DIR/relu{L}_1.h5``, each checked to fit the encoder."""
     decoders = {}
     for level in args.levels:
@@ -99,7 +99,7 @@ def _load_decoders(args, net):
             raise ValueError(f"{path} decodes relu{meta.get('level')}_1, not {layer}")
         if meta.get("encoder") != encoder_fingerprint(net, layer):
             raise ValueError(f"{path} was trained on other VGG-19 weights than "
-                             f"{args.weights_path}; a decoder only inverts its own encoder")
+                             f"{weights_path}; a decoder only inverts its own encoder")
         decoders[level] = dec
     return decoders
 
@@ -115,15 +115,9 @@ def _load_mask(path, shape):
 
 def run(args):
     _check_args(args)
-    args.weights_path = resolve_weights(args.weights, "vgg19", args.quiet)
-    net = vgg.load_vgg(args.weights_path, dtype=np.dtype(args.dtype))
-    if net.arch != "vgg19":
-        raise ValueError(f"{args.weights_path} holds {net.arch} weights; the encoder is "
-                         f"VGG-19 (as in the paper)")
-    deepest = level_layer(args.levels[0])
-    if deepest not in net.names:
-        raise ValueError(f"{args.weights_path} stops before {deepest}")
-    decoders = _load_decoders(args, net) if args.decoders else None
+    net, weights_path = load_paper_vgg(args.weights, "vgg19", np.dtype(args.dtype),
+                                   "encoder", level_layer(args.levels[0]), args.quiet)
+    decoders = _load_decoders(args, net, weights_path) if args.decoders else None
     content = load_image(args.content, size=args.size, dtype=net.dtype)
     styles = [load_image(s, size=args.style_size or args.size, dtype=net.dtype)
               for s in args.style]
@@ -159,6 +153,6 @@ def run(args):
         print(f"stylelab: interrupted; wrote the image so far. {summary}", file=sys.stderr)
         raise SystemExit(130)
     print(summary)
-    if "random weights" in vgg.weights_source(args.weights_path):
+    if "random weights" in vgg.weights_source(weights_path):
         print("stylelab: note: the VGG-19 weights are random weights; this picture shows "
               "the machinery, not a style", file=sys.stderr)
