@@ -187,6 +187,20 @@ def init_params(arch, upsample="nearest", seed=0, dtype=np.float32, norm="instan
     return params
 
 
+def pad_to_multiple(img, multiple):
+    """Pad (H, W, C) at the bottom and right to sides that are multiples of `multiple`.
+
+    By reflection (no dark frame), or by repeating the edge where the image is
+    too small to reflect that far. Callers crop the result back.
+    """
+    h, w = img.shape[:2]
+    ph, pw = -h % multiple, -w % multiple
+    if not (ph or pw):
+        return img
+    mode = "reflect" if ph < h and pw < w else "edge"
+    return get_array_module(img).pad(img, ((0, ph), (0, pw), (0, 0)), mode=mode)
+
+
 def _sub(params, prefix):
     return {k[len(prefix) + 1:]: v for k, v in params.items() if k.startswith(prefix + ".")}
 
@@ -418,14 +432,7 @@ class TransformNet:
         if min(h, w) < need:
             raise ValueError(f"an image of {h}x{w} pixels is too small for this network "
                              f"({self.arch}): it needs at least {need} pixels a side")
-        m = self.multiple
-        ph, pw = -h % m, -w % m
-        x = img[None]
-        if ph or pw:
-            xp = get_array_module(img)
-            mode = "reflect" if ph < h and pw < w else "edge"
-            x = xp.pad(x, ((0, 0), (0, ph), (0, pw), (0, 0)), mode=mode)
-        y, _ = self.forward(x, keep_cache=False)
+        y, _ = self.forward(pad_to_multiple(img, self.multiple)[None], keep_cache=False)
         f = self.factor
         return y[0, :round(h * f), :round(w * f)]
 

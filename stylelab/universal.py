@@ -29,6 +29,7 @@ from .backend import get_array_module
 from .decoder import level_layer
 from .gatys import GatysObjective
 from .optim import minimize
+from .transform_net import pad_to_multiple
 from .wct import EPS, wct_mix, wct_regions
 
 LEVELS = (5, 4, 3, 2, 1)
@@ -87,17 +88,6 @@ def _features(vgg, img, layers):
     """{layer: features (1, h, w, C)} of one image, copies (the network reuses buffers)."""
     feats = vgg.forward(img[None], layers=list(layers))
     return {n: feats[n].copy() for n in layers}
-
-
-def _pad_to(img, multiple):
-    """Reflect-pad (H, W, 3) at the bottom and right to multiples of `multiple`."""
-    h, w = img.shape[:2]
-    ph, pw = -h % multiple, -w % multiple
-    if not (ph or pw):
-        return img
-    xp = get_array_module(img)
-    mode = "reflect" if ph < h and pw < w else "edge"
-    return xp.pad(img, ((0, ph), (0, pw), (0, 0)), mode=mode)
 
 
 def invert_features(vgg, target, layer, x0, iterations=50, tv_weight=0.0, callback=None):
@@ -181,7 +171,7 @@ def universal_transfer(vgg, content, styles, *, decoders=None, levels=LEVELS, al
     xp = get_array_module(content)
     h, w = content.shape[:2]
     # A decoder's output is 2**(L-1) times its input: pad so every level divides.
-    x = _pad_to(content, 2 ** (levels[0] - 1))
+    x = pad_to_multiple(content, 2 ** (levels[0] - 1))
     if labels is not None:
         labels = _pad_labels(labels, x.shape[:2])
     # The styles do not change from level to level: one pass each gives their

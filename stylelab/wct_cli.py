@@ -116,7 +116,7 @@ def _load_mask(path, shape):
 def run(args):
     _check_args(args)
     net, weights_path = load_paper_vgg(args.weights, "vgg19", np.dtype(args.dtype),
-                                   "encoder", level_layer(args.levels[0]), args.quiet)
+                                       "encoder", level_layer(args.levels[0]), args.quiet)
     decoders = _load_decoders(args, net, weights_path) if args.decoders else None
     content = load_image(args.content, size=args.size, dtype=net.dtype)
     styles = [load_image(s, size=args.style_size or args.size, dtype=net.dtype)
