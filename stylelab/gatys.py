@@ -49,15 +49,18 @@ def layer_weights(layers, what):
     return out
 
 
-def blend_weights(blend, n_styles):
-    """One weight per style image, normalised to sum to 1 (None: equal)."""
+def blend_weights(blend, n_styles, what="style blend weights"):
+    """One weight per style image, normalised to sum to 1 (None: equal).
+
+    `what` names the weights in the error (a command passes its flag).
+    """
     if blend is None:
         return [1.0 / n_styles] * n_styles
     blend = [float(b) for b in blend]
     if len(blend) != n_styles:
-        raise ValueError(f"{len(blend)} style blend weights for {n_styles} style images")
+        raise ValueError(f"{len(blend)} {what} for {n_styles} style images")
     if any(not np.isfinite(b) or b < 0 for b in blend) or sum(blend) <= 0:
-        raise ValueError(f"style blend weights must be >= 0 with a positive sum, got {blend}")
+        raise ValueError(f"{what} must be >= 0 with a positive sum, got {blend}")
     return [b / sum(blend) for b in blend]
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backend import get_array_module
+from .backend import get_array_module, to_numpy
 from .decoder import level_layer
 from .gatys import GatysObjective
 from .optim import minimize
@@ -55,6 +55,15 @@ def check_levels(levels):
     return tuple(sorted(levels, reverse=True))
 
 
+def check_style_options(n_styles, style_weights=None, mask=False):
+    """Refuse a mask with fewer than two styles, or a mask together with style weights."""
+    if mask and n_styles < 2:
+        raise ValueError("a mask assigns regions to two or more styles; give more style images")
+    if mask and style_weights is not None:
+        raise ValueError("a mask gives each region one style; style weights mix them "
+                         "everywhere: use one or the other")
+
+
 def labels_from_mask(mask, n_styles):
     """A grey mask in [0, 1] -> the style of each pixel: ``round(v * (n_styles - 1))``.
 
@@ -70,9 +79,8 @@ def labels_from_mask(mask, n_styles):
     -------
     numpy int array of shape (H, W)
     """
-    if n_styles < 2:
-        raise ValueError("a mask assigns regions to two or more styles; give more --style images")
-    mask = np.asarray(mask, dtype=np.float64)
+    check_style_options(n_styles, mask=True)
+    mask = np.asarray(to_numpy(mask), dtype=np.float64)
     return np.clip(np.rint(mask * (n_styles - 1)), 0, n_styles - 1).astype(np.int64)
 
 
@@ -222,9 +230,7 @@ def _check_inputs(vgg, content, styles, levels, decoders, style_weights, mask):
     """Refuse what cannot work, before any work; the mask's labels (or None)."""
     if not styles:
         raise ValueError("at least one style image is needed")
-    if mask is not None and style_weights is not None:
-        raise ValueError("a mask gives each region one style; style weights mix them "
-                         "everywhere: use one or the other")
+    check_style_options(len(styles), style_weights, mask is not None)
     deepest = level_layer(levels[0])
     need = vgg.min_size(deepest)                 # also: the weights reach that layer
     for what, img in [("content", content)] + [("style", s) for s in styles]:

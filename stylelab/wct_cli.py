@@ -17,11 +17,13 @@ from PIL import Image
 
 from . import vgg
 from .apply_cli import load_task_model
+from .backend import to_numpy
 from .argtypes import non_negative_float, positive_int
 from .decoder import encoder_fingerprint, level_layer
+from .gatys import blend_weights
 from .gatys_cli import duration, load_paper_vgg
 from .images import image_format, load_image, resize_image, save_image
-from .universal import LEVELS, check_levels, universal_transfer
+from .universal import LEVELS, check_levels, check_style_options, universal_transfer
 from .wct import EPS
 
 
@@ -71,16 +73,9 @@ def _check_args(args):
     image_format(args.out)          # a known picture type, in a folder that exists
     if not args.alpha <= 1:
         raise ValueError(f"--alpha must be between 0 and 1, got {args.alpha:g}")
-    if args.mask and len(args.style) < 2:
-        raise ValueError("--mask assigns regions to two or more styles; give more --style images")
-    if args.mask and args.style_weights:
-        raise ValueError("--mask gives each region one style; --style-weights mixes them "
-                         "everywhere: use one or the other")
-    if args.style_weights and len(args.style_weights) != len(args.style):
-        raise ValueError(f"{len(args.style_weights)} --style-weights for "
-                         f"{len(args.style)} style images")
-    if args.style_weights and not sum(args.style_weights) > 0:
-        raise ValueError("--style-weights must have a positive sum")
+    check_style_options(len(args.style), args.style_weights, args.mask is not None)
+    if args.style_weights:
+        blend_weights(args.style_weights, len(args.style), what="--style-weights")
     if args.decoders and not os.path.isdir(args.decoders):
         raise ValueError(f"--decoders {args.decoders}: no such folder")
 
@@ -105,12 +100,10 @@ def _load_decoders(args, net, weights_path):
 
 
 def _load_mask(path, shape):
-    img = load_image(path, dtype=np.float64)
-    grey = img.mean(axis=2)
-    if grey.shape != shape:          # nearest: the grey levels name styles, keep them exact
-        grey = resize_image(grey[..., None].repeat(3, axis=2), *shape, resample=Image.NEAREST)
-        grey = grey[..., 0]
-    return np.asarray(grey)
+    """The mask's grey levels (H, W) on the host, at the content's size."""
+    # nearest: the grey levels name styles, keep them exact (resize_image skips a same size)
+    img = resize_image(load_image(path, dtype=np.float64), *shape, resample=Image.NEAREST)
+    return to_numpy(img).mean(axis=2)
 
 
 def run(args):
