@@ -199,6 +199,14 @@ def duration(seconds):
     return f"{m}m {s:02d}s" if m else f"{seconds:.1f}s"
 
 
+def report(summary, interrupted, written):
+    """Print a run's summary line; after Ctrl-C on stderr, saying what was `written`, and exit 130."""
+    if interrupted:
+        print(f"stylelab: interrupted; wrote {written}. {summary}", file=sys.stderr)
+        raise SystemExit(130)
+    print(summary)
+
+
 def run(args):
     check_outputs(args)
     net, weights = load_network(args)
@@ -224,7 +232,4 @@ def run(args):
     summary = (f"{args.out}: {result.iterations} {what} ({result.evaluations} loss "
                f"evaluations) at {content.shape[0]}x{content.shape[1]} in "
                f"{duration(time.perf_counter() - start)}; final loss {last['total']:.4g}")
-    if result.interrupted:
-        print(f"stylelab: interrupted; wrote the best image so far. {summary}", file=sys.stderr)
-        raise SystemExit(130)
-    print(summary)
+    report(summary, result.interrupted, "the best image so far")

@@ -21,7 +21,7 @@ from .backend import to_numpy
 from .argtypes import non_negative_float, positive_int
 from .decoder import encoder_fingerprint, level_layer
 from .gatys import blend_weights
-from .gatys_cli import duration, load_paper_vgg
+from .gatys_cli import duration, load_paper_vgg, report
 from .images import image_format, load_image, resize_image, save_image
 from .universal import LEVELS, check_levels, check_style_options, universal_transfer
 from .wct import EPS
@@ -142,10 +142,7 @@ def run(args):
     summary = (f"{args.out}: WCT at {', '.join(level_layer(v) for v in result.levels)} "
                f"({road}) at {content.shape[0]}x{content.shape[1]} in "
                f"{duration(time.perf_counter() - start)}")
-    if result.stopped:
-        print(f"stylelab: interrupted; wrote the image so far. {summary}", file=sys.stderr)
-        raise SystemExit(130)
-    print(summary)
+    report(summary, result.stopped, "the image so far")
     if "random weights" in vgg.weights_source(weights_path):
         print("stylelab: note: the VGG-19 weights are random weights; this picture shows "
               "the machinery, not a style", file=sys.stderr)
