@@ -22,31 +22,16 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 
+from harness import best_of, peak_rss_gb, thread_env
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 STYLE_WEIGHTS = {"content": 1.0, "style": 1e5, "tv": 1e-6}
-
-
-def peak_rss_gb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
-
-
-def best_of(fn, repeats):
-    fn()                                    # warm up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 class FixedBatch:
@@ -68,13 +53,13 @@ def run_stylelab(args):
     net = TransformNet(seed=0)
     if args.task == "stylize":
         img = rng.random((args.size, args.size, 3)).astype(np.float32)
-        return {"seconds": best_of(lambda: net.apply(img), args.repeats)}
+        return {"seconds": best_of(lambda: net.apply(img), args.repeats)[0]}
     photos = rng.random((args.batch, args.crop, args.crop, 3)).astype(np.float32)
     style = rng.random((1, args.crop, args.crop, 3)).astype(np.float32)
     w = STYLE_WEIGHTS
     loss = PerceptualLoss(load_vgg(args.weights), style, w["content"], w["style"], w["tv"])
     trainer = Trainer(net, loss, FixedBatch(photos), batch_size=args.batch)
-    return {"seconds": best_of(trainer.train_step, args.repeats)}
+    return {"seconds": best_of(trainer.train_step, args.repeats)[0]}
 
 
 def run_torch(args):
@@ -95,7 +80,7 @@ def run_torch(args):
         def stylize():
             with torch.no_grad():
                 torch_transform(x, tp, STYLE_ARCH)
-        return {"seconds": best_of(stylize, args.repeats)}
+        return {"seconds": best_of(stylize, args.repeats)[0]}
     photos = to_torch(rng.random((args.batch, args.crop, args.crop, 3)).astype(np.float32))
     style = to_torch(rng.random((1, args.crop, args.crop, 3)).astype(np.float32))
     arch, weights, convention = read_vgg_h5(args.weights)
@@ -116,7 +101,7 @@ def run_torch(args):
                                     CONTENT_LAYERS, STYLE_LAYERS)
         total.backward()
         opt.step()
-    return {"seconds": best_of(step, args.repeats)}
+    return {"seconds": best_of(step, args.repeats)[0]}
 
 
 def worker(args):
@@ -126,7 +111,7 @@ def worker(args):
 
 
 def spawn(args, side, task, size=0, weights=""):
-    env = {**os.environ, **{v: str(args.threads) for v in THREAD_VARS}}
+    env = thread_env(args.threads)
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", side, "--task", task,
            "--size", str(size), "--repeats", str(args.repeats if task == "stylize"
                                                   else args.train_steps),

@@ -23,9 +23,10 @@ import time
 
 import numpy as np
 
+from harness import thread_env
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(ROOT, "..", "shared", "images")
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def images(size):
@@ -85,7 +86,7 @@ def main(argv=None):
         print(json.dumps(run(args)))
         return 0
     from stylelab.vgg import save_random_vgg_h5
-    env = {**os.environ, **{v: str(args.threads) for v in THREAD_VARS}}
+    env = thread_env(args.threads)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         weights = os.path.join(tmp, "vgg19_random.h5")

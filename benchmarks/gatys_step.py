@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,8 @@ import time
 
 import numpy as np
 
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+from harness import peak_rss_gb, thread_env
+
 
 
 def conv_gflops(size):
@@ -45,10 +45,6 @@ def conv_gflops(size):
 def images(size):
     rng = np.random.default_rng(0)
     return [rng.random((size, size, 3)).astype(np.float32) for _ in range(3)]  # content, style, x
-
-
-def peak_rss_gb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2   # KiB on Linux
 
 
 # -- the workers (each runs in its own process) ------------------------------
@@ -123,7 +119,7 @@ def worker(args):
 # -- the driver ---------------------------------------------------------------
 
 def spawn(args, what, size, weights):
-    env = {**os.environ, **{v: str(args.threads) for v in THREAD_VARS}}
+    env = thread_env(args.threads)
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", what, "--size", str(size),
            "--threads", str(args.threads), "--repeats", str(args.repeats),
            "--weights", weights, "--backend", args.backend] + (["--profile"] if args.profile else [])

@@ -26,32 +26,16 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 
+from harness import best_of, peak_rss_gb, thread_env
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 LEVELS = (5, 4, 3, 2, 1)
-
-
-def peak_rss_gb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
-
-
-def best_of(fn, repeats):
-    """The fastest of `repeats` timed runs after one warm-up, and the last run's result."""
-    out = fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), out
 
 
 def inputs(size):
@@ -106,7 +90,7 @@ def worker(args):
 
 
 def spawn(args, side, task, weights):
-    env = {**os.environ, **{v: str(args.threads) for v in THREAD_VARS}}
+    env = thread_env(args.threads)
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", side, "--task", task,
            "--size", str(args.size), "--repeats", str(args.repeats), "--threads",
            str(args.threads), "--iterations", str(args.iterations), "--weights", weights]
