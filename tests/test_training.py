@@ -11,7 +11,7 @@ from stylelab.perceptual import CONTENT_LAYERS, STYLE_LAYERS, PerceptualLoss
 from stylelab.superres import degrade, psnr
 from stylelab.training import Trainer
 from stylelab.transform_net import STYLE_ARCH, TransformNet
-from stylelab.vgg import VGG, convs_upto
+from stylelab.vgg import convs_upto
 
 from . import vgg_files
 from .reference import from_torch, rel_err, to_torch
@@ -38,12 +38,11 @@ def vgg16_weights():
 
 
 def loss_network(weights, dtype):
-    channels_last = {k: (w.transpose(0, 2, 3, 1), b) for k, (w, b) in weights.items()}
-    return VGG("vgg16", channels_last, vgg_files.TORCHVISION, dtype=dtype)
+    return vgg_files.stylelab_vgg("vgg16", weights, dtype)
 
 
 def torch_vgg_fn(weights):
-    w64 = {k: (w.astype(np.float64), b.astype(np.float64)) for k, (w, b) in weights.items()}
+    w64 = vgg_files.as_float64(weights)
     return lambda x: vgg_files.torch_vgg("vgg16", w64, vgg_files.TORCHVISION, x)
 
 

@@ -8,7 +8,6 @@ from stylelab.decoder import make_decoder
 from stylelab.gatys import GatysObjective
 from stylelab.universal import (check_levels, invert_features, labels_from_mask, resize_labels,
                                 universal_transfer)
-from stylelab.vgg import VGG
 
 from . import vgg_files
 from .reference import from_torch, rel_err, to_torch
@@ -22,12 +21,7 @@ def vgg19_weights():
 
 
 def encoder(weights, dtype):
-    channels_last = {k: (w.transpose(0, 2, 3, 1), b) for k, (w, b) in weights.items()}
-    return VGG("vgg19", channels_last, vgg_files.TORCHVISION, dtype=dtype)
-
-
-def w64(weights):
-    return {k: (w.astype(np.float64), b.astype(np.float64)) for k, (w, b) in weights.items()}
+    return vgg_files.stylelab_vgg("vgg19", weights, dtype)
 
 
 def images(rng, dtype=np.float64):
@@ -53,7 +47,7 @@ def test_decoder_cascade_matches_pytorch(rng, vgg19_weights, case):
         kw, ref_kw = {"mask": mask}, {"labels": labels_from_mask(mask, 2)}
     out = universal_transfer(vgg, content, styles, decoders=decoders, levels=levels,
                              alpha=0.8, **kw)
-    ref = torch_universal(w64(vgg19_weights), vgg_files.TORCHVISION, to_torch(content[None]),
+    ref = torch_universal(vgg_files.as_float64(vgg19_weights), vgg_files.TORCHVISION, to_torch(content[None]),
                           [to_torch(s[None]) for s in styles], levels, 0.8,
                           decoders={v: (torch_params(d.params, grad=False), d.arch)
                                     for v, d in decoders.items()}, **ref_kw)
@@ -72,7 +66,7 @@ def test_inversion_objective_matches_pytorch(rng, vgg19_weights):
                                content_targets={"relu3_1": target})
     loss, grad = objective(x)
     xt = to_torch(x[None], grad=True)
-    f = vgg_files.torch_vgg("vgg19", w64(vgg19_weights), vgg_files.TORCHVISION, xt,
+    f = vgg_files.torch_vgg("vgg19", vgg_files.as_float64(vgg19_weights), vgg_files.TORCHVISION, xt,
                             upto="relu3_1")["relu3_1"]
     ref = 0.5 * ((f - to_torch(target)) ** 2).sum()
     ref.backward()
@@ -102,7 +96,7 @@ def test_inversion_cascade_matches_pytorch(rng, vgg19_weights):
     seen = []
     out = universal_transfer(vgg, content, styles[:1], levels=levels, iterations=3,
                              callback=lambda v, it, x, loss: seen.append((v, it, loss)) and False)
-    ref = torch_universal(w64(vgg19_weights), vgg_files.TORCHVISION, to_torch(content[None]),
+    ref = torch_universal(vgg_files.as_float64(vgg19_weights), vgg_files.TORCHVISION, to_torch(content[None]),
                           [to_torch(styles[0][None])], levels, 0.6, iterations=3)
     assert [(v, it) for v, it, _ in seen] == [(3, 1), (3, 2), (3, 3), (1, 1), (1, 2), (1, 3)]
     assert seen[2][2] < seen[0][2]                      # the feature loss falls

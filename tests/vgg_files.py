@@ -31,6 +31,18 @@ def random_torch_weights(arch, seed):
     return out
 
 
+def stylelab_vgg(arch, weights, dtype):
+    """stylelab's VGG with the torchvision convention from :func:`random_torch_weights`' arrays."""
+    from stylelab.vgg import VGG
+    channels_last = {k: (w.transpose(0, 2, 3, 1), b) for k, (w, b) in weights.items()}
+    return VGG(arch, channels_last, TORCHVISION, dtype=dtype)
+
+
+def as_float64(weights):
+    """{conv: (w, b)} in float64, for the PyTorch side of float64 comparisons."""
+    return {k: (w.astype(np.float64), b.astype(np.float64)) for k, (w, b) in weights.items()}
+
+
 def write_torchvision(path, arch, weights, legacy=False):
     names = layer_names(arch)
     state = OrderedDict()
