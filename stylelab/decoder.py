@@ -74,17 +74,26 @@ def make_decoder(level, seed=0, dtype=np.float32, params=None):
                         norm="none", output="linear", in_channels=WIDTHS[level - 1])
 
 
-def encoder_fingerprint(vgg, layer):
-    """SHA-256 of the encoder's weights up to `layer` (as float32 bytes).
+def encoder_fingerprints(vgg, layers):
+    """{layer: SHA-256 of the encoder's weights up to it (as float32 bytes)}.
 
     A decoder learns to invert one encoder: its model file records this, and
-    ``stylelab wct`` refuses a decoder trained on other VGG weights.
+    ``stylelab wct`` refuses a decoder trained on other VGG weights. One pass
+    over the weights serves every layer: each digest is the running hash's.
     """
+    wanted, out = set(layers), {}
     h = hashlib.sha256()
-    for name in vgg.names[:vgg.names.index(layer) + 1]:
+    for name in vgg.names[:max(vgg.names.index(n) for n in layers) + 1]:
         if name.startswith("conv"):
             w, b = vgg.params[name]
             h.update(name.encode())
             for a in (w, b):
                 h.update(np.ascontiguousarray(to_numpy(a), dtype=np.float32).tobytes())
-    return h.hexdigest()
+        if name in wanted:
+            out[name] = h.copy().hexdigest()
+    return out
+
+
+def encoder_fingerprint(vgg, layer):
+    """The fingerprint of the encoder up to one `layer` (:func:`encoder_fingerprints`)."""
+    return encoder_fingerprints(vgg, [layer])[layer]

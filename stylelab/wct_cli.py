@@ -19,7 +19,7 @@ from . import vgg
 from .apply_cli import load_task_model
 from .backend import to_numpy
 from .argtypes import non_negative_float, positive_int
-from .decoder import encoder_fingerprint, level_layer
+from .decoder import encoder_fingerprints, level_layer
 from .gatys import blend_weights
 from .gatys_cli import duration, load_paper_vgg, report
 from .images import image_format, load_image, resize_image, save_image
@@ -83,6 +83,7 @@ def _check_args(args):
 def _load_decoders(args, net, weights_path):
     """{level: decoder} from ``DIR/relu{L}_1.h5``, each checked to fit the encoder."""
     decoders = {}
+    fingerprints = encoder_fingerprints(net, [level_layer(v) for v in args.levels])
     for level in args.levels:
         layer = level_layer(level)
         path = os.path.join(args.decoders, f"{layer}.h5")
@@ -92,7 +93,7 @@ def _load_decoders(args, net, weights_path):
         dec, meta = load_task_model(path, "decoder", net.dtype)
         if meta.get("level") != level:
             raise ValueError(f"{path} decodes relu{meta.get('level')}_1, not {layer}")
-        if meta.get("encoder") != encoder_fingerprint(net, layer):
+        if meta.get("encoder") != fingerprints[layer]:
             raise ValueError(f"{path} was trained on other VGG-19 weights than "
                              f"{weights_path}; a decoder only inverts its own encoder")
         decoders[level] = dec
