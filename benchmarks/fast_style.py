@@ -21,14 +21,13 @@ The weights are random: this times the arithmetic, not a trained network.
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 
 import numpy as np
 
-from harness import best_of, peak_rss_gb, thread_env
+from harness import best_of, machine_line, peak_rss_gb, thread_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STYLE_WEIGHTS = {"content": 1.0, "style": 1e5, "tv": 1e-6}
@@ -45,10 +44,10 @@ class FixedBatch:
 
 
 def run_stylelab(args):
-    from stylelab.perceptual import PerceptualLoss
-    from stylelab.training import Trainer
-    from stylelab.transform_net import TransformNet
-    from stylelab.vgg import load_vgg
+    from stylelab.files.weights import load_vgg
+    from stylelab.johnson.perceptual import PerceptualLoss
+    from stylelab.johnson.training import Trainer
+    from stylelab.nets.transform import TransformNet
     rng = np.random.default_rng(0)
     net = TransformNet(seed=0)
     if args.task == "stylize":
@@ -65,9 +64,9 @@ def run_stylelab(args):
 def run_torch(args):
     import torch
     sys.path.insert(0, ROOT)
-    from stylelab.perceptual import CONTENT_LAYERS, STYLE_LAYERS
-    from stylelab.transform_net import STYLE_ARCH, TransformNet
-    from stylelab.vgg import read_vgg_h5
+    from stylelab.files.vgg_h5 import read_vgg_h5
+    from stylelab.johnson.perceptual import CONTENT_LAYERS, STYLE_LAYERS
+    from stylelab.nets.transform import STYLE_ARCH, TransformNet
     from tests import vgg_files
     from tests.reference import to_torch
     from tests.torch_models import torch_params, torch_perceptual, torch_transform
@@ -141,14 +140,15 @@ def main(argv=None):
         args.side = args.worker
         return worker(args)
 
-    print(f"# {platform.processor() or platform.machine()}, {args.threads} threads, float32, "
+    print(machine_line(args.threads))
+    print(f"# float32, "
           f"random weights")
     rows = []
     for size in args.sizes:
         ours, ref = (spawn(args, side, "stylize", size) for side in ("stylelab", "torch"))
         rows.append({"task": f"stylize {size}x{size}", "stylelab": ours, "torch": ref})
     if not args.skip_train:
-        from stylelab.vgg import save_random_vgg_h5
+        from stylelab.files.vgg_h5 import save_random_vgg_h5
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "vgg16.h5")
             save_random_vgg_h5(path, "vgg16", seed=0, upto="relu4_3")

@@ -30,7 +30,7 @@ SHARED = os.path.join(ROOT, "..", "shared", "images")
 
 
 def images(size):
-    from stylelab.images import load_image
+    from stylelab.files.images import load_image
     pair = [os.path.join(SHARED, n) for n in ("tubingen.jpg", "starry_night.jpg")]
     if all(os.path.exists(p) for p in pair):
         import stylelab
@@ -40,11 +40,12 @@ def images(size):
 
 
 def run_stylelab(args):
-    from stylelab import gatys, vgg
+    from stylelab.files.weights import load_vgg
+    from stylelab.gatys import stylize
     (content, style), _ = images(args.size)
     start = time.perf_counter()
-    net = vgg.load_vgg(args.weights)
-    result = gatys.stylize(net, content, style, iterations=args.iterations, seed=0)
+    net = load_vgg(args.weights)
+    result = stylize(net, content, style, iterations=args.iterations, seed=0)
     return {"seconds": time.perf_counter() - start, "iterations": result.iterations,
             "evaluations": result.evaluations, "loss": result.history[-1]["total"]}
 
@@ -85,7 +86,7 @@ def main(argv=None):
         run = run_stylelab if args.worker == "stylelab" else run_torch
         print(json.dumps(run(args)))
         return 0
-    from stylelab.vgg import save_random_vgg_h5
+    from stylelab.files.vgg_h5 import save_random_vgg_h5
     env = thread_env(args.threads)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -26,13 +26,13 @@ import time
 
 import numpy as np
 
-from harness import peak_rss_gb, thread_env
+from harness import machine, machine_line, peak_rss_gb, thread_env
 
 
 
 def conv_gflops(size):
     """Forward FLOPs (2 per multiply-add) of VGG-19's convs up to conv5_1 on a size x size image."""
-    from stylelab.vgg import conv_shapes, convs_upto
+    from stylelab.nets.vgg import conv_shapes, convs_upto
     shapes = conv_shapes("vgg19")
     total = 0
     for name in convs_upto("vgg19", "relu5_1"):
@@ -51,13 +51,14 @@ def images(size):
 
 def run_stylelab(args):
     import stylelab
-    from stylelab import gatys, vgg
+    from stylelab.files.weights import load_vgg
+    from stylelab.gatys import GatysObjective
     from stylelab.profile import Profile
     stylelab.use(args.backend)
     xp = stylelab.array_module()
-    net = vgg.load_vgg(args.weights)
+    net = load_vgg(args.weights)
     content, style, x = (xp.asarray(a) for a in images(args.size))
-    objective = gatys.GatysObjective(net, content, style)
+    objective = GatysObjective(net, content, style)
     sync = xp.cuda.Device().synchronize if args.backend == "cupy" else (lambda: None)
     times = []
     for _ in range(args.repeats + 1):                  # the first run warms up
@@ -94,20 +95,7 @@ def run_torch(args):
     return {"times": times[1:]}
 
 
-def run_sgemm(args):
-    a = np.random.default_rng(0).random((2048, 2048), dtype=np.float32)
-    a @ a
-    best = min(_timed(lambda: a @ a) for _ in range(3))
-    return {"gflops": 2 * 2048 ** 3 / best / 1e9}
-
-
-def _timed(fn):
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
-WORKERS = {"stylelab": run_stylelab, "torch": run_torch, "sgemm": run_sgemm}
+WORKERS = {"stylelab": run_stylelab, "torch": run_torch}
 
 
 def worker(args):
@@ -147,11 +135,12 @@ def main(argv=None):
         return worker(args)
 
     from stylelab.profile import Profile
-    from stylelab.vgg import save_random_vgg_h5
+    from stylelab.files.vgg_h5 import save_random_vgg_h5
     with tempfile.TemporaryDirectory() as tmp:
         weights = os.path.join(tmp, "vgg19_random.h5")
         save_random_vgg_h5(weights, "vgg19", seed=0, upto="relu5_1")
-        peak = spawn(args, "sgemm", 0, weights)["gflops"]
+        report = machine(args.threads)
+        peak = report["sgemm_gflops"]
         rows = []
         for size in args.sizes:
             ours = spawn(args, "stylelab", size, weights)
@@ -166,10 +155,9 @@ def main(argv=None):
                          "memory_ratio": ours["peak_rss_gb"] / ref["peak_rss_gb"],
                          "stylelab_all_s": ours["times"], "torch_all_s": ref["times"],
                          "profile": ours.get("profile")})
-    device = "CuPy vs PyTorch CUDA" if args.backend == "cupy" else f"{args.threads} threads"
+    device = "CuPy vs PyTorch CUDA" if args.backend == "cupy" else "NumPy vs PyTorch CPU"
     print(f"Gatys evaluation (VGG-19 to relu5_1 + losses + image gradient), float32, random "
-          f"weights; {time.strftime('%Y-%m-%d')}, {platform.machine()} {platform.node()}, "
-          f"{os.cpu_count()} CPUs, {device}; SGEMM peak {peak:.0f} GFLOP/s (NumPy, 2048^2)\n")
+          f"weights, {device}\n{machine_line(args.threads, report)}\n")
     print("| size | stylelab s | PyTorch s | ratio | stylelab GFLOP/s (% peak) | PyTorch GFLOP/s "
           "(% peak) | stylelab peak RSS GB | PyTorch peak RSS GB | memory ratio |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")

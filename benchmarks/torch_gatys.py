@@ -9,7 +9,8 @@ HDF5 file, frozen: only the gradient with respect to the image is computed.
 import numpy as np
 import torch
 
-from stylelab.vgg import layer_names, read_vgg_h5
+from stylelab.files.vgg_h5 import read_vgg_h5
+from stylelab.nets.vgg import layer_names
 
 CONTENT = "relu4_2"
 STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")

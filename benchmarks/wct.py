@@ -25,14 +25,13 @@ The weights are random: this times the arithmetic, not a trained network.
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 
 import numpy as np
 
-from harness import best_of, peak_rss_gb, thread_env
+from harness import best_of, machine_line, peak_rss_gb, thread_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LEVELS = (5, 4, 3, 2, 1)
@@ -45,9 +44,9 @@ def inputs(size):
 
 
 def run_stylelab(args):
-    from stylelab.decoder import make_decoder
+    from stylelab.files.weights import load_vgg
+    from stylelab.nets.decoder import make_decoder
     from stylelab.universal import universal_transfer
-    from stylelab.vgg import load_vgg
     vgg = load_vgg(args.weights)
     content, style = inputs(args.size)
     decoders = ({v: make_decoder(v, seed=v) for v in LEVELS} if args.task == "decoders"
@@ -60,8 +59,8 @@ def run_stylelab(args):
 def run_torch(args):
     import torch
     sys.path.insert(0, ROOT)
-    from stylelab.decoder import make_decoder
-    from stylelab.vgg import read_vgg_h5
+    from stylelab.files.vgg_h5 import read_vgg_h5
+    from stylelab.nets.decoder import make_decoder
     from tests.reference import to_torch
     from tests.torch_models import torch_params
     from tests.torch_universal import torch_universal
@@ -115,8 +114,9 @@ def main(argv=None):
     if args.worker:
         return worker(args)
 
-    from stylelab.vgg import save_random_vgg_h5
-    print(f"# {platform.processor() or platform.machine()}, {args.threads} threads, float32, "
+    from stylelab.files.vgg_h5 import save_random_vgg_h5
+    print(machine_line(args.threads))
+    print(f"# float32, "
           f"random weights, {args.size}x{args.size}, levels relu5_1 ... relu1_1")
     rows = []
     with tempfile.TemporaryDirectory() as d:

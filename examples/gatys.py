@@ -1,12 +1,12 @@
 """Gatys et al. 2015 with stylelab's API, step by step.
 
-Takes the same arguments as ``stylelab gatys``, e.g.::
+Takes the core arguments of ``stylelab gatys``, e.g.::
 
     python3 examples/gatys.py --content ../shared/images/tubingen.jpg \
         --style ../shared/images/starry_night.jpg --out tubingen_starry.png --size 256
 
-The command does the same with a progress bar, snapshots and loss plots; this
-script shows the steps underneath it.
+The command does the same with every option, a progress bar, snapshots and
+loss plots; this script shows the steps underneath it.
 """
 
 import argparse
@@ -14,51 +14,61 @@ import sys
 
 import numpy as np
 
-from stylelab import gatys, vgg
-from stylelab.gatys_cli import add_arguments, stylize_options
-from stylelab.images import load_image, save_image
+from stylelab.files.images import load_image, save_image
+from stylelab.files.weights import find_weights, load_vgg
+from stylelab.gatys import GatysObjective, stylize
+
+
+def parse(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--content", required=True, help="the photograph")
+    p.add_argument("--style", required=True, nargs="+", help="one or more paintings")
+    p.add_argument("--out", required=True, help="the output picture (.png or .jpg)")
+    p.add_argument("--weights", help="VGG-19 weights in stylelab's HDF5 layout (default: "
+                   "$STYLELAB_WEIGHTS, else the download cache)")
+    p.add_argument("--size", type=int, default=512, help="longest side of the output (default: 512)")
+    p.add_argument("--iterations", type=int, default=500, help="L-BFGS iterations (default: 500)")
+    p.add_argument("--content-weight", type=float, default=1.0, help="(default: 1)")
+    p.add_argument("--style-weight", type=float, default=1e3, help="(default: 1e3)")
+    p.add_argument("--style-blend", type=float, nargs="+", help="one weight per style image")
+    p.add_argument("--seed", type=int, default=0, help="seed of the starting noise (default: 0)")
+    p.add_argument("--quiet", action="store_true", help="accepted for the command's sake")
+    return p, p.parse_args(argv)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    dtype = np.dtype(args.dtype)
+    parser, args = parse(argv)
+    dtype = np.float32
 
     # 1. The network: VGG-19's conv layers, frozen, from a converted weight file.
-    weights = args.weights or vgg.find_weights(args.arch)
+    weights = args.weights or find_weights("vgg19")
     if weights is None:
-        parser.exit(2, "no VGG weights here: run `stylelab weights download vgg19` "
-                       "or pass --weights FILE\n")
-    net = vgg.load_vgg(weights, pooling=args.pooling, dtype=dtype)
+        parser.exit(2, "gatys.py: error: no VGG weights here: run `stylelab weights download "
+                       "vgg19` or pass --weights FILE\n")
+    net = load_vgg(weights, dtype=dtype)
     print(f"{net.arch} from {weights}: layers {net.names[0]} ... {net.names[-1]}")
 
     # 2. The images, RGB in [0, 1], shape (H, W, 3): the photo at the output
-    #    size, the paintings at style_scale times it.
+    #    size, the paintings at the same longest side.
     content = load_image(args.content, size=args.size, dtype=dtype)
-    styles = [load_image(s, size=round(args.style_scale * args.size), dtype=dtype)
-              for s in args.style]
+    styles = [load_image(s, size=args.size, dtype=dtype) for s in args.style]
 
     # 3. The objective: targets P (relu4_2) and A (Gram matrices) computed once;
     #    then loss, grad = objective(x) for any image x of the content's shape.
-    options = stylize_options(args, init=args.init)
-    objective_keys = ("content_layers", "style_layers", "content_weight", "style_weight",
-                      "tv_weight", "style_blend", "statistic")
-    objective = gatys.GatysObjective(net, content, styles,
-                                     **{k: options[k] for k in objective_keys})
+    weighting = dict(content_weight=args.content_weight, style_weight=args.style_weight,
+                     style_blend=args.style_blend)
+    objective = GatysObjective(net, content, styles, **weighting)
     noise = np.random.default_rng(args.seed).random(content.shape).astype(dtype)
     loss, grad = objective(noise)
     print(f"at white noise: loss {loss:.4g} = " + " + ".join(
         f"{k} {v:.3g}" for k, v in objective.terms.items() if k != "total"),
         f"; gradient {grad.shape}")
 
-    # 4. The optimisation: stylize() builds that objective at each scale and
-    #    hands it to L-BFGS (or Adam) over the pixels, bounded to [0, 1].
-    if args.init not in gatys.INITS:
-        options["init"] = load_image(args.init, dtype=dtype)
-    result = gatys.stylize(net, content, styles, **options)
-    what = "L-BFGS iterations" if args.optimizer == "lbfgs" else "Adam steps"
-    print(f"{result.iterations} {what}, {result.evaluations} loss evaluations; "
+    # 4. The optimisation: stylize() builds that objective and hands it to
+    #    L-BFGS over the pixels, bounded to [0, 1], from the same noise.
+    result = stylize(net, content, styles, iterations=args.iterations, seed=args.seed,
+                     **weighting)
+    print(f"{result.iterations} L-BFGS iterations, {result.evaluations} loss evaluations; "
           f"loss {result.history[0]['total']:.4g} -> {result.history[-1]['total']:.4g}")
 
     # 5. Save (atomically: a temporary file, renamed when complete).

@@ -3,19 +3,20 @@
     python3 examples/sr_psnr.py --model sr4.h5 --size 256 IMG [IMG ...]
 
 Each image is resized so its longest side is ``--size``, blurred and
-downsampled as in training (``stylelab.superres.degrade``), then brought back
+downsampled as in training (``stylelab.johnson.superres.degrade``), then brought back
 by bicubic interpolation and by the network; PSNR (dB, over RGB in [0, 1])
 is measured against the resized original.
 """
 
 import argparse
 import os
+import sys
 
 import numpy as np
 
-from stylelab.images import load_image
-from stylelab.model_file import load_model
-from stylelab.superres import evaluate
+from stylelab.files.images import load_image
+from stylelab.files.model_file import load_task_model
+from stylelab.johnson.superres import evaluate
 
 
 def main(argv=None):
@@ -24,7 +25,7 @@ def main(argv=None):
     p.add_argument("--size", type=int, default=256)
     p.add_argument("images", nargs="+")
     args = p.parse_args(argv)
-    net, meta = load_model(args.model)
+    net, meta = load_task_model(args.model, "super-resolution")
     factor = int(net.factor)
     print(f"# {args.model}: x{factor}, {meta.get('steps')} steps, loss network "
           f"{meta.get('loss_network')}")
@@ -40,4 +41,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        sys.exit(main())
+    except (ValueError, OSError) as exc:      # bad input: one line, no traceback
+        sys.exit(f"sr_psnr.py: error: {exc}")

@@ -1,5 +1,8 @@
+"""``python -m stylelab``: the ``stylelab`` command (:mod:`stylelab.cli`)."""
+
 import sys
 
 from .cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -67,14 +67,25 @@ class Adam:
             p -= (self.lr / c1) * m / (xp.sqrt(v) / c2 + self.eps)
 
     def state_dict(self):
-        """Everything a later run needs to continue exactly (arrays stay arrays)."""
+        """Everything a later run needs to continue exactly.
+
+        As ``torch.optim.Optimizer.state_dict``, the moments are the live
+        arrays, not copies: the dict changes with every later :meth:`step`.
+        Write it out (a checkpoint) or copy it before stepping again.
+        """
         return {"t": self.t, "lr": self.lr, "betas": self.betas, "eps": self.eps,
                 "m": dict(self.m), "v": dict(self.v)}
 
     def load_state_dict(self, state):
+        """Continue from `state` (from :meth:`state_dict` or a checkpoint).
+
+        The moments are copied: stepping this optimiser never changes `state`,
+        nor another optimiser that `state` came from.
+        """
         self.t, self.lr = int(state["t"]), float(state["lr"])
         self.betas, self.eps = tuple(state["betas"]), float(state["eps"])
-        self.m, self.v = dict(state["m"]), dict(state["v"])
+        self.m = {k: v.copy() for k, v in state["m"].items()}
+        self.v = {k: v.copy() for k, v in state["v"].items()}
 
 
 @dataclass

@@ -8,7 +8,7 @@ permutation (0, 3, 1, 2) maps both, so one pair of helpers serves every test.
 import numpy as np
 import torch
 
-from stylelab import to_numpy
+from stylelab import get_array_module, to_numpy
 
 
 def to_torch(a, grad=False):
@@ -55,3 +55,61 @@ def rel_err(a, b):
 
 # Tolerances of the project's standard: layers against PyTorch.
 TOL = {np.float64: 1e-10, np.float32: 1e-4}
+
+
+def check_gradients(grads, refs, tol, what=""):
+    """Every gradient in `grads` against PyTorch's `refs` (dicts of the same keys).
+
+    Each must agree to `tol` relative to its reference. Where the reference is
+    rounding noise (a bias right before an instance norm cannot change the
+    output: both frameworks give ~1e-16 of the others), ours must be noise too:
+    within ``10 * tol`` of the largest gradient.
+    """
+    assert set(grads) == set(refs), (what, sorted(set(grads) ^ set(refs)))
+    scale = max(float(np.abs(np.asarray(to_numpy(r))).max()) for r in refs.values())
+    for k, g in grads.items():
+        ref = np.asarray(to_numpy(refs[k]))
+        if np.abs(ref).max() > tol * scale:
+            assert rel_err(g, ref) <= tol, (what, k)
+        else:
+            assert np.abs(np.asarray(to_numpy(g)) - ref).max() <= 10 * tol * scale, (what, k)
+
+
+def check_layer(forward, backward, torch_fn, inputs, rng, tol=None, forward_tol=None):
+    """A layer's forward pass and every gradient against the same function in PyTorch.
+
+    Parameters
+    ----------
+    forward : callable
+        ``forward(*inputs) -> (y, cache)``, stylelab's layout.
+    backward : callable
+        ``backward(dy, cache)``: one gradient per input (an array if one input).
+    torch_fn : callable
+        The same layer on channels-first tensors.
+    inputs : list of arrays
+        On any backend, one dtype; float64 checks use the project's 1e-10.
+    rng : numpy Generator
+        Draws the output gradient.
+    tol : float, optional
+        Default: ``TOL[dtype]``.
+    forward_tol : float, optional
+        The forward pass's own bound (0 for layers that only copy); default `tol`.
+
+    Returns
+    -------
+    y, grads
+    """
+    dtype = inputs[0].dtype
+    tol = TOL[dtype.type] if tol is None else tol
+    y, cache = forward(*inputs)
+    dy = get_array_module(y).asarray(rng.standard_normal(y.shape).astype(dtype))
+    grads = backward(dy, cache)
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    y_ref, refs = run_torch(torch_fn, list(inputs), dy)
+    assert y.shape == y_ref.shape and y.dtype == dtype
+    assert rel_err(y, y_ref) <= (tol if forward_tol is None else forward_tol), "forward"
+    assert len(grads) == len(inputs)
+    for i, (g, ref, a) in enumerate(zip(grads, refs, inputs)):
+        assert g.shape == a.shape and g.dtype == dtype, i
+        assert rel_err(g, ref) <= tol, f"gradient {i}"
+    return y, grads

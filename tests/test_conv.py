@@ -8,7 +8,7 @@ from stylelab import layers
 from stylelab.layers import conv_output_size
 
 from .gradcheck import grad_rel_err, numeric_grad
-from .reference import TOL, rel_err, run_torch
+from .reference import check_layer, rel_err
 
 # (N, H, W, C, F, K, stride, padding, pad_mode): odd sizes, batches, strides,
 # both pad modes, and the 1x1, 3x3, 5x5 and 9x9 kernels the networks use.
@@ -44,25 +44,13 @@ def torch_conv(stride, pad, pad_mode):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "x".join(map(str, c)))
 def test_conv_matches_pytorch(xp, rng, case, dtype, method):
-    x, w, b = make(rng, xp, case, dtype)
     stride, padding, pad_mode = case[6:]
     pad = (case[5] - 1) // 2 if padding == "same" else padding
-
-    if method == "fast":   # the shifted GEMMs wherever they apply (strides 1 and 2)
-        method = "shifted" if stride <= 2 else "auto"
-    y, cache = layers.conv2d_forward(x, w, b, stride=stride, padding=padding,
-                                     pad_mode=pad_mode, method=method)
-    dy = xp.asarray(rng.standard_normal(y.shape).astype(dtype))
-    dx, dw, db = layers.conv2d_backward(dy, cache)
-    y_ref, (dx_ref, dw_ref, db_ref) = run_torch(torch_conv(stride, pad, pad_mode),
-                                                [x, w, b], dy)
-
-    tol = TOL[dtype]
-    assert y.shape == y_ref.shape
-    for ours, ref in [(y, y_ref), (dx, dx_ref), (dw, dw_ref), (db, db_ref)]:
-        assert ours.dtype == dtype
-        assert rel_err(ours, ref) <= tol
-    assert dx.shape == x.shape and dw.shape == w.shape and db.shape == b.shape
+    method = "auto" if method == "fast" else method    # the fast kernels wherever they apply
+    check_layer(lambda x, w, b: layers.conv2d_forward(x, w, b, stride=stride, padding=padding,
+                                                      pad_mode=pad_mode, method=method),
+                layers.conv2d_backward, torch_conv(stride, pad, pad_mode),
+                list(make(rng, xp, case, dtype)), rng)
 
 
 STRIDE_1 = [c for c in CASES if c[6] == 1] + [
@@ -73,7 +61,7 @@ STRIDE_1 = [c for c in CASES if c[6] == 1] + [
     (1, 7, 6, 16, 2, 3, 1, 1, "zeros"),
     (2, 9, 8, 3, 18, 5, 1, 2, "reflect"),       # its backward runs the few-filters path
 ]
-STRIDE_2 = [c for c in CASES if c[6] == 2] + [  # by phases (stylelab.layers.strided)
+STRIDE_2 = [c for c in CASES if c[6] == 2] + [  # by phases (stylelab.layers.fast.phases)
     (2, 12, 9, 20, 6, 3, 2, "same", "reflect"),
     (1, 8, 8, 4, 3, 1, 2, 0, "zeros"),
     (2, 7, 10, 5, 4, 5, 2, 1, "zeros"),
@@ -81,11 +69,11 @@ STRIDE_2 = [c for c in CASES if c[6] == 2] + [  # by phases (stylelab.layers.str
 
 
 @pytest.mark.parametrize("case", STRIDE_1 + STRIDE_2, ids=lambda c: "x".join(map(str, c)))
-def test_shifted_gemms_equal_the_im2col_reference(xp, rng, case):
-    # The fast path against the readable one: forward, dx, dw and db.
+def test_the_fast_layer_equals_the_im2col_reference(xp, rng, case):
+    # The layer by its fast kernels against the readable one: forward, dx, dw and db.
     x, w, b = make(rng, xp, case, np.float64)
     kw = dict(stride=case[6], padding=case[7], pad_mode=case[8])
-    y_fast, c_fast = layers.conv2d_forward(x, w, b, method="shifted", **kw)
+    y_fast, c_fast = layers.conv2d_forward(x, w, b, method="auto", **kw)
     y_ref, c_ref = layers.conv2d_forward(x, w, b, method="im2col", **kw)
     assert rel_err(y_fast, y_ref) <= 1e-13
     dy = xp.asarray(rng.standard_normal(y_ref.shape))
@@ -98,38 +86,13 @@ def test_shifted_gemms_equal_the_im2col_reference(xp, rng, case):
     assert no_dx is None and rel_err(dw, layers.conv2d_backward(dy, c_ref)[1]) <= 1e-13
 
 
-def test_few_filters_in_chunks_equal_the_reference(rng):
-    from stylelab.layers.shifted import correlate_valid_few_filters
-    xpad = rng.random((2, 9, 12, 17))
-    w, b = rng.standard_normal((3, 5, 5, 17)), rng.standard_normal(3)
-    ref = layers.conv2d_forward(xpad, w, b, padding=0, method="im2col")[0]
-    for chunk in (7, 50, 1 << 16):           # chunks end inside rows, and one chunk
-        assert rel_err(correlate_valid_few_filters(xpad, w, b, chunk=chunk), ref) <= 1e-13
-
-
-def test_the_shifted_method_needs_stride_1_or_2(rng):
+def test_the_method_is_checked(rng):
     x, w, b = make(rng, np, CASES[1], np.float64)
-    with pytest.raises(ValueError, match="shifted method needs stride 1 or 2"):
-        layers.conv2d_forward(x, w, b, stride=3, method="shifted")
-    with pytest.raises(ValueError, match="method must be one of"):
+    with pytest.raises(ValueError, match=r"method must be one of \('auto', 'im2col'\)"):
         layers.conv2d_forward(x, w, b, method="winograd")
-
-
-def test_gemm_accumulate_adds_in_place(rng):
-    from stylelab.layers.blas import gemm_accumulate
-    for dtype in (np.float32, np.float64):
-        a, b = rng.random((50, 7)).astype(dtype), rng.random((7, 3)).astype(dtype)
-        out = rng.random((50, 3)).astype(dtype)
-        expected = out + a @ b
-        buffer = out
-        gemm_accumulate(a, b, out)
-        assert out is buffer and rel_err(out, expected) <= 1e-6
-        # Views of bigger arrays, as the conv passes them.
-        big = rng.random((60, 3)).astype(dtype)
-        view = big[5:55]
-        expected = view + a @ b
-        gemm_accumulate(a, b, view)
-        assert rel_err(big[5:55], expected) <= 1e-6
+    # Stride 3 has no fast kernel: "auto" takes im2col.
+    y, cache = layers.conv2d_forward(x, w, b, stride=3)
+    assert rel_err(y, layers.conv2d_forward(x, w, b, stride=3, method="im2col")[0]) == 0
 
 
 def test_output_size_formula():
@@ -145,11 +108,11 @@ def test_output_size_formula():
 def test_naive_loops_equal_im2col(xp, rng, case):
     x, w, b = make(rng, xp, case, np.float64)
     kw = dict(stride=case[6], padding=case[7], pad_mode=case[8])
-    fast, _ = layers.conv2d_forward(x, w, b, **kw)
+    gemm, _ = layers.conv2d_forward(x, w, b, method="im2col", **kw)
     slow = layers.conv2d_naive(x, w, b, **kw)
-    assert rel_err(slow, fast) <= 1e-13
+    assert rel_err(slow, gemm) <= 1e-13
     # The seed's layer ends in a ReLU; so can the loops.
-    relu, _ = layers.relu_forward(fast)
+    relu, _ = layers.relu_forward(gemm)
     assert rel_err(layers.conv2d_naive(x, w, b, relu=True, **kw), relu) <= 1e-13
 
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from stylelab.decoder import decoder_arch, level_layer, make_decoder
-from stylelab.vgg_weights import conv_shapes, convs_upto
+from stylelab.nets.decoder import decoder_arch, level_layer, make_decoder
+from stylelab.nets.vgg import conv_shapes, convs_upto
 
 from .gradcheck import grad_rel_err, numeric_grad
 from .reference import TOL, from_torch, rel_err, to_torch
@@ -56,7 +56,7 @@ def test_decoder_matches_pytorch(xp, rng, level, dtype):
 
 
 def test_decoder_gradients_numerically(rng):
-    from stylelab.transform_net import TransformNet
+    from stylelab.nets.transform import TransformNet
     # A small decoder-shaped network: conv + ReLU, nearest up + conv, linear out.
     net = TransformNet("c3s1-4,u4,c3s1-3", norm="none", output="linear", in_channels=5,
                        seed=3, dtype=np.float64)
@@ -71,7 +71,7 @@ def test_decoder_gradients_numerically(rng):
 
 
 def test_decoder_options_are_checked():
-    from stylelab.transform_net import TransformNet
+    from stylelab.nets.transform import TransformNet
     with pytest.raises(ValueError, match="residual blocks carry instance norms"):
         TransformNet("c3s1-4,R4,c3s1-3", norm="none")
     with pytest.raises(ValueError, match="norm must be one of"):

@@ -1,26 +1,94 @@
 """Every fast path against the readable reference it replaces.
 
 The conv layer's reference is im2col + one GEMM (itself checked against the
-seed's loops and PyTorch in test_conv.py). The fast paths: shifted GEMMs,
-Winograd F(2x2, 3x3), BLAS products with transposes and in-place
-accumulation, and VGG's fused forward/backward with reused buffers.
+seed's loops and PyTorch in test_conv.py). The fast paths: the kernels of
+stylelab.layers.fast -- each forced onto every shape, not only the ones the
+dispatch table sends it --, Winograd F(2x2, 3x3), the fused upsample-conv,
+BLAS products with transposes and in-place accumulation, pooling from stored
+winners, and VGG's fast engine.
 """
 
 import numpy as np
 import pytest
 
-from stylelab import layers, vgg
-from stylelab.layers.blas import gemm_accumulate, matmul
-from stylelab.layers.shifted import backward_taps, conv_taps, correlate_valid
-from stylelab.layers.winograd import (correlate3x3_winograd, winograd_backward_taps,
-                                      winograd_taps)
+from stylelab import layers
+from stylelab.files.vgg_h5 import save_random_vgg_h5
+from stylelab.files.weights import load_vgg
+from stylelab.layers import fast
+from stylelab.layers.fast import few_filters, pool_winners, row_taps, shifted, winograd
+from stylelab.layers.fast.blas import gemm_accumulate, matmul
+from stylelab.layers.fast.taps import conv_taps, flip_swap
 
 from .reference import rel_err
 
 
-def reference_conv(x, w):
-    """im2col + GEMM, zero 'same' padding, no bias."""
-    return layers.conv2d_forward(x, w, np.zeros(w.shape[0], x.dtype), method="im2col")[0]
+def reference_conv(x, w, b=None, **kw):
+    """im2col + GEMM ('same' zero padding unless told), no bias unless given."""
+    b = np.zeros(w.shape[0], x.dtype) if b is None else b
+    return layers.conv2d_forward(x, w, b, method="im2col", **kw)
+
+
+# (N, H, W, C, F, K): few and many channels and filters, odd sizes, 1x1 to 9x9 kernels.
+SHAPES = [(2, 7, 9, 3, 5, 3), (1, 6, 5, 17, 20, 3), (2, 5, 8, 4, 3, 5), (1, 9, 7, 18, 2, 1),
+          (2, 11, 10, 3, 4, 9), (1, 4, 4, 16, 4, 3)]
+
+
+@pytest.mark.parametrize("kernel", ["row_taps", "few_filters", "shifted", "phases"])
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_every_conv_kernel_equals_im2col_on_every_shape(xp, rng, kernel, shape):
+    n, h, w_, c, f, k = shape
+    stride = 2 if kernel == "phases" else 1
+    x = xp.asarray(rng.standard_normal((n, h, w_, c)))
+    w, b = xp.asarray(rng.standard_normal((f, k, k, c))), xp.asarray(rng.standard_normal(f))
+    ref, cache = reference_conv(x, w, b, stride=stride, pad_mode="reflect" if k < h else "zeros")
+    xpad = cache[0]
+    assert rel_err(fast.correlate(xpad, w, b, stride, kernel=kernel), ref) <= 1e-13
+    dy = xp.asarray(rng.standard_normal(ref.shape))
+    dx_ref, dw_ref, _ = layers.conv2d_backward(dy, cache)
+    if kernel == "phases":
+        dxpad, dw = fast.phases.backward(dy, xpad, w)
+        assert rel_err(layers.pad2d_backward(dxpad, cache[3]), dx_ref) <= 1e-13
+    elif kernel in ("row_taps", "shifted"):
+        dw = (row_taps if kernel == "row_taps" else shifted).filter_gradient(xpad, dy, k)
+    else:
+        return            # few_filters has no filter gradient of its own
+    assert rel_err(dw, dw_ref) <= 1e-13
+
+
+def test_the_input_gradient_is_a_correlation_with_flipped_swapped_filters(xp, rng):
+    # dx of a 'same' 3x3 layer = dy padded by 1, correlated with flip_swap(w): by every kernel.
+    x = xp.asarray(rng.standard_normal((2, 6, 8, 5)))           # even: Winograd takes it too
+    w = xp.asarray(rng.standard_normal((4, 3, 3, 5)))
+    _, cache = reference_conv(x, w)
+    dy = xp.asarray(rng.standard_normal((2, 6, 8, 4)))
+    dx_ref = layers.conv2d_backward(dy, cache, weight_grads=False)[0]
+    assert flip_swap(w).shape == (5, 3, 3, 4)
+    assert float(flip_swap(w)[2, 0, 1, 3]) == float(w[3, 2, 1, 2])
+    dypad, _ = layers.pad2d_forward(dy, 1)
+    for kernel in ("row_taps", "few_filters", "shifted"):
+        assert rel_err(fast.correlate(dypad, flip_swap(w), kernel=kernel), dx_ref) <= 1e-13
+    assert rel_err(winograd.correlate(dypad, winograd.winograd_backward_taps(w)), dx_ref) <= 1e-13
+
+
+def test_the_dispatch_table():
+    assert fast.kernel_for(1, 3, 64) == "row_taps"
+    assert fast.kernel_for(1, 64, 3) == "few_filters"
+    assert fast.kernel_for(1, 64, 64) == "shifted"
+    assert fast.kernel_for(2, 3, 64) == "phases"
+    with pytest.raises(ValueError, match="stride 1 or 2, got stride 3"):
+        fast.kernel_for(3, 8, 8)
+    with pytest.raises(ValueError, match="the shifted kernel needs stride 1"):
+        fast.correlate(np.zeros((1, 5, 5, 2)), np.zeros((2, 3, 3, 2)), stride=2, kernel="shifted")
+    with pytest.raises(ValueError, match="unknown kernel 'winograd'"):
+        fast.correlate(np.zeros((1, 5, 5, 2)), np.zeros((2, 3, 3, 2)), kernel="winograd")
+
+
+def test_few_filters_in_chunks_equal_the_reference(rng):
+    xpad = rng.random((2, 9, 12, 17))
+    w, b = rng.standard_normal((3, 5, 5, 17)), rng.standard_normal(3)
+    ref = reference_conv(xpad, w, b, padding=0)[0]
+    for chunk in (7, 50, 1 << 16):           # chunks end inside rows, and one chunk
+        assert rel_err(few_filters.correlate(xpad, w, b, chunk=chunk), ref) <= 1e-13
 
 
 @pytest.mark.parametrize("shape", [(1, 4, 6, 5, 7), (2, 8, 2, 3, 4), (1, 10, 10, 16, 9)])
@@ -29,32 +97,43 @@ def test_winograd_equals_the_reference(xp, rng, shape):
     x = xp.asarray(rng.standard_normal((n, h, w_, c)))
     w = xp.asarray(rng.standard_normal((f, 3, 3, c)))
     xpad, _ = layers.pad2d_forward(x, 1)
-    assert rel_err(correlate3x3_winograd(xpad, winograd_taps(w)), reference_conv(x, w)) <= 1e-13
-    # The input gradient is the correlation with the flipped, channel-swapped filters.
-    dy = xp.asarray(rng.standard_normal((n, h, w_, f)))
-    _, cache = layers.conv2d_forward(x, w, xp.zeros(f), method="im2col")
-    dx_ref = layers.conv2d_backward(dy, cache, weight_grads=False)[0]
-    dypad, _ = layers.pad2d_forward(dy, 1)
-    assert rel_err(correlate3x3_winograd(dypad, winograd_backward_taps(w)), dx_ref) <= 1e-13
-    assert rel_err(correlate_valid(dypad, backward_taps(w), 3), dx_ref) <= 1e-13
+    assert rel_err(winograd.correlate(xpad, winograd.winograd_taps(w)), reference_conv(x, w)[0]) <= 1e-13
 
 
 def test_winograd_refuses_odd_sizes_and_other_kernels(rng):
     with pytest.raises(ValueError, match="even output size, got 5x4"):
-        correlate3x3_winograd(np.zeros((1, 7, 6, 2)), winograd_taps(np.zeros((3, 3, 3, 2))))
+        winograd.correlate(np.zeros((1, 7, 6, 2)), winograd.winograd_taps(np.zeros((3, 3, 3, 2))))
     with pytest.raises(ValueError, match="needs 3x3 filters"):
-        winograd_taps(np.zeros((3, 5, 5, 2)))
+        winograd.winograd_taps(np.zeros((3, 5, 5, 2)))
 
 
-def test_shifted_correlation_writes_into_a_given_buffer(rng):
+@pytest.mark.parametrize("kernel", ["shifted", "row_taps"])
+def test_kernels_write_into_a_given_buffer(rng, kernel):
     x = rng.standard_normal((2, 5, 6, 4))
     w = rng.standard_normal((3, 3, 3, 4))
     b = rng.standard_normal(3)
     xpad, _ = layers.pad2d_forward(x, 1)
     grid = np.full((2, 7, 8, 3), np.nan)            # garbage in: all of it must be written
-    y = correlate_valid(xpad, conv_taps(w), 3, bias=b, out=grid)
+    y = (shifted.correlate(xpad, conv_taps(w), 3, bias=b, out=grid) if kernel == "shifted"
+         else row_taps.correlate(xpad, w, bias=b, out=grid))
     assert np.shares_memory(y, grid)
-    assert rel_err(y, reference_conv(x, w) + b) <= 1e-13
+    assert rel_err(y, reference_conv(x, w, b)[0]) <= 1e-13
+
+
+@pytest.mark.parametrize("shape,filters", [((2, 5, 7, 4), 3), ((1, 6, 6, 17), 20), ((1, 1, 3, 2), 5)])
+def test_upsample_conv_equals_upsample_then_conv(xp, rng, shape, filters):
+    """The four-phase 2x2 form against the composition it replaces, forward and backward."""
+    x = xp.asarray(rng.standard_normal(shape))
+    w = xp.asarray(rng.standard_normal((filters, 3, 3, shape[3])))
+    b = xp.asarray(rng.standard_normal(filters))
+    y, cache = layers.upsample_conv_forward(x, w, b)
+    y_ref, ref_cache = layers.upsample_conv_forward(x, w, b, method="compose")
+    assert rel_err(y, y_ref) <= 1e-13
+    dy = xp.asarray(rng.standard_normal(y.shape))
+    for ours, ref in zip(layers.upsample_conv_backward(dy, cache),
+                         layers.upsample_conv_backward(dy, ref_cache)):
+        assert ours.shape == ref.shape and rel_err(ours, ref) <= 1e-13
+    assert layers.upsample_conv_backward(dy, cache, input_grad=False)[0] is None
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -74,58 +153,72 @@ def test_blas_products_with_every_layout(rng, dtype):
     assert rel_err(matmul(stack.transpose(0, 2, 1), stack), stack.transpose(0, 2, 1) @ stack) <= tol
 
 
-def reference_vgg(net, x, names):
-    """VGG from the generic layer functions (im2col convs), caches kept for backward."""
-    h = net.preprocess(x)
-    feats, tape = {}, []
-    for name in names:
-        if name.startswith("conv"):
-            w, b = net.params[name]
-            h, cache = layers.conv2d_forward(h, w, b, method="im2col")
-            tape.append((layers.conv2d_backward, cache))
-        elif name.startswith("relu"):
-            h, cache = layers.relu_forward(h)
-            tape.append((layers.relu_backward, cache))
-        else:
-            h, cache = layers.maxpool2x2_forward(h)
-            tape.append((layers.maxpool2x2_backward, cache))
-        feats[name] = h
-    return feats, tape
+def test_gemm_accumulate_adds_in_place(rng):
+    for dtype in (np.float32, np.float64):
+        a, b = rng.random((50, 7)).astype(dtype), rng.random((7, 3)).astype(dtype)
+        out = rng.random((50, 3)).astype(dtype)
+        expected = out + a @ b
+        buffer = out
+        gemm_accumulate(a, b, out)
+        assert out is buffer and rel_err(out, expected) <= 1e-6
+        # Views of bigger arrays, as the kernels pass them.
+        big = rng.random((60, 3)).astype(dtype)
+        view = big[5:55]
+        expected = view + a @ b
+        gemm_accumulate(a, b, view)
+        assert rel_err(big[5:55], expected) <= 1e-6
 
 
-def reference_backward(net, tape, names, grads):
-    d = None
-    for name, (backward, cache) in zip(reversed(names), reversed(tape)):
-        if name in grads:
-            d = grads[name] if d is None else d + grads[name]
-        if d is not None:
-            d = backward(d, cache)
-            d = d[0] if isinstance(d, tuple) else d
-    return net._preprocess_backward(d)
+@pytest.fixture(scope="module")
+def vgg_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("fast_vgg") / "w.h5"
+    save_random_vgg_h5(path, "vgg19", seed=1, upto="relu5_1")
+    return path
 
 
+SPARSE = ["relu1_1", "conv2_2", "pool2", "relu3_1", "relu4_2", "conv4_4", "relu5_1"]
+
+
+@pytest.mark.parametrize("pooling", ["max", "avg"])
 @pytest.mark.parametrize("size,winograd", [((32, 32), True), ((40, 24), False), ((18, 34), True)],
                          ids=["even maps", "odd block-4 maps: no Winograd", "odd early maps"])
-def test_vgg_fused_forward_and_backward_equal_the_layer_by_layer_reference(rng, tmp_path, size,
-                                                                          winograd):
-    path = tmp_path / "w.h5"
-    vgg.save_random_vgg_h5(path, "vgg19", seed=1, upto="relu5_1")
-    net = vgg.load_vgg(path, dtype=np.float64)
-    names = net.names[:net.names.index("relu5_1") + 1]
-    asked = ["relu1_1", "conv2_2", "pool2", "relu3_1", "relu4_2", "conv4_4", "relu5_1"]
-    for trial in range(3):        # again in the first one's buffers; then arenas freed each pass
-        net.scratch_limit = 0 if trial == 2 else 1 << 30
+def test_the_fast_engine_equals_the_readable_vgg_at_every_layer(rng, vgg_file, size, winograd,
+                                                                pooling):
+    fast_net = load_vgg(vgg_file, pooling=pooling, dtype=np.float64)
+    readable = load_vgg(vgg_file, pooling=pooling, dtype=np.float64, engine="readable")
+    every = fast_net.names
+    for trial, asked in enumerate([every, SPARSE, SPARSE, every]):
+        # Again in the first pass's buffers; on the third pass with the arenas freed each time.
+        fast_net.scratch_limit = 0 if trial == 2 else 1 << 30
         x = rng.random((1, *size, 3))
-        feats = net.forward(x, layers=asked, reuse_buffers=True)
-        ref, tape = reference_vgg(net, x, names)
+        feats = fast_net.forward(x, layers=asked, reuse_buffers=True)
+        ref = readable.forward(x, layers=asked)
         for n in asked:
             assert rel_err(feats[n], ref[n]) <= 1e-12, (trial, n)
         grads = {n: rng.standard_normal(feats[n].shape) for n in asked}
-        dx = net.backward(grads)
-        assert rel_err(dx, reference_backward(net, tape, names, grads)) <= 1e-12, trial
-    kinds = {cache[0] for name, cache in net._tape if name.startswith("conv")}
-    assert ("winograd" in kinds) == winograd     # Winograd needs even maps (block 4: size / 8)
-    assert "shifted" in kinds
+        dx = fast_net.backward(dict(grads))
+        assert rel_err(dx, readable.backward(grads)) <= 1e-12, trial
+    for n in ("relu1_1", "pool3", "relu4_1", "conv5_1"):     # a gradient at one layer alone
+        x = rng.random((1, *size, 3))
+        g = {n: rng.standard_normal(fast_net.forward(x, layers=[n])[n].shape)}
+        readable.forward(x, layers=[n])
+        assert rel_err(fast_net.backward(dict(g)), readable.backward(g)) <= 1e-12, n
+    fast_net.forward(x, layers=SPARSE)
+    kernels = {cache for name, kind, cache in fast_net._tape if kind == "conv"}
+    assert ("winograd" in kernels) == winograd     # Winograd needs even maps (block 4: size / 8)
+    assert {"rgb", "shifted"} <= kernels
+    kinds = {kind for _, kind, _ in fast_net._tape}
+    assert ({"relu_fused", "maxpool_winners"} <= kinds) == (pooling == "max")
+
+
+def test_the_readable_vgg_is_a_table_of_layer_functions(vgg_file):
+    net = load_vgg(vgg_file, engine="readable")
+    assert list(net.layers) == net.names
+    forward, backward = net.layers["relu2_1"]
+    assert (forward, backward) == (layers.relu_forward, layers.relu_backward)
+    assert net.layers["pool1"] == (layers.maxpool2x2_forward, layers.maxpool2x2_backward)
+    with pytest.raises(ValueError, match="engine must be one of"):
+        load_vgg(vgg_file, engine="turbo")
 
 
 def test_pooling_from_stored_winners_equals_the_reference(xp, rng):
@@ -133,8 +226,8 @@ def test_pooling_from_stored_winners_equals_the_reference(xp, rng):
     x = xp.asarray(rng.integers(0, 3, (2, 7, 9, 3)).astype(np.float64))
     y, cache = layers.maxpool2x2_forward(x)
     dy = xp.asarray(rng.standard_normal(y.shape))
-    winners = layers.pooling.maxpool2x2_winners(x, y)
-    assert winners.dtype == np.uint8
+    won = pool_winners.winners(x, y)
+    assert won.dtype == np.uint8
     out = xp.full(x.shape, np.nan)
-    got = layers.pooling.maxpool2x2_backward_winners(dy, winners, x.shape, out=out)
+    got = pool_winners.backward(dy, won, x.shape, out=out)
     assert rel_err(got, layers.maxpool2x2_backward(dy, cache)) == 0.0

@@ -4,7 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from stylelab import color, gatys, losses, optim, vgg
+from stylelab import gatys, optim
+from stylelab.files.vgg_h5 import read_vgg_h5, save_random_vgg_h5
+from stylelab.files.weights import load_vgg
+from stylelab.gatys import color, losses
+from stylelab.gatys.objective import layer_weights
 from tests.reference import from_torch, rel_err, to_torch
 from tests.vgg_files import torch_vgg
 
@@ -12,7 +16,7 @@ from tests.vgg_files import torch_vgg
 @pytest.fixture(scope="module")
 def weights_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("gatys") / "random_vgg19.h5"
-    vgg.save_random_vgg_h5(path, "vgg19", seed=3, upto="relu5_1")
+    save_random_vgg_h5(path, "vgg19", seed=3, upto="relu5_1")
     return path
 
 
@@ -31,7 +35,7 @@ def images():
 def torch_objective(net_file, content, styles, x, content_layers, style_layers, content_weight,
                     style_weight, tv_weight, blend, statistic):
     """L and dL/dx written directly from the paper's formulas in PyTorch (autograd)."""
-    arch, weights, convention = vgg.read_vgg_h5(net_file)
+    arch, weights, convention = read_vgg_h5(net_file)
     tw = {n: (w.astype(np.float64).transpose(0, 3, 1, 2), b.astype(np.float64))
           for n, (w, b) in weights.items()}
 
@@ -84,7 +88,7 @@ def test_objective_equals_pytorch(weights_file, images, case):
     kw = CASES[case]
     two = "style_blend" in kw
     styles = [painting, other] if two else [painting]
-    net = vgg.load_vgg(weights_file, dtype=np.float64)
+    net = load_vgg(weights_file, dtype=np.float64)
     objective = gatys.GatysObjective(net, photo, styles, **kw)
     x = np.random.default_rng(0).random(photo.shape)
     loss, grad = objective(x)
@@ -92,8 +96,8 @@ def test_objective_equals_pytorch(weights_file, images, case):
     blend = np.array(kw.get("style_blend", [1.0] * len(styles)))
     expected_loss, expected_grad = torch_objective(
         weights_file, photo, styles, x,
-        content_layers=gatys.layer_weights(kw.get("content_layers", gatys.CONTENT_LAYERS), "c"),
-        style_layers=gatys.layer_weights(kw.get("style_layers", gatys.STYLE_LAYERS), "s"),
+        content_layers=layer_weights(kw.get("content_layers", gatys.CONTENT_LAYERS), "c"),
+        style_layers=layer_weights(kw.get("style_layers", gatys.STYLE_LAYERS), "s"),
         content_weight=kw.get("content_weight", 1.0), style_weight=kw.get("style_weight", 1e3),
         tv_weight=kw.get("tv_weight", 0.0), blend=blend / blend.sum(),
         statistic=kw.get("statistic", "gram"))
@@ -106,7 +110,7 @@ def test_objective_equals_pytorch(weights_file, images, case):
 
 def test_objective_gradient_is_numerically_right(weights_file):
     # Through the whole network, on a tiny image, probing a few pixels.
-    net = vgg.load_vgg(weights_file, dtype=np.float64)
+    net = load_vgg(weights_file, dtype=np.float64)
     rng = np.random.default_rng(1)
     content, style = rng.random((8, 8, 3)), rng.random((8, 8, 3))
     objective = gatys.GatysObjective(net, content, style, content_layers=["relu2_2"],
@@ -125,7 +129,7 @@ def test_objective_gradient_is_numerically_right(weights_file):
 
 def test_objective_refuses_what_does_not_fit(weights_file, images):
     photo, painting, _ = images
-    net = vgg.load_vgg(weights_file, dtype=np.float64)
+    net = load_vgg(weights_file, dtype=np.float64)
     with pytest.raises(ValueError, match="has dtype float32 but the network is float64"):
         gatys.GatysObjective(net, photo.astype(np.float32), painting)
     with pytest.raises(ValueError, match="2 style blend weights for 1 style images"):
@@ -141,7 +145,7 @@ def test_objective_refuses_what_does_not_fit(weights_file, images):
 
 def test_stylize_drives_the_loss_down_by_orders_of_magnitude(weights_file, images):
     photo, painting, _ = images
-    net = vgg.load_vgg(weights_file)
+    net = load_vgg(weights_file)
     c, s = photo.astype(np.float32), painting.astype(np.float32)
     result = gatys.stylize(net, c, s, iterations=100, seed=5)
     objective = gatys.GatysObjective(net, c, s)
@@ -160,7 +164,7 @@ def test_texture_synthesis_brings_the_grams_to_the_style(weights_file, images):
     # Style only (content weight 0): the image's Gram matrices approach the
     # painting's at every style layer, from white noise.
     photo, painting, _ = images
-    net = vgg.load_vgg(weights_file)
+    net = load_vgg(weights_file)
     c, s = photo.astype(np.float32), painting.astype(np.float32)
     result = gatys.stylize(net, c, s, iterations=100, seed=5, content_weight=0.0)
     objective = gatys.GatysObjective(net, c, s)
@@ -174,7 +178,7 @@ def test_texture_synthesis_brings_the_grams_to_the_style(weights_file, images):
 
 def test_the_same_seed_gives_the_same_image(weights_file, images):
     photo, painting, _ = images
-    net = vgg.load_vgg(weights_file)
+    net = load_vgg(weights_file)
     c, s = photo.astype(np.float32), painting.astype(np.float32)
     first = gatys.stylize(net, c, s, iterations=10, seed=5).image
     assert np.array_equal(gatys.stylize(net, c, s, iterations=10, seed=5).image, first)
@@ -196,7 +200,7 @@ def test_stylize_options_run_and_lower_the_loss(weights_file, images, name):
     photo, painting, other = images
     kw = dict(OPTIONS[name])
     styles = [painting, other] if "style_blend" in kw else [painting]
-    net = vgg.load_vgg(weights_file, pooling="avg" if "avg" in name else "max")
+    net = load_vgg(weights_file, pooling="avg" if "avg" in name else "max")
     rows = []
     result = gatys.stylize(net, photo.astype(np.float32), [s.astype(np.float32) for s in styles],
                            iterations=8, style_layers=["relu1_1", "relu2_1", "relu3_1"],
@@ -216,7 +220,7 @@ def test_stylize_options_run_and_lower_the_loss(weights_file, images, name):
 
 def test_stylize_checks_sizes_before_it_starts(weights_file, images):
     photo, painting, _ = images
-    net = vgg.load_vgg(weights_file)
+    net = load_vgg(weights_file)
     with pytest.raises(ValueError, match="8x8 pixels is too small to reach relu5_1"):
         gatys.stylize(net, photo.astype(np.float32), painting.astype(np.float32),
                       iterations=1, scales=3, style_layers=["relu5_1", "relu1_1"], content_layers=())
@@ -227,7 +231,7 @@ def test_stylize_checks_sizes_before_it_starts(weights_file, images):
 
 def test_nan_in_the_optimisation_is_reported(weights_file, images):
     photo, painting, _ = images
-    net = vgg.load_vgg(weights_file)
+    net = load_vgg(weights_file)
     with pytest.raises(optim.NonFiniteLoss, match="(loss|gradient) became (nan|NaN or infinite).* at evaluation 1"):
         gatys.stylize(net, photo.astype(np.float32), painting.astype(np.float32),
                       iterations=2, style_weight=1e300)

@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stylelab import cli, download, vgg
-from stylelab.images import load_image
+from stylelab import cli
+from stylelab.files import download
+from stylelab.files.images import load_image
+from stylelab.files.vgg_h5 import save_random_vgg_h5
 
 from . import vgg_files
 from .local_server import serve
@@ -32,8 +34,8 @@ def run(*args, cwd=None, env=None, script=None):
 def files(tmp_path_factory):
     """Random VGG-19 weights (up to relu5_1), a 'photo' and a 'painting' as PNG files."""
     d = tmp_path_factory.mktemp("gatys_cli")
-    vgg.save_random_vgg_h5(d / "vgg19.h5", "vgg19", seed=0, upto="relu5_1")
-    vgg.save_random_vgg_h5(d / "vgg16.h5", "vgg16", seed=0, upto="relu5_1")
+    save_random_vgg_h5(d / "vgg19.h5", "vgg19", seed=0, upto="relu5_1")
+    save_random_vgg_h5(d / "vgg16.h5", "vgg16", seed=0, upto="relu5_1")
     rng = np.random.default_rng(2)
     Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)).save(d / "photo.png")
     Image.fromarray(rng.integers(0, 256, (30, 30, 3), dtype=np.uint8)).save(d / "painting.png")
@@ -84,7 +86,7 @@ def test_options_from_the_command_line(files, tmp_path):
     assert lines[0].startswith("scale,height,width,iteration") and len(lines) == 7
 
 
-def test_the_example_takes_the_same_arguments(files, tmp_path):
+def test_the_example_takes_the_commands_core_arguments(files, tmp_path):
     out = tmp_path / "example.png"
     res = run(*base_args(files, out, "--style-blend", 1), script=ROOT / "examples" / "gatys.py")
     assert res.returncode == 0, res.stderr

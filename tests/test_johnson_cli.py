@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stylelab import vgg
-from stylelab.model_file import load_model
+from stylelab.files.vgg_h5 import save_random_vgg_h5
+from stylelab.files.model_file import load_model
 
 from .test_training import write_photos
 
@@ -26,8 +26,8 @@ def run(*args, timeout=300):
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("johnson_cli")
-    vgg.save_random_vgg_h5(d / "vgg16.h5", "vgg16", seed=0, upto="relu4_3")
-    vgg.save_random_vgg_h5(d / "vgg19.h5", "vgg19", seed=0, upto="relu4_3")
+    save_random_vgg_h5(d / "vgg16.h5", "vgg16", seed=0, upto="relu4_3")
+    save_random_vgg_h5(d / "vgg19.h5", "vgg19", seed=0, upto="relu4_3")
     rng = np.random.default_rng(6)
     write_photos(d / "data", rng, count=6)
     (d / "data" / "corrupt.jpg").write_bytes(b"\xff\xd8\xff not really")

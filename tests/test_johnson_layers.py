@@ -8,23 +8,15 @@ import torch.nn.functional as F
 from stylelab import layers
 
 from .gradcheck import grad_rel_err, numeric_grad
-from .reference import TOL, rel_err, run_torch, to_torch
+from .reference import check_layer, rel_err, run_torch, to_torch
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_instance_norm_matches_pytorch(xp, rng, dtype):
-    x = xp.asarray((3 * rng.standard_normal((2, 5, 6, 4)) + 1).astype(dtype))
-    gamma = xp.asarray(rng.standard_normal(4).astype(dtype))
-    beta = xp.asarray(rng.standard_normal(4).astype(dtype))
-    y, cache = layers.instance_norm_forward(x, gamma, beta)
-    dy = xp.asarray(rng.standard_normal(y.shape).astype(dtype))
-    dx, dgamma, dbeta = layers.instance_norm_backward(dy, cache)
-
-    def torch_in(x, g, b):
-        return F.instance_norm(x, weight=g, bias=b, eps=1e-5)
-    y_ref, (dx_ref, dg_ref, db_ref) = run_torch(torch_in, [x, gamma, beta], dy)
-    for ours, ref in [(y, y_ref), (dx, dx_ref), (dgamma, dg_ref), (dbeta, db_ref)]:
-        assert ours.dtype == dtype and rel_err(ours, ref) <= TOL[dtype]
+    inputs = [xp.asarray(a.astype(dtype)) for a in (3 * rng.standard_normal((2, 5, 6, 4)) + 1,
+                                                     rng.standard_normal(4), rng.standard_normal(4))]
+    check_layer(layers.instance_norm_forward, layers.instance_norm_backward,
+                lambda x, g, b: F.instance_norm(x, weight=g, bias=b, eps=1e-5), inputs, rng)
 
 
 def test_instance_norm_gradients_numerically(rng):
@@ -41,14 +33,10 @@ def test_instance_norm_gradients_numerically(rng):
 
 def test_upsample_and_tanh_match_pytorch(xp, rng):
     x = xp.asarray(rng.standard_normal((2, 3, 5, 4)))
-    y, cache = layers.upsample2x_forward(x)
-    dy = xp.asarray(rng.standard_normal(y.shape))
-    y_ref, (dx_ref,) = run_torch(lambda t: F.interpolate(t, scale_factor=2, mode="nearest"), [x], dy)
-    assert rel_err(y, y_ref) == 0 and rel_err(layers.upsample2x_backward(dy, cache), dx_ref) <= 1e-15
-    y, cache = layers.tanh_forward(x)
-    dy = xp.asarray(rng.standard_normal(y.shape))
-    y_ref, (dx_ref,) = run_torch(torch.tanh, [x], dy)
-    assert rel_err(y, y_ref) <= 1e-15 and rel_err(layers.tanh_backward(dy, cache), dx_ref) <= 1e-14
+    check_layer(layers.upsample2x_forward, layers.upsample2x_backward,
+                lambda t: F.interpolate(t, scale_factor=2, mode="nearest"), [x], rng, tol=1e-15,
+                forward_tol=0.0)
+    check_layer(layers.tanh_forward, layers.tanh_backward, torch.tanh, [x], rng, tol=1e-14)
 
 
 @pytest.mark.parametrize("case", [(2, 5, 4, 3, 6, 3, 2, 1, 1), (1, 3, 3, 2, 2, 3, 2, 1, 0),
@@ -56,20 +44,13 @@ def test_upsample_and_tanh_match_pytorch(xp, rng):
                          ids=lambda c: "x".join(map(str, c)))
 def test_transposed_conv_matches_pytorch(xp, rng, case):
     n, h, w_, c_in, c_out, k, stride, pad, out_pad = case
-    x = xp.asarray(rng.standard_normal((n, h, w_, c_in)))
-    w = xp.asarray(rng.standard_normal((c_in, k, k, c_out)))
-    b = xp.asarray(rng.standard_normal(c_out))
-    y, cache = layers.conv_transpose2d_forward(x, w, b, stride, pad, out_pad)
-    dy = xp.asarray(rng.standard_normal(y.shape))
-    grads = layers.conv_transpose2d_backward(dy, cache)
-
-    def torch_ct(x, w, b):
-        return F.conv_transpose2d(x, w, b, stride=stride, padding=pad, output_padding=out_pad)
+    inputs = [xp.asarray(rng.standard_normal(shape)) for shape in
+              ((n, h, w_, c_in), (c_in, k, k, c_out), (c_out,))]
     # PyTorch's weight is (C_in, C_out, K, K): the same (0, 3, 1, 2) move as activations.
-    y_ref, refs = run_torch(torch_ct, [x, w, b], dy)
-    assert y.shape == y_ref.shape and rel_err(y, y_ref) <= 1e-12
-    for ours, ref in zip(grads, refs):
-        assert ours.shape == ref.shape and rel_err(ours, ref) <= 1e-12
+    check_layer(lambda x, w, b: layers.conv_transpose2d_forward(x, w, b, stride, pad, out_pad),
+                layers.conv_transpose2d_backward,
+                lambda x, w, b: F.conv_transpose2d(x, w, b, stride=stride, padding=pad,
+                                                   output_padding=out_pad), inputs, rng, tol=1e-12)
 
 
 def test_transposed_conv_is_the_adjoint_of_the_strided_conv(rng):
@@ -116,33 +97,19 @@ def test_residual_block_matches_pytorch(xp, rng):
 
 
 def test_edge_padding_matches_pytorch(xp, rng):
-    x = xp.asarray(rng.standard_normal((2, 4, 5, 3)))
-    y, cache = layers.pad2d_forward(x, 2, "edge")
-    dy = xp.asarray(rng.standard_normal(y.shape))
-    y_ref, (dx_ref,) = run_torch(lambda t: F.pad(t, (2, 2, 2, 2), mode="replicate"), [x], dy)
-    assert rel_err(y, y_ref) == 0 and rel_err(layers.pad2d_backward(dy, cache), dx_ref) <= 1e-15
+    check_layer(lambda x: layers.pad2d_forward(x, 2, "edge"), layers.pad2d_backward,
+                lambda t: F.pad(t, (2, 2, 2, 2), mode="replicate"),
+                [xp.asarray(rng.standard_normal((2, 4, 5, 3)))], rng, tol=1e-15, forward_tol=0.0)
 
 
 @pytest.mark.parametrize("shape,filters", [((2, 5, 7, 4), 3), ((1, 6, 6, 17), 20), ((1, 1, 3, 2), 5)])
-def test_upsample_conv_equals_upsample_then_conv(xp, rng, shape, filters):
-    """The four-phase 2x2 form against the composition it replaces, and against PyTorch."""
-    x = xp.asarray(rng.standard_normal(shape))
-    w = xp.asarray(rng.standard_normal((filters, 3, 3, shape[3])))
-    b = xp.asarray(rng.standard_normal(filters))
-    y, cache = layers.upsample_conv_forward(x, w, b)
-    dy = xp.asarray(rng.standard_normal(y.shape))
-    dx, dw, db = layers.upsample_conv_backward(dy, cache)
-    u, cu = layers.upsample2x_forward(x)
-    y_ref, cr = layers.conv2d_forward(u, w, b, pad_mode="reflect", method="im2col")
-    du, dw_ref, db_ref = layers.conv2d_backward(dy, cr)
-    for ours, ref in [(y, y_ref), (dx, layers.upsample2x_backward(du, cu)), (dw, dw_ref),
-                      (db, db_ref)]:
-        assert ours.shape == ref.shape and rel_err(ours, ref) <= 1e-13
+def test_upsample_conv_matches_pytorch(xp, rng, shape, filters):
+    """Nearest x2, reflection padding, 3x3 conv: the u stage (its fused form: test_fast_paths)."""
+    inputs = [xp.asarray(rng.standard_normal(s)) for s in
+              (shape, (filters, 3, 3, shape[3]), (filters,))]
 
     def torch_upconv(t, wt, bt):
         t = F.pad(F.interpolate(t, scale_factor=2, mode="nearest"), (1, 1, 1, 1), mode="reflect")
         return F.conv2d(t, wt, bt)
-    y_t, (dx_t, dw_t, db_t) = run_torch(torch_upconv, [x, w, b], dy)
-    for ours, ref in [(y, y_t), (dx, dx_t), (dw, dw_t), (db, db_t)]:
-        assert rel_err(ours, ref) <= 1e-10
-    assert layers.upsample_conv_backward(dy, cache, input_grad=False)[0] is None
+    check_layer(layers.upsample_conv_forward, layers.upsample_conv_backward, torch_upconv,
+                inputs, rng)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from stylelab import losses
+from stylelab.gatys import losses
 from tests.gradcheck import grad_rel_err, numeric_grad
 from tests.reference import rel_err, to_torch
 

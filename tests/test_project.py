@@ -15,6 +15,13 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert test_cmd[0] in ci_lines
 
 
+def assert_machine_line(stdout):
+    """The benchmarks say which BLAS ran, with which kernels, beside the SGEMM peak they measured."""
+    line = next(l for l in stdout.splitlines() if "SGEMM peak" in l)
+    assert re.search(r"BLAS .*(openblas|mkl|blis).* \(\w+ kernels, \d+ threads\)", line), line
+    assert re.search(r"SGEMM peak \d+ GFLOP/s", line), line
+
+
 def test_layers_benchmark_runs_and_prints_its_table(tmp_path):
     # A smoke test only: speed is measured by the benchmark itself, never asserted here.
     import json
@@ -38,6 +45,7 @@ def test_gatys_step_benchmark_runs_and_prints_its_table(tmp_path):
                           "--json", str(tmp_path / "g.json")],
                          capture_output=True, text=True, check=True)
     assert "| size | stylelab s | PyTorch s | ratio |" in out.stdout
+    assert_machine_line(out.stdout)
     assert "| conv forward (shifted GEMMs) |" in out.stdout
     result = json.loads((tmp_path / "g.json").read_text())
     assert [r["size"] for r in result["rows"]] == [32] and result["rows"][0]["ratio"] > 0
@@ -53,6 +61,7 @@ def test_fast_style_benchmark_runs_and_prints_its_table(tmp_path):
                           "--threads", "1", "--json", str(tmp_path / "f.json")],
                          capture_output=True, text=True, check=True)
     assert "| stylize 32x32 |" in out.stdout and "| train step 1 x 16px |" in out.stdout
+    assert_machine_line(out.stdout)
     rows = json.loads((tmp_path / "f.json").read_text())["rows"]
     assert len(rows) == 2 and all(r[side]["seconds"] > 0 for r in rows for side in ("stylelab", "torch"))
 
@@ -67,6 +76,7 @@ def test_wct_benchmark_runs_and_prints_its_table(tmp_path):
                           "--json", str(tmp_path / "w.json")],
                          capture_output=True, text=True, check=True)
     assert "| decoders |" in out.stdout and "| inversion, 1 L-BFGS it/level |" in out.stdout
+    assert_machine_line(out.stdout)
     rows = json.loads((tmp_path / "w.json").read_text())["rows"]
     assert len(rows) == 2 and all(r[side]["seconds"] > 0 for r in rows for side in ("stylelab", "torch"))
     assert rows[1]["stylelab"]["evaluations"] >= 5 and rows[1]["torch"]["evaluations"] >= 5

@@ -4,10 +4,10 @@
 import numpy as np
 import pytest
 
-from stylelab.decoder import make_decoder
-from stylelab.gatys import GatysObjective
-from stylelab.universal import (check_levels, invert_features, labels_from_mask, resize_labels,
-                                universal_transfer)
+from stylelab.gatys.objective import GatysObjective
+from stylelab.nets.decoder import make_decoder
+from stylelab.universal.cascade import (check_levels, invert_features, labels_from_mask,
+                                        resize_labels, universal_transfer)
 
 from . import vgg_files
 from .reference import from_torch, rel_err, to_torch

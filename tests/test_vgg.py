@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from stylelab import vgg
-from stylelab.convert import convert_vgg
+from stylelab.files.convert import convert_vgg
+from stylelab.files.weights import load_vgg
+from stylelab.nets import vgg
 
 from . import vgg_files
 from .reference import from_torch, rel_err, to_torch
@@ -36,8 +37,8 @@ SOURCES = {
 }
 
 
-def compare_with_torch(path, arch, weights, convention, pooling, rng, size=32):
-    net = vgg.load_vgg(path, pooling=pooling, dtype=np.float64)
+def compare_with_torch(path, arch, weights, convention, pooling, rng, size=32, engine="fast"):
+    net = load_vgg(path, pooling=pooling, dtype=np.float64, engine=engine)
     x = rng.random((2, size, size, 3))
     relus = [n for n in net.names if n.startswith("relu")]
     feats = net.forward(x, layers=relus)
@@ -54,13 +55,14 @@ def compare_with_torch(path, arch, weights, convention, pooling, rng, size=32):
     assert dx.shape == x.shape and dx.dtype == np.float64
 
 
-def convert_and_compare(source, arch, weights, pooling, tmp_path, rng):
+def convert_and_compare(source, arch, weights, pooling, tmp_path, rng, engine="fast"):
     """Write `weights` as `source` does, convert, and check the network against PyTorch."""
     write, ext, convention = SOURCES[source]
     src = tmp_path / f"{arch}{ext}"
     write(src, arch, weights)
     assert convert_vgg(str(src), str(tmp_path / f"{arch}.h5")) == arch
-    compare_with_torch(tmp_path / f"{arch}.h5", arch, weights, convention, pooling, rng)
+    compare_with_torch(tmp_path / f"{arch}.h5", arch, weights, convention, pooling, rng,
+                       engine=engine)
 
 
 @pytest.mark.parametrize("source", SOURCES)
@@ -71,6 +73,12 @@ def test_vgg19_from_each_format_matches_pytorch(source, weights19, tmp_path, rng
 @pytest.mark.parametrize("source", ["torchvision-legacy", "keras"])
 def test_vgg16_with_average_pooling_matches_pytorch(source, weights16, tmp_path, rng):
     convert_and_compare(source, "vgg16", weights16, "avg", tmp_path, rng)
+
+
+@pytest.mark.parametrize("pooling", ["max", "avg"])
+def test_the_readable_vgg_matches_pytorch(pooling, weights19, tmp_path, rng):
+    convert_and_compare("torchvision-zip", "vgg19", weights19, pooling, tmp_path, rng,
+                        engine="readable")
 
 
 def test_layout_and_options(weights19, tmp_path):
@@ -90,7 +98,7 @@ def test_layout_and_options(weights19, tmp_path):
         w, b = weights19["conv2_1"]
         np.testing.assert_array_equal(f["conv2_1/weight"][()],
                                       w.transpose(0, 2, 3, 1).astype(np.float16))
-    net = vgg.load_vgg(dst)
+    net = load_vgg(dst)
     assert net.names[-1] == "relu5_1"
     with pytest.raises(ValueError, match="has no layer 'relu5_2'"):
         net.forward(np.zeros((1, 16, 16, 3), np.float32), layers=["relu5_2"])
@@ -100,12 +108,12 @@ def test_forward_runs_only_as_deep_as_needed(weights16, tmp_path):
     src = tmp_path / "v.pth"
     vgg_files.write_torchvision(src, "vgg16", weights16)
     convert_vgg(str(src), str(tmp_path / "v.h5"))
-    net = vgg.load_vgg(tmp_path / "v.h5")
+    net = load_vgg(tmp_path / "v.h5")
     x = np.random.default_rng(0).random((1, 8, 12, 3)).astype(np.float32)
     feats = net.forward(x, layers=["relu1_1", "pool2", "relu3_1"])
     assert set(feats) == {"relu1_1", "pool2", "relu3_1"}
     assert feats["relu3_1"].shape == (1, 2, 3, 256) and feats["relu3_1"].dtype == np.float32
-    assert [n for n, _ in net._tape][-1] == "relu3_1"
+    assert net._tape[-1][0] == "relu3_1"
     dx = net.backward({"pool2": np.ones((1, 2, 3, 128), np.float32)})
     assert dx.shape == x.shape and dx.dtype == np.float32
     with pytest.raises(ValueError, match=r"4x12 pixels is too small to reach relu4_1: "

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from stylelab import wct
+from stylelab.universal import wct
 
 from .reference import rel_err
 from .torch_universal import torch_wct, torch_wct_regions

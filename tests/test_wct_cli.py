@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stylelab import vgg
-from stylelab.decoder import encoder_fingerprint
-from stylelab.model_file import load_model
+from stylelab.files.vgg_h5 import save_random_vgg_h5
+from stylelab.files.weights import load_vgg
+from stylelab.nets.decoder import encoder_fingerprint
+from stylelab.files.model_file import load_model
 
 from .test_johnson_cli import run
 from .test_training import write_photos
@@ -17,10 +18,10 @@ from .test_training import write_photos
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("wct_cli")
-    vgg.save_random_vgg_h5(d / "vgg19.h5", "vgg19", seed=0, upto="relu5_1")
-    vgg.save_random_vgg_h5(d / "other19.h5", "vgg19", seed=1, upto="relu5_1")
-    vgg.save_random_vgg_h5(d / "short19.h5", "vgg19", seed=0, upto="relu3_1")
-    vgg.save_random_vgg_h5(d / "vgg16.h5", "vgg16", seed=0, upto="relu2_2")
+    save_random_vgg_h5(d / "vgg19.h5", "vgg19", seed=0, upto="relu5_1")
+    save_random_vgg_h5(d / "other19.h5", "vgg19", seed=1, upto="relu5_1")
+    save_random_vgg_h5(d / "short19.h5", "vgg19", seed=0, upto="relu3_1")
+    save_random_vgg_h5(d / "vgg16.h5", "vgg16", seed=0, upto="relu2_2")
     rng = np.random.default_rng(11)
     write_photos(d / "data", rng, count=4)
     for name, shape in (("content.png", (36, 52, 3)), ("style.png", (40, 32, 3)),
@@ -55,7 +56,7 @@ def test_train_decoder_records_its_encoder(files, decoders):
     assert (net.arch, net.norm, net.output, net.in_channels) == ("c3s1-64,u64,c3s1-3", "none",
                                                                  "linear", 128)
     assert meta["content_layers"] == ["relu2_1"] and meta["pixel_weight"] == 1.0
-    assert meta["encoder"] == encoder_fingerprint(vgg.load_vgg(files / "vgg19.h5"), "relu2_1")
+    assert meta["encoder"] == encoder_fingerprint(load_vgg(files / "vgg19.h5"), "relu2_1")
     assert "random weights" in meta["loss_network"]
 
 

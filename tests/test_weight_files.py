@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from stylelab import vgg
-from stylelab.convert import convert_vgg
-from stylelab.download import download_vgg
+from stylelab.files.vgg_h5 import read_vgg_h5
+from stylelab.files.weights import load_vgg
+from stylelab.files.convert import convert_vgg
+from stylelab.files.download import download_vgg
 
 from . import vgg_files
 from .local_server import serve
@@ -90,10 +91,10 @@ def test_a_mismatched_layer_is_named(weights16, tmp_path):
 def test_loading_something_that_is_not_a_converted_file(tmp_path, weights16):
     vgg_files.write_keras(tmp_path / "keras.h5", "vgg16", weights16)
     with pytest.raises(ValueError, match="not a stylelab VGG file"):
-        vgg.load_vgg(tmp_path / "keras.h5")
+        load_vgg(tmp_path / "keras.h5")
     (tmp_path / "x.h5").write_bytes(b"not hdf5")
     with pytest.raises(ValueError, match="is not an HDF5 weight file"):
-        vgg.load_vgg(tmp_path / "x.h5")
+        load_vgg(tmp_path / "x.h5")
 
 
 def test_the_script_and_the_cli_exit_2_with_one_line(tmp_path):
@@ -132,7 +133,7 @@ def test_download_converts_into_the_cache(server, tmp_path, monkeypatch, weights
     import h5py
     with h5py.File(path, "r") as f:
         assert f.attrs["source"] == f"vgg16-{prefix}.pth sha256:{hashlib.sha256(served).hexdigest()}"
-    arch, weights, _ = vgg.read_vgg_h5(path)
+    arch, weights, _ = read_vgg_h5(path)
     w, _ = weights16["conv1_1"]
     np.testing.assert_array_equal(weights["conv1_1"][0], w.transpose(0, 2, 3, 1))
 

@@ -8,7 +8,7 @@ once, with the same permutation as every other tensor (``reference.to_torch``).
 import torch
 import torch.nn.functional as F
 
-from stylelab.transform_net import parse_arch
+from stylelab.nets.transform import parse_arch
 
 from .reference import to_torch
 

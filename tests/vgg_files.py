@@ -12,7 +12,7 @@ import numpy as np
 import scipy.io
 import torch
 
-from stylelab.vgg import conv_shapes, layer_names
+from stylelab.nets.vgg import conv_shapes, layer_names
 
 TORCHVISION = dict(channel_order="RGB", input_scale=1.0,
                    mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
@@ -31,11 +31,12 @@ def random_torch_weights(arch, seed):
     return out
 
 
-def stylelab_vgg(arch, weights, dtype):
-    """stylelab's VGG with the torchvision convention from :func:`random_torch_weights`' arrays."""
-    from stylelab.vgg import VGG
+def stylelab_vgg(arch, weights, dtype, engine="fast"):
+    """stylelab's VGG (the fast engine, as load_vgg builds it, or the readable one) with the
+    torchvision convention, from :func:`random_torch_weights`' arrays."""
+    from stylelab.files.weights import ENGINES
     channels_last = {k: (w.transpose(0, 2, 3, 1), b) for k, (w, b) in weights.items()}
-    return VGG(arch, channels_last, TORCHVISION, dtype=dtype)
+    return ENGINES[engine](arch, channels_last, TORCHVISION, dtype=dtype)
 
 
 def as_float64(weights):

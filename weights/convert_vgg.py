@@ -3,12 +3,13 @@
 
     python weights/convert_vgg.py SRC DST [--half] [--upto relu5_1]
 
-The same as ``stylelab weights convert``; the code lives in ``stylelab/convert.py``.
+The same as ``stylelab weights convert``; the readers live in
+``stylelab/files/convert.py``, the command in ``stylelab/cli/weights.py``.
 """
 
 import sys
 
-from stylelab.convert import main
+from stylelab.cli.weights import convert_main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(convert_main())

@@ -1,4 +1,4 @@
-"""The layers of the seed, as functions with caches.
+"""The layers, as functions with caches: the lesson.
 
 Every layer is a pair::
 
@@ -8,6 +8,14 @@ Every layer is a pair::
 Arrays are channels-last: activations (N, H, W, C), filters (F, K, K, C).
 The functions run on NumPy or CuPy arrays alike: each takes its array module
 from its inputs.
+
+One module per layer: ``conv`` (the article's loops, im2col + GEMM),
+``padding``, ``activations`` (ReLU, tanh), ``pooling`` (2x2 max and
+average), ``normalization`` (instance norm), ``conv_transpose``,
+``upsample`` (nearest x2, and the upsample-then-conv stage) and
+``residual`` (Johnson et al.'s block). The speed lives apart, in
+:mod:`stylelab.layers.fast`: kernels that compute the same numbers, each
+tested against the readable layer it stands in for.
 """
 
 from .activations import (relu_backward, relu_forward, relu_inplace, tanh_backward,
@@ -20,8 +28,8 @@ from .padding import pad2d_backward, pad2d_forward
 from .pooling import (avgpool2x2_backward, avgpool2x2_forward,
                       maxpool2x2_backward, maxpool2x2_forward)
 from .residual import residual_block_backward, residual_block_forward
-from .upsample import upsample2x_backward, upsample2x_forward
-from .upsample_conv import upsample_conv_backward, upsample_conv_forward
+from .upsample import (upsample2x_backward, upsample2x_forward, upsample_conv_backward,
+                       upsample_conv_forward)
 
 __all__ = [
     "conv2d_forward", "conv2d_backward", "conv2d_naive", "conv_output_size",

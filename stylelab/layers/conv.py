@@ -1,6 +1,6 @@
-"""The convolutional layer: the seed's loops, and the same computation as one GEMM.
+"""The convolutional layer: the seed article's loops, and the same computation as one GEMM.
 
-The seed writes a conv layer as loops (here with a batch axis ``n``)::
+The article writes a conv layer as loops (here with a batch axis ``n``)::
 
     for each filter f:
         for each output position (i, j):
@@ -9,9 +9,8 @@ The seed writes a conv layer as loops (here with a batch axis ``n``)::
 The filter is *not* flipped: this is cross-correlation, which is what every
 deep-learning framework calls convolution. :func:`conv2d_naive` is exactly that.
 
-The fast path, :func:`conv2d_forward`, does the same arithmetic in another
-order. :func:`im2col` copies every K x K x C neighbourhood into one row of a
-matrix ``cols`` of shape (N*Ho*Wo, K*K*C); each filter, flattened, is a row of
+:func:`im2col` copies every K x K x C neighbourhood into one row of a matrix
+``cols`` of shape (N*Ho*Wo, K*K*C); each filter, flattened, is a row of
 ``w2`` of shape (F, K*K*C); then the whole layer is one matrix product::
 
     y = cols @ w2.T + b        # (N*Ho*Wo, F), i.e. (N, Ho, Wo, F)
@@ -19,11 +18,12 @@ matrix ``cols`` of shape (N*Ho*Wo, K*K*C); each filter, flattened, is a row of
 Channels-last is what makes this clean: a neighbourhood ``x[n, i:i+K, j:j+K, :]``
 flattens in (ky, kx, c) order, and so does a filter ``w[f]`` of shape (K, K, C),
 so rows of ``cols`` and rows of ``w2`` line up with no transposes at all.
+``conv2d_forward(..., method="im2col")`` is that product, the reference.
 
-Stride-1 layers (every layer of VGG) take a faster road to the same numbers,
-:mod:`stylelab.layers.shifted`: K*K products on shifted views of the padded
-input, with no column matrix at all. ``method="im2col"`` forces the readable
-path above, the reference the fast one is tested against.
+By default (``method="auto"``) strides 1 and 2 skip im2col's K*K-fold copy:
+:mod:`stylelab.layers.fast` computes the same numbers with the kernel that
+suits the layer's channels and stride. Every kernel is tested against the
+im2col reference, and the reference against these loops and PyTorch.
 
 Output size, per spatial axis, as in PyTorch::
 
@@ -32,25 +32,12 @@ Output size, per spatial axis, as in PyTorch::
 
 from ..backend import get_array_module
 from ._checks import check_activation, check_float, check_same_dtype
+from .fast import correlate, filter_gradient, phases
+from .fast.blas import matmul
+from .fast.taps import flip_swap
 from .padding import PAD_MODES, pad2d_backward, pad2d_forward
-from .blas import matmul
-from .strided import correlate_stride2, correlate_stride2_backward
-from .shifted import (conv_taps, correlate_valid, correlate_valid_few_filters,
-                      correlate_valid_row_gathered, filter_gradient, filter_gradient_row_gathered)
 
-METHODS = ("auto", "im2col", "shifted")
-
-
-def _choose(method, stride, channels):
-    if method not in METHODS:
-        raise ValueError(f"conv2d: method must be one of {METHODS}, got {method!r}")
-    if method == "shifted" and stride > 2:
-        raise ValueError(f"conv2d: the shifted method needs stride 1 or 2, got stride {stride}")
-    if method == "auto":
-        # Strides 1 and 2 take a shifted road (_correlate and the phases of
-        # stylelab.layers.strided); larger strides, im2col.
-        return "shifted" if stride <= 2 else "im2col"
-    return method
+METHODS = ("auto", "im2col")
 
 
 def _conv_geometry(x, w, b, stride, padding, pad_mode):
@@ -224,19 +211,17 @@ def conv2d_forward(x, w, b, stride=1, padding="same", pad_mode="zeros", method="
     stride : int
     padding : "same" or int
         ``"same"`` pads ``(K - 1) // 2`` pixels on every side.
-    pad_mode : {"zeros", "reflect"}
-    method : {"auto", "im2col", "shifted"}
-        ``"im2col"``: im2col and one GEMM (the reference). ``"shifted"``:
-        GEMMs on shifted views (stride 1, the variant suiting the channel
-        counts, see :func:`_correlate`; or stride 2, by the input's four
-        phases, :mod:`stylelab.layers.strided`). ``"auto"``: shifted for
-        strides 1 and 2.
+    pad_mode : {"zeros", "reflect", "edge"}
+    method : {"auto", "im2col"}
+        ``"im2col"``: im2col and one GEMM (the reference). ``"auto"``: for
+        strides 1 and 2, the kernel of :mod:`stylelab.layers.fast` that suits
+        the layer's shape; larger strides take im2col.
 
     Returns
     -------
     y : ndarray of shape (N, Ho, Wo, F)
         ``Ho = floor((H + 2*pad - K) / stride) + 1``, likewise ``Wo``;
-        same dtype as `x`. (The shifted method returns a view into a
+        same dtype as `x`. (The fast kernels may return a view into a
         slightly larger buffer.)
     cache : tuple
         What :func:`conv2d_backward` needs: the padded input (not the
@@ -249,34 +234,20 @@ def conv2d_forward(x, w, b, stride=1, padding="same", pad_mode="zeros", method="
         kernel larger than the padded input, or a non-float dtype.
     """
     pad = _conv_geometry(x, w, b, stride, padding, pad_mode)
-    method = _choose(method, stride, x.shape[3])
+    if method not in METHODS:
+        raise ValueError(f"conv2d: method must be one of {METHODS}, got {method!r}")
+    fast = method == "auto" and stride <= 2
     xpad, pad_cache = pad2d_forward(x, pad, pad_mode)
+    cache = (xpad, w, stride, pad_cache, fast)
+    if fast:
+        return correlate(xpad, w, b, stride), cache
     f, k, _, _ = w.shape
-    cache = (xpad, w, stride, pad_cache, method)
-    if method == "shifted":
-        y = _correlate(xpad, w, b) if stride == 1 else correlate_stride2(xpad, w, b)
-        return y, cache
     n, hp, wp, _ = xpad.shape
     ho, wo = conv_output_size(hp, k, stride), conv_output_size(wp, k, stride)
     cols = im2col(xpad, k, stride)             # (N*Ho*Wo, K*K*C)
     y = matmul(cols, w.reshape(f, -1).T)       # cols @ w2.T: (N*Ho*Wo, F)
     y += b
     return y.reshape(n, ho, wo, f), cache
-
-
-def _correlate(xpad, w, bias=None):
-    """Stride-1 'valid' correlation by the shifted road that suits its channel counts.
-
-    Few input channels: gather each window row's taps, K products (the thin
-    per-tap products would waste BLAS). Few filters (an RGB output): products
-    first, then shifts. Otherwise K*K shifted GEMMs.
-    """
-    f, k, _, c = w.shape
-    if c < 16:
-        return correlate_valid_row_gathered(xpad, w, bias)
-    if f <= 4:
-        return correlate_valid_few_filters(xpad, w, bias)
-    return correlate_valid(xpad, conv_taps(w), k, bias=bias)
 
 
 def conv2d_backward(dy, cache, weight_grads=True, input_grad=True):
@@ -289,8 +260,10 @@ def conv2d_backward(dy, cache, weight_grads=True, input_grad=True):
         dw = dy2.T @ cols              # (F, K*K*C) -> (F, K, K, C)
         dx = col2im(dy2 @ w2)          # (N*Ho*Wo, K*K*C) -> (N, H, W, C)
 
-    The shifted method computes the same: ``dx`` as the correlation of ``dy``
-    with the flipped, channel-swapped filters, ``dw`` tap by tap.
+    The fast kernels compute the same: for stride 1, ``dx`` is the
+    correlation of ``dy`` with the flipped, channel-swapped filters
+    (:func:`~stylelab.layers.fast.taps.flip_swap`), itself run by the kernel
+    that suits its shape, and ``dw`` tap by tap.
 
     Parameters
     ----------
@@ -305,51 +278,41 @@ def conv2d_backward(dy, cache, weight_grads=True, input_grad=True):
 
     Returns
     -------
-    dx : ndarray of shape (N, H, W, C)
+    dx : ndarray of shape (N, H, W, C), or None
     dw : ndarray of shape (F, K, K, C), or None
     db : ndarray of shape (F,), or None
     """
-    xpad, w, stride, pad_cache, method = cache
+    xpad, w, stride, pad_cache, fast = cache
     f, k, _, _ = w.shape
     n, hp, wp, _ = xpad.shape
     expected = (n, conv_output_size(hp, k, stride), conv_output_size(wp, k, stride), f)
     if tuple(dy.shape) != expected:
         raise ValueError(f"conv2d_backward: dy must have the output's shape "
                          f"{expected}, got {tuple(dy.shape)}")
-    if method == "shifted" and stride == 2:
-        dxpad, dw = correlate_stride2_backward(dy, xpad, w, weight_grads)
-        db = dy.sum(axis=(0, 1, 2)) if weight_grads else None
+    db = dy.sum(axis=(0, 1, 2)) if weight_grads else None
+    if fast and stride == 2:
+        dxpad, dw = phases.backward(dy, xpad, w, weight_grads)
         return (pad2d_backward(dxpad, pad_cache) if input_grad else None), dw, db
-    if method == "shifted":
-        return _shifted_backward(dy, xpad, w, pad_cache, weight_grads, input_grad)
+    if fast:
+        dw = filter_gradient(xpad, dy, k) if weight_grads else None
+        return (_input_gradient(dy, w, pad_cache) if input_grad else None), dw, db
     w2 = w.reshape(f, -1)
     dy2 = dy.reshape(-1, f)
-    db = dw = None
-    if weight_grads:
-        db = dy2.sum(axis=0)
-        dw = matmul(dy2.T, im2col(xpad, k, stride)).reshape(w.shape)
+    dw = matmul(dy2.T, im2col(xpad, k, stride)).reshape(w.shape) if weight_grads else None
     if not input_grad:
         return None, dw, db
     dxpad = col2im(matmul(dy2, w2), xpad.shape, k, stride)
     return pad2d_backward(dxpad, pad_cache), dw, db
 
 
-def _shifted_backward(dy, xpad, w, pad_cache, weight_grads, input_grad):
+def _input_gradient(dy, w, pad_cache):
+    """``dx`` of a stride-1 layer: ``dy`` padded by K - 1, correlated with ``flip_swap(w)``."""
     k = w.shape[1]
-    pad, mode = pad_cache[0], pad_cache[1]
-    db = dw = None
-    if weight_grads:
-        db = dy.sum(axis=(0, 1, 2))
-        few = xpad.shape[3] < 16
-        dw = (filter_gradient_row_gathered if few else filter_gradient)(xpad, dy, k)
-    if not input_grad:
-        return None, dw, db
-    # dx correlates dy with the filters flipped in space, channels swapped: (C, K, K, F).
-    flipped = get_array_module(w).ascontiguousarray(w[:, ::-1, ::-1, :].transpose(3, 1, 2, 0))
+    pad, mode = pad_cache
     if mode == "zeros" and pad <= k - 1:
         # Only the unpadded input's gradient is wanted: pad dy by K-1-pad.
         dyp, _ = pad2d_forward(dy, k - 1 - pad, "zeros")
-        return _correlate(dyp, flipped), dw, db
-    # The whole padded input's gradient, then fold the padding back (reflect).
+        return correlate(dyp, flip_swap(w))
+    # The whole padded input's gradient, then fold the padding back (reflect, edge).
     dyp, _ = pad2d_forward(dy, k - 1, "zeros")
-    return pad2d_backward(_correlate(dyp, flipped), pad_cache), dw, db
+    return pad2d_backward(correlate(dyp, flip_swap(w)), pad_cache)

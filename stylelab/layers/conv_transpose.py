@@ -20,7 +20,7 @@ channels-last: ``w = weight.transpose(0, 2, 3, 1)``.
 
 from ..backend import get_array_module
 from ._checks import check_activation, check_same_dtype
-from .blas import matmul
+from .fast.blas import matmul
 from .conv import col2im, im2col
 
 

@@ -20,7 +20,7 @@ from ._checks import check_activation
 CORNERS = ((0, 0), (0, 1), (1, 0), (1, 1))
 
 
-def _corners(x, where):
+def corners(x, where):
     """The four corner slices of every 2x2 window, each (N, H//2, W//2, C)."""
     check_activation(where, x)
     n, h, w, c = x.shape
@@ -58,7 +58,7 @@ def maxpool2x2_forward(x, out=None):
         index array is stored: `x` and `y` are kept by the network anyway).
     """
     xp = get_array_module(x)
-    a, b, c, d = _corners(x, "maxpool2x2")
+    a, b, c, d = corners(x, "maxpool2x2")
     y = xp.maximum(a, b, out=out)
     xp.maximum(y, c, out=y)
     xp.maximum(y, d, out=y)
@@ -92,7 +92,7 @@ def maxpool2x2_backward(dy, cache, out=None):
         dx[:, 2 * ho:] = 0            # an odd last row or column gets no gradient
         dx[:, :, 2 * wo:] = 0
     taken = None
-    for (r, c), corner in zip(CORNERS, _corners(x, "maxpool2x2")):
+    for (r, c), corner in zip(CORNERS, corners(x, "maxpool2x2")):
         wins = corner == y
         if taken is None:
             taken = wins.copy()
@@ -100,57 +100,6 @@ def maxpool2x2_backward(dy, cache, out=None):
             wins &= ~taken                # an earlier corner already won the tie
             taken |= wins
         xp.multiply(dy, wins, out=dx[:, r:2 * ho:2, c:2 * wo:2, :])
-    return dx
-
-
-def maxpool2x2_winners(x, y):
-    """Which corner won each window: the first, in row-major order, equal to the maximum.
-
-    Parameters
-    ----------
-    x : ndarray of shape (N, H, W, C)
-    y : ndarray of shape (N, H // 2, W // 2, C), from :func:`maxpool2x2_forward`
-
-    Returns
-    -------
-    winners : uint8 ndarray like `y`, values 0..3 (see ``CORNERS``)
-        A sixteenth of `x`'s memory in float32: what a network keeps instead
-        of `x` when nothing else needs `x` afterwards.
-    """
-    xp = get_array_module(x)
-    a, b, c, _ = _corners(x, "maxpool2x2")
-    # winner = 0 if a wins, else 1 if b wins, else 2 if c wins, else 3:
-    # (a != y) * (1 + (b != y) * (1 + (c != y))), in place in uint8.
-    winners = xp.not_equal(c, y).astype(xp.uint8)
-    winners += 1
-    xp.multiply(winners, xp.not_equal(b, y), out=winners)
-    winners += 1
-    xp.multiply(winners, xp.not_equal(a, y), out=winners)
-    return winners
-
-
-def maxpool2x2_backward_winners(dy, winners, x_shape, out=None):
-    """:func:`maxpool2x2_backward` from stored winners instead of ``(x, y)``.
-
-    Parameters
-    ----------
-    dy : ndarray of shape (N, H // 2, W // 2, C)
-    winners : from :func:`maxpool2x2_winners`
-    x_shape : tuple (N, H, W, C)
-    out : ndarray of shape `x_shape`, optional; every entry is overwritten
-
-    Returns
-    -------
-    dx : ndarray of shape `x_shape`
-    """
-    xp = get_array_module(dy)
-    ho, wo = winners.shape[1:3]
-    dx = xp.zeros(x_shape, dtype=dy.dtype) if out is None else out
-    if out is not None:
-        dx[:, 2 * ho:] = 0
-        dx[:, :, 2 * wo:] = 0
-    for k, (r, c) in enumerate(CORNERS):
-        xp.multiply(dy, winners == k, out=dx[:, r:2 * ho:2, c:2 * wo:2, :])
     return dx
 
 
@@ -167,7 +116,7 @@ def avgpool2x2_forward(x):
     cache : tuple
         The input shape.
     """
-    a, b, c, d = _corners(x, "avgpool2x2")
+    a, b, c, d = corners(x, "avgpool2x2")
     return (a + b + c + d) * x.dtype.type(0.25), x.shape
 
 

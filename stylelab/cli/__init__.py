@@ -1,0 +1,71 @@
+"""The ``stylelab`` command: one subcommand per task, each in a module of its own.
+
+The modules here only parse arguments, call the library and report; the
+work is the library's. Every failure a user can cause prints one line,
+``stylelab: error: ...``, and exits with status 2; nothing is left
+half-written.
+"""
+
+import argparse
+import sys
+
+from .. import __version__, backend
+from . import gatys, johnson, layers, training, universal, weights
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="stylelab", description="Artistic style transfer from scratch in NumPy.")
+    parser.add_argument("--version", action="version", version=f"stylelab {__version__}")
+    parser.add_argument("--backend", choices=["numpy", "cupy"],
+                        help="where arrays live (default: $STYLELAB_BACKEND or numpy)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    # (name, help, module's add-arguments function, its run function)
+    commands = [
+        ("layers", "run conv -> ReLU -> max-pool on an image with hand-made edge filters "
+         "and save the feature maps", layers.add_arguments, layers.run),
+        ("gatys", "Gatys et al.: paint a photo in the style of one or more paintings by "
+         "optimising its pixels (L-BFGS on VGG-19 features)", gatys.add_arguments, gatys.run),
+        ("train", "Johnson et al.: train a network to paint photos in one style, with "
+         "perceptual losses through VGG-16", training.add_train_arguments, training.run_train),
+        ("stylize", "paint images with a trained style network (one forward pass each)",
+         johnson.add_stylize_arguments, johnson.run_stylize),
+        ("train-sr", "train a x4 or x8 super-resolution network with the feature loss at "
+         "relu2_2", training.add_train_sr_arguments, training.run_train_sr),
+        ("upscale", "upscale an image with a trained super-resolution network",
+         johnson.add_upscale_arguments, johnson.run_upscale),
+        ("train-decoder", "Li et al.: train a decoder from VGG-19's relu{L}_1 features back "
+         "to pixels, for `stylelab wct --decoders`", training.add_train_decoder_arguments,
+         training.run_train_decoder),
+        ("wct", "Li et al.: universal style transfer by whitening and colouring VGG-19 "
+         "features, decoded by trained decoders or by L-BFGS", universal.add_arguments,
+         universal.run),
+        ("weights", "convert or download VGG weights", weights.add_arguments, None),
+    ]
+    for name, text, add_arguments, run in commands:
+        p = sub.add_parser(name, help=text, description=text)
+        add_arguments(p)
+        if run is not None:
+            p.set_defaults(run=run)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.backend:
+            backend.use(args.backend)
+        else:
+            backend.backend_name()  # validates $STYLELAB_BACKEND
+        args.run(args)
+    except (ValueError, OSError, backend.BackendError) as exc:
+        parser.exit(2, f"stylelab: error: {exc}\n")
+    except KeyboardInterrupt:
+        parser.exit(130, "stylelab: interrupted\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""``stylelab gatys``: the command line of :mod:`stylelab.gatys`.
+
+Weights come from ``--weights``, ``$STYLELAB_WEIGHTS`` or the download cache,
+and are downloaded on first use when none are there. A progress bar shows
+the iteration, the loss terms and the time left; Ctrl-C writes the best image
+so far. Every file is written atomically.
+"""
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+from ..files.history import check_history_path, plot_history, write_history
+from ..files.images import image_format, load_image, save_image
+from ..files.weights import load_vgg, resolve_weights
+from ..gatys import CONTENT_LAYERS, INITS, STYLE_LAYERS, stylize
+from ..gatys.color import COLOR_MODES
+from ..gatys.losses import STYLE_STATISTICS
+from .argtypes import non_negative_float, positive_int
+from .common import duration, report, snapshot_path
+
+
+def layer_spec(text):
+    """``"relu4_2"`` or ``"relu1_1:0.5,relu2_1:0.5"`` -> names, or {name: weight}."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts:
+        raise argparse.ArgumentTypeError("expected layer names such as relu4_2")
+    if not any(":" in p for p in parts):
+        return parts
+    try:
+        pairs = [p.split(":") for p in parts]
+        return {name: non_negative_float(weight) for name, weight in pairs}
+    except (ValueError, argparse.ArgumentTypeError):
+        raise argparse.ArgumentTypeError(
+            f"expected name:weight pairs such as relu1_1:0.2,relu2_1:0.8 (every layer "
+            f"with a weight, or none), got {text!r}") from None
+
+
+def add_arguments(p):
+    """The arguments of ``stylelab gatys`` (and ``examples/gatys.py``)."""
+    p.add_argument("--content", required=True, help="the photograph")
+    p.add_argument("--style", required=True, nargs="+", help="one or more paintings")
+    p.add_argument("--out", required=True, help="the output picture (.png or .jpg)")
+    p.add_argument("--weights", help="VGG weights in stylelab's HDF5 layout (default: "
+                   "$STYLELAB_WEIGHTS, else the download cache, else download them)")
+    p.add_argument("--arch", choices=["vgg19", "vgg16"], default="vgg19",
+                   help="the network the weights must be (default: vgg19, as in the paper)")
+    p.add_argument("--size", type=positive_int, default=512,
+                   help="longest side of the output in pixels (default: 512)")
+    p.add_argument("--iterations", type=positive_int, default=500,
+                   help="optimiser iterations per scale (default: 500); an L-BFGS iteration "
+                   "may evaluate the loss more than once")
+    p.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs")
+    p.add_argument("--learning-rate", type=non_negative_float, default=0.02,
+                   help="Adam's step size on pixels in [0, 1] (default: 0.02)")
+    p.add_argument("--init", default="noise", help="noise (default, seeded), content, "
+                   "style, or an image file")
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise (default: 0)")
+    p.add_argument("--content-weight", type=non_negative_float, default=1.0)
+    p.add_argument("--style-weight", type=non_negative_float, default=1e3,
+                   help="default 1e3: the paper's alpha/beta = 1e-3; raise it if the "
+                   "result looks too much like the photograph")
+    p.add_argument("--tv-weight", type=non_negative_float, default=0.0)
+    p.add_argument("--content-layers", type=layer_spec, default=list(CONTENT_LAYERS),
+                   help="comma-separated, optionally name:weight (default: relu4_2)")
+    p.add_argument("--style-layers", type=layer_spec, default=list(STYLE_LAYERS),
+                   help="comma-separated, optionally name:weight (default: relu1_1,"
+                   "relu2_1,relu3_1,relu4_1,relu5_1, weighted equally)")
+    p.add_argument("--style-blend", type=non_negative_float, nargs="+",
+                   help="one weight per style image (default: equal)")
+    p.add_argument("--style-scale", type=non_negative_float, default=1.0,
+                   help="style images' longest side relative to the output's (default: 1)")
+    p.add_argument("--statistic", choices=STYLE_STATISTICS, default="gram",
+                   help="match Gram matrices (default) or covariance matrices")
+    p.add_argument("--pooling", choices=["max", "avg"], default="max")
+    p.add_argument("--scales", type=positive_int, default=1,
+                   help="coarse-to-fine: optimise at 1/2^(k-1) ... 1/2, 1 of the size, each "
+                   "result starting the next (default: 1)")
+    p.add_argument("--original-colors", choices=COLOR_MODES,
+                   help="keep the photograph's colours: luminance-only transfer, or the "
+                   "style recoloured to the photo's colour histogram")
+    p.add_argument("--save-every", type=positive_int,
+                   help="also write OUT_<iteration> every N iterations")
+    p.add_argument("--history", help="write the loss per iteration to this .csv or .json")
+    p.add_argument("--plot", help="draw the loss curve into this picture (.png)")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def load_network(args):
+    """VGG from the weights `args` point to, checked to be ``args.arch``."""
+    path = resolve_weights(args.weights, args.arch, args.quiet)
+    net = load_vgg(path, pooling=args.pooling, dtype=np.dtype(args.dtype))
+    if net.arch != args.arch:
+        raise ValueError(f"{path} holds {net.arch} weights, but this run uses {args.arch} "
+                         f"(give --arch {net.arch} to use them)")
+    return net, path
+
+
+def load_images(args, dtype):
+    """The content at ``--size``, the styles at ``--style-scale`` times it, the init."""
+    content = load_image(args.content, size=args.size, dtype=dtype)
+    side = max(1, round(args.style_scale * args.size))
+    styles = [load_image(s, size=side, dtype=dtype) for s in args.style]
+    init = args.init
+    if init not in INITS:
+        init = load_image(init, dtype=dtype)
+    return content, styles, init
+
+
+def stylize_options(args, init):
+    """The keyword arguments of :func:`stylelab.gatys.stylize` that `args` asks for."""
+    return dict(iterations=args.iterations, optimizer=args.optimizer,
+                learning_rate=args.learning_rate, init=init, seed=args.seed,
+                scales=args.scales, style_scale=args.style_scale,
+                original_colors=args.original_colors,
+                content_layers=args.content_layers, style_layers=args.style_layers,
+                content_weight=args.content_weight, style_weight=args.style_weight,
+                tv_weight=args.tv_weight, style_blend=args.style_blend,
+                statistic=args.statistic)
+
+
+def check_outputs(args):
+    """Refuse bad output names before any work is done."""
+    image_format(args.out)
+    if args.history:
+        check_history_path(args.history)
+    if args.plot:
+        image_format(args.plot)
+    if args.init not in INITS and not os.path.exists(args.init):
+        raise ValueError(f"--init must be noise, content, style or an image file; "
+                         f"{args.init!r} is none of these")
+
+
+class Progress:
+    """A tqdm bar over iterations, with the loss terms; saves snapshots every N."""
+
+    def __init__(self, total, optimizer, quiet, out, save_every):
+        from tqdm import tqdm
+        unit = "L-BFGS it" if optimizer == "lbfgs" else "Adam step"
+        self.bar = tqdm(total=total, unit=f" {unit}", disable=quiet, dynamic_ncols=True,
+                        desc="gatys")
+        self.out, self.save_every = out, save_every
+
+    def __call__(self, info):
+        self.bar.set_description(f"gatys {info['height']}x{info['width']}"
+                                 + (f" (scale {info['scale']}/{info['scales']})"
+                                    if info["scales"] > 1 else ""), refresh=False)
+        self.bar.set_postfix_str(f"loss {info['total']:.4g} = content {info['content']:.3g}"
+                                 f" + style {info['style']:.3g} + tv {info['tv']:.3g}; "
+                                 f"{info['evaluations']} evals", refresh=False)
+        self.bar.update(1)
+        if self.save_every and info["iteration"] % self.save_every == 0:
+            save_image(snapshot_path(self.out, info["iteration"]), info["image"])
+        return False
+
+    def close(self):
+        self.bar.close()
+
+
+def run(args):
+    check_outputs(args)
+    net, weights = load_network(args)
+    content, styles, init = load_images(args, net.dtype)
+    progress = Progress(args.iterations * args.scales, args.optimizer, args.quiet,
+                        args.out, args.save_every)
+    start = time.perf_counter()
+    try:
+        result = stylize(net, content, styles, callback=progress,
+                               **stylize_options(args, init))
+    finally:
+        progress.close()
+    save_image(args.out, result.image)
+    if args.history:
+        write_history(args.history, result.history)
+    if args.plot and result.history:
+        plot_history(args.plot, result.history,
+                     title=f"Gatys: {os.path.basename(args.content)} in the style of "
+                     f"{', '.join(os.path.basename(s) for s in args.style)} "
+                     f"({os.path.basename(weights)})")
+    what = "L-BFGS iterations" if args.optimizer == "lbfgs" else "Adam steps"
+    last = result.history[-1] if result.history else {"total": float("nan")}
+    summary = (f"{args.out}: {result.iterations} {what} ({result.evaluations} loss "
+               f"evaluations) at {content.shape[0]}x{content.shape[1]} in "
+               f"{duration(time.perf_counter() - start)}; final loss {last['total']:.4g}")
+    report(summary, result.interrupted, "the best image so far")

@@ -1,0 +1,43 @@
+"""``stylelab layers``: the seed article's first block (conv 3x3 -> ReLU -> 2x2 max-pool) on a photo."""
+
+import numpy as np
+
+from .. import backend
+from ..files.images import load_image, save_image
+from ..layers import conv2d_forward, maxpool2x2_forward, relu_forward
+from .argtypes import positive_int
+
+
+def add_arguments(p):
+    p.add_argument("image", help="input image (any format Pillow reads)")
+    p.add_argument("--out", required=True, help="output picture (.png or .jpg)")
+    p.add_argument("--size", type=positive_int, default=512, help="longest side in pixels")
+
+
+def _edge_filters(dtype):
+    """Four hand-made 3x3 filters on RGB: light-to-dark edges in four directions.
+
+    Sobel kernels and their negatives; each sees the three colour channels
+    equally, so it responds to brightness edges. Shape (4, 3, 3, 3).
+    """
+    sobel = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float64)
+    kernels = [sobel, -sobel, sobel.T, -sobel.T]
+    w = np.stack([np.repeat(k[:, :, None], 3, axis=2) / 3 for k in kernels])
+    return w.astype(dtype)
+
+
+def run(args):
+    """Run the seed's block (conv 3x3 -> ReLU -> 2x2 max-pool) on a photo."""
+    img = load_image(args.image, size=args.size)
+    xp = backend.get_array_module(img)
+    w = xp.asarray(_edge_filters(img.dtype))
+    b = xp.zeros(4, dtype=img.dtype)
+    h, _ = conv2d_forward(img[None], w, b, pad_mode="reflect")
+    a, _ = relu_forward(h)
+    p, _ = maxpool2x2_forward(a)
+    maps = p[0] / max(float(p.max()), 1e-12)           # (H/2, W/2, 4) in [0, 1]
+    top = xp.concatenate([maps[..., 0], maps[..., 1]], axis=1)
+    bottom = xp.concatenate([maps[..., 2], maps[..., 3]], axis=1)
+    save_image(args.out, xp.concatenate([top, bottom], axis=0))
+    print(f"{args.out}: 4 feature maps of {p.shape[1]}x{p.shape[2]} "
+          f"(vertical edges, both polarities, top; horizontal, bottom)")

@@ -1,0 +1,51 @@
+"""``stylelab weights convert`` and ``stylelab weights download`` (and ``weights/convert_vgg.py``)."""
+
+import argparse
+
+from ..files.convert import convert_vgg
+from ..files.download import download_vgg
+
+
+def add_convert_arguments(parser):
+    parser.add_argument("src", help="torchvision .pth, Keras .h5 or MatConvNet .mat")
+    parser.add_argument("dst", help="output .h5 in stylelab's layout")
+    parser.add_argument("--half", action="store_true", help="store float16")
+    parser.add_argument("--upto", metavar="LAYER",
+                        help="drop the layers after this one, e.g. relu5_1")
+
+
+def run_convert(args):
+    arch = convert_vgg(args.src, args.dst, half=args.half, upto=args.upto)
+    print(f"{args.dst}: {arch} converted from {args.src}")
+
+
+def run_download(args):
+    path = download_vgg(args.arch, url=args.url)
+    print(f"{path}: {args.arch} weights, converted and ready")
+
+
+def add_arguments(p):
+    """``weights convert`` and ``weights download``, as subcommands of `p`."""
+    sub = p.add_subparsers(dest="weights_command", required=True)
+    c = sub.add_parser("convert", help="convert a torchvision .pth, Keras .h5 or MatConvNet "
+                       ".mat VGG file to stylelab's HDF5 layout")
+    add_convert_arguments(c)
+    c.set_defaults(run=run_convert)
+    d = sub.add_parser("download", help="download torchvision's VGG weights and convert them "
+                       "into the cache")
+    d.add_argument("arch", choices=["vgg19", "vgg16"])
+    d.add_argument("--url", help="fetch from this address instead of torchvision's")
+    d.set_defaults(run=run_download)
+
+
+def convert_main(argv=None):
+    """``python weights/convert_vgg.py SRC DST [--half] [--upto LAYER]``."""
+    parser = argparse.ArgumentParser(prog="convert_vgg.py",
+                                     description="Convert VGG weights to stylelab's HDF5 layout.")
+    add_convert_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        run_convert(args)
+    except (ValueError, OSError) as exc:
+        parser.exit(2, f"convert_vgg.py: error: {exc}\n")
+    return 0

@@ -1,0 +1,211 @@
+"""Convert published VGG weight files to stylelab's HDF5 layout.
+
+Three sources, recognised from the file's first bytes, each with its own input
+convention (recorded in the output, so no caller ever needs to know it):
+
+================  =============  =====  =====  ==============================  =============
+source            filters        order  scale  mean                            std
+================  =============  =====  =====  ==============================  =============
+torchvision .pth  (F, C, H, W)   RGB    1      0.485, 0.456, 0.406             0.229, 0.224,
+                                                                               0.225
+Keras .h5         (H, W, C, F)   BGR    255    103.939, 116.779, 123.68        1, 1, 1
+MatConvNet .mat   (W, H, C, F)   RGB    255    the file's averageImage         1, 1, 1
+================  =============  =====  =====  ==============================  =============
+
+References: torchvision's ``transforms.Normalize`` values for its ImageNet
+models; Keras ``applications.vgg19.preprocess_input`` ("converted from RGB to
+BGR, then each color channel is zero-centered with respect to the ImageNet
+dataset, without scaling"); MatConvNet's ``vl_nnconv`` ("F is an array of
+dimension FW x FH x FC x K") and its Caffe importer, which transposes Caffe's
+(K, C, H, W) blobs to (W, H, C, K).
+"""
+
+import hashlib
+import os
+
+import h5py
+import numpy as np
+
+from ..nets.vgg import BLOCKS, conv_shapes, convs_upto, layer_names
+from .pth import load_pth
+from .vgg_h5 import TORCHVISION, save_vgg_h5
+
+KERAS = dict(channel_order="BGR", input_scale=255.0,
+             mean=[103.939, 116.779, 123.68], std=[1.0, 1.0, 1.0])
+MATCONVNET = dict(channel_order="RGB", input_scale=255.0, std=[1.0, 1.0, 1.0])
+
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+def _arch_from_count(n, path):
+    for arch in BLOCKS:
+        if len(conv_shapes(arch)) == n:
+            return arch
+    raise ValueError(f"{path}: found {n} conv layers, but VGG-16 has 13 and VGG-19 has 16")
+
+
+def sniff(path):
+    """The format of `path` from its first bytes: 'pth', 'keras' or 'matconvnet'."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(520)
+    except FileNotFoundError:
+        raise ValueError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path} is a folder, not a weight file") from None
+    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
+        return "pth"
+    if head.startswith(HDF5_MAGIC):
+        return "keras"
+    if head.startswith(b"MATLAB 5.0 MAT-file"):
+        return "matconvnet"
+    if head.startswith(b"MATLAB 7.3 MAT-file") or head[512:520] == HDF5_MAGIC:
+        raise ValueError(f"{path}: MATLAB v7.3 files are not supported; in MATLAB, "
+                         f"re-save it with save(..., '-v7')")
+    raise ValueError(f"{path}: not a VGG weight file this converter knows "
+                     f"(torchvision .pth, Keras .h5 or MatConvNet .mat)")
+
+
+def read_torchvision(path):
+    """``features.N.weight`` (F, C, H, W) -> {conv name: (w, b)} in (F, H, W, C)."""
+    state = load_pth(path)
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: expected a state dict, got {type(state).__name__}")
+    indices = sorted({int(k.split(".")[1]) for k in state
+                      if k.startswith("features.") and k.endswith(".weight")})
+    arch = _arch_from_count(len(indices), path)
+    weights = {}
+    # torchvision's `features` lists conv, ReLU and pool modules in the papers'
+    # order, so a conv's module index is its position in that list.
+    names = layer_names(arch)
+    for name in conv_shapes(arch):
+        i = names.index(name)
+        try:
+            w, b = state[f"features.{i}.weight"], state[f"features.{i}.bias"]
+        except KeyError as exc:
+            raise ValueError(f"{path}: {name} (key {exc.args[0]}) is missing") from None
+        if w.ndim != 4:
+            raise ValueError(f"{path}: {name} weight has shape {w.shape}, expected 4 axes")
+        weights[name] = (w.transpose(0, 2, 3, 1), b)
+    return arch, weights, dict(TORCHVISION)
+
+
+def read_keras(path):
+    """Keras ``block{b}_conv{i}`` kernels (H, W, C, F) -> (F, H, W, C)."""
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read as HDF5 ({exc})") from None
+    with f:
+        if "arch" in f.attrs and "channel_order" in f.attrs:
+            raise ValueError(f"{path} is already in stylelab's layout; load it with "
+                             f"stylelab.files.weights.load_vgg")
+        convs = sorted(k for k in f.keys() if k.startswith("block") and "_conv" in k)
+        arch = _arch_from_count(len(convs), path)
+        weights = {}
+        for name in conv_shapes(arch):
+            block, i = name[4], name[6]
+            key = f"block{block}_conv{i}"
+            if key not in f:
+                raise ValueError(f"{path}: {name} (group {key}) is missing")
+            g = f[key]
+            names = [n.decode() if isinstance(n, bytes) else str(n)
+                     for n in g.attrs.get("weight_names", [])]
+            kernel = next((n for n in names if "kernel" in n or n.endswith("W:0")), None)
+            bias = next((n for n in names if "bias" in n or n.endswith("b:0")), None)
+            if kernel is None or bias is None:
+                raise ValueError(f"{path}: {name} ({key}) lacks a kernel or bias")
+            w, b = g[kernel][()], g[bias][()]
+            if w.ndim != 4:
+                raise ValueError(f"{path}: {name} kernel has shape {w.shape}, expected 4 axes")
+            weights[name] = (w.transpose(3, 0, 1, 2), b)
+    return arch, weights, dict(KERAS)
+
+
+def _field(struct, name, path):
+    try:
+        return getattr(struct, name)
+    except AttributeError:
+        raise ValueError(f"{path}: MatConvNet layer lacks the field {name!r}") from None
+
+
+def read_matconvnet(path):
+    """MatConvNet ``layers{i}.weights = {filters (W, H, C, F), biases}`` -> (F, H, W, C)."""
+    import scipy.io
+    try:
+        data = scipy.io.loadmat(path, squeeze_me=True, struct_as_record=False)
+    except Exception as exc:  # scipy raises many types for corrupt files
+        raise ValueError(f"{path}: cannot read as a MATLAB file ({exc})"[:300]) from None
+    if "layers" not in data:
+        raise ValueError(f"{path}: no 'layers' in this MATLAB file; not a MatConvNet model")
+    convs = []
+    for layer in np.atleast_1d(data["layers"]):
+        if str(getattr(layer, "type", "")) == "conv":
+            convs.append(layer)
+    arch = _arch_from_count(len(convs), path)
+    weights = {}
+    for name, layer in zip(conv_shapes(arch), convs):
+        if hasattr(layer, "weights"):
+            filters, biases = np.atleast_1d(layer.weights)[:2]
+        else:  # the oldest MatConvNet models: separate fields
+            filters, biases = _field(layer, "filters", path), _field(layer, "biases", path)
+        filters = np.asarray(filters)
+        if filters.ndim != 4:
+            raise ValueError(f"{path}: {name} filters have shape {filters.shape}, "
+                             f"expected 4 axes")
+        weights[name] = (filters.transpose(3, 1, 0, 2), np.asarray(biases).reshape(-1))
+    meta = data.get("meta", None)
+    norm = getattr(meta, "normalization", None) if meta is not None else data.get("normalization")
+    avg = getattr(norm, "averageImage", None) if norm is not None else None
+    if avg is None:
+        raise ValueError(f"{path}: no normalization.averageImage (the input mean)")
+    avg = np.asarray(avg, dtype=np.float64)
+    mean = avg.reshape(-1, 3).mean(axis=0) if avg.size > 3 else avg.reshape(3)
+    return arch, weights, dict(MATCONVNET, mean=[float(m) for m in mean])
+
+
+READERS = {"pth": read_torchvision, "keras": read_keras, "matconvnet": read_matconvnet}
+
+
+def sha256_of(path):
+    """The hex SHA-256 of a file's bytes, read in 1 MiB pieces."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def convert_vgg(src, dst, half=False, upto=None, source_name=None, sha256=None):
+    """Convert a VGG weight file to stylelab's HDF5 layout (written atomically).
+
+    Parameters
+    ----------
+    src : str
+        A torchvision ``.pth``, Keras ``.h5`` or MatConvNet ``.mat`` file.
+    dst : str
+        The ``.h5`` file to write.
+    half : bool
+        Store float16.
+    upto : str, optional
+        Keep only the layers needed up to this one (e.g. ``"relu5_1"``).
+    source_name, sha256 : str, optional
+        The original file's name and hex sha256, recorded as ``source``, when
+        `src` is a stand-in for it (a download streams into a temporary file,
+        hashing as it goes); by default `src`'s own name and digest.
+
+    Returns
+    -------
+    arch : str
+    """
+    kind = sniff(src)
+    arch, weights, convention = READERS[kind](src)
+    if upto is not None:
+        keep = convs_upto(arch, upto)
+        weights = {n: weights[n] for n in keep}
+    weights = {n: (np.asarray(w, np.float32), np.asarray(b, np.float32))
+               for n, (w, b) in weights.items()}
+    name = source_name or os.path.basename(src)
+    source = f"{name} sha256:{sha256 or sha256_of(src)}"
+    save_vgg_h5(dst, arch, weights, convention, source, half=half)
+    return arch

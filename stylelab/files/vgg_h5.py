@@ -1,0 +1,124 @@
+"""stylelab's HDF5 layout for VGG weights (``docs/weights.md``): write it, read it back.
+
+A weight file holds the filters as (F, 3, 3, C) -- the layout of
+:func:`stylelab.layers.conv2d_forward` -- one group per conv layer, and
+records the input convention the weights were trained with and where they
+came from. Reading one never runs code from it: HDF5 datasets and
+attributes are data. :func:`stylelab.files.weights.load_vgg` builds the
+network from a file.
+"""
+
+import os
+
+import h5py
+import numpy as np
+
+from ..nets.vgg import (BLOCKS, CONVENTION_KEYS, check_weights, conv_shapes,
+                        normalise_convention, random_weights)
+from .atomic import write_atomically
+
+TORCHVISION = dict(channel_order="RGB", input_scale=1.0,
+                   mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
+
+
+def save_vgg_h5(path, arch, weights, convention, source, half=False):
+    """Write weights in stylelab's HDF5 layout, atomically.
+
+    Parameters
+    ----------
+    path : str
+    arch : {"vgg16", "vgg19"}
+    weights : dict name -> (w, b)
+        ``w`` of shape (F, 3, 3, C), ``b`` of shape (F,); a prefix of the
+        conv layers of `arch` (conv1_1 first).
+    convention : dict
+        ``channel_order`` ("RGB" | "BGR"), ``input_scale`` (1.0 | 255.0),
+        ``mean`` and ``std`` (3 floats each, in channel_order and
+        input_scale units).
+    source : str
+        Where the weights came from (file name and its sha256).
+    half : bool
+        Store float16 instead of float32.
+    """
+    check_weights(arch, weights, what="weights")
+    convention = normalise_convention(convention, where="save_vgg_h5")
+    dtype = np.float16 if half else np.float32
+
+    def write(tmp):
+        with h5py.File(tmp, "w") as f:
+            f.attrs["arch"] = arch
+            f.attrs["channel_order"] = convention["channel_order"]
+            f.attrs["input_scale"] = convention["input_scale"]
+            f.attrs["mean"] = convention["mean"]
+            f.attrs["std"] = convention["std"]
+            f.attrs["source"] = source
+            for name, (w, b) in weights.items():
+                g = f.create_group(name)
+                g.create_dataset("weight", data=np.asarray(w, dtype=dtype))
+                g.create_dataset("bias", data=np.asarray(b, dtype=dtype))
+    write_atomically(path, write)
+
+
+def save_random_vgg_h5(path, arch="vgg19", seed=0, upto=None):
+    """Write a VGG file of **random weights** (:func:`stylelab.nets.vgg.random_weights`), for tests and demos.
+
+    Its ``source`` attribute says "random weights": nothing it computes is
+    what a trained VGG would see. Uses torchvision's input convention.
+    """
+    save_vgg_h5(path, arch, random_weights(arch, seed, upto), TORCHVISION,
+                source=f"random weights (seed {seed})")
+
+
+def _attr_str(value):
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def weights_source(path):
+    """The ``source`` a weight file records (``"random weights (seed 0)"`` for test files)."""
+    with h5py.File(path, "r") as f:
+        return _attr_str(f.attrs.get("source", "unknown"))
+
+
+def read_vgg_h5(path):
+    """Read and check a weight file in stylelab's layout (data only; no code runs).
+
+    Returns
+    -------
+    arch : str
+    weights : dict name -> (w, b), NumPy arrays as stored
+    convention : dict (see :func:`save_vgg_h5`)
+    """
+    path = os.fspath(path)
+    try:
+        f = h5py.File(path, "r")
+    except FileNotFoundError:
+        raise ValueError(f"no such weight file: {path}") from None
+    except OSError as exc:
+        raise ValueError(f"{path} is not an HDF5 weight file ({exc}); convert "
+                         f"VGG weights with `stylelab weights convert`") from None
+    with f:
+        missing = [k for k in ("arch",) + CONVENTION_KEYS if k not in f.attrs]
+        if missing:
+            raise ValueError(f"{path}: not a stylelab VGG file (attribute "
+                             f"{missing[0]!r} is missing); convert it with "
+                             f"`stylelab weights convert`")
+        arch = _attr_str(f.attrs["arch"])
+        if arch not in BLOCKS:
+            raise ValueError(f"{path}: unknown arch {arch!r}")
+        convention = normalise_convention(
+            {k: _attr_str(f.attrs[k]) if k == "channel_order" else f.attrs[k]
+             for k in CONVENTION_KEYS}, where=path)
+        weights = {}
+        for name in conv_shapes(arch):
+            if name not in f:
+                break
+            g = f[name]
+            try:
+                w, b = g["weight"], g["bias"]
+            except (KeyError, TypeError):
+                raise ValueError(f"{path}: {name} lacks its weight or bias") from None
+            if w.dtype.kind != "f" or b.dtype.kind != "f":
+                raise ValueError(f"{path}: {name} is not stored as floats")
+            weights[name] = (w[()], b[()])
+        check_weights(arch, weights, what=path)
+    return arch, weights, convention

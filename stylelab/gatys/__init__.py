@@ -1,0 +1,20 @@
+"""Gatys et al. 2015, *A Neural Algorithm of Artistic Style*: optimise an image's pixels.
+
+* ``losses``: content, style (Gram or covariance) and total-variation losses,
+  each with its gradient written by hand.
+* ``objective``: :class:`GatysObjective`, ``loss, grad = objective(x)``
+  through VGG.
+* ``stylize``: :func:`stylize`, the whole run (L-BFGS, several styles,
+  coarse to fine, original colours).
+* ``color``: keeping the photograph's colours (Gatys et al. 2016).
+
+The objective and the run are this package's API::
+
+    from stylelab.gatys import GatysObjective, stylize
+"""
+
+from .objective import CONTENT_LAYERS, STYLE_LAYERS, GatysObjective
+from .stylize import INITS, StylizeResult, stylize
+
+__all__ = ["GatysObjective", "stylize", "StylizeResult", "CONTENT_LAYERS", "STYLE_LAYERS",
+           "INITS"]

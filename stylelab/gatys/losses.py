@@ -1,0 +1,179 @@
+"""The perceptual losses of Gatys et al., each with its gradient written by hand.
+
+Every function returns ``(value, grad)``: the loss as a Python float and its
+gradient with respect to the first argument, same shape and dtype. Feature
+maps are channels-last, ``(N, H, W, C)``; for the paper's symbols, a layer
+``l`` has ``N_l = C`` channels ("filters") and ``M_l = H * W`` positions, and
+``F`` is the map reshaped to ``(M_l, N_l)``.
+
+With these conventions the paper's formulas read::
+
+    content    L_c = 1/2 * sum((F - P)^2)                  dL_c/dF = F - P
+    Gram       G   = F^T F                      (N_l, N_l)
+    style      E_l = sum((G - A)^2) / (4 N_l^2 M_l^2)      dE_l/dF = F (G - A) / (N_l^2 M_l^2)
+    TV         sum of squared differences of neighbouring pixels
+
+The covariance variant centres ``F`` over the positions before the Gram
+product (the seed's remark: it works as well).
+"""
+
+from ..backend import get_array_module
+from ..layers.fast.blas import matmul
+
+STYLE_STATISTICS = ("gram", "covariance")
+
+
+def _check_style_statistic(statistic):
+    if statistic not in STYLE_STATISTICS:
+        raise ValueError(f"style statistic must be one of {STYLE_STATISTICS}, "
+                         f"got {statistic!r}")
+
+
+def _as_positions(f):
+    """(N, H, W, C) -> (N, M, C), a view: the paper's F for every image."""
+    if f.ndim != 4:
+        raise ValueError(f"feature maps must have shape (N, H, W, C), got {tuple(f.shape)}")
+    n, h, w, c = f.shape
+    return f.reshape(n, h * w, c)
+
+
+def _centre(fm, out=None):
+    """Subtract each channel's mean over the positions. fm: (N, M, C)."""
+    return get_array_module(fm).subtract(fm, fm.mean(axis=1, keepdims=True), out=out)
+
+
+def _style_features(f, statistic):
+    """The F whose Gram product is taken: (N, M, C), centred for covariance."""
+    _check_style_statistic(statistic)
+    fm = _as_positions(f)
+    return _centre(fm) if statistic == "covariance" else fm
+
+
+def gram(f, statistic="gram"):
+    """The Gram matrix ``G = F^T F`` of each image's feature map.
+
+    Parameters
+    ----------
+    f : ndarray of shape (N, H, W, C)
+    statistic : {"gram", "covariance"}
+        ``"covariance"`` centres each channel over the positions first, so
+        ``G`` is ``M`` times the channels' covariance matrix.
+
+    Returns
+    -------
+    G : ndarray of shape (N, C, C)
+        Sums over the ``M = H * W`` positions (not divided by ``M``).
+    """
+    fm = _style_features(f, statistic)
+    return matmul(fm.transpose(0, 2, 1), fm)
+
+
+def content_loss(f, p, out=None):
+    """``L_c = 1/2 * sum((F - P)^2)``, the squared error of two feature maps.
+
+    Parameters
+    ----------
+    f : ndarray of shape (N, H, W, C)
+        Features of the image being made.
+    p : ndarray of shape (N, H, W, C)
+        Features of the photograph (the target).
+    out : ndarray like `f`, optional
+        Where to write the gradient (a buffer an optimiser reuses).
+
+    Returns
+    -------
+    value : float
+    grad : ndarray like `f`
+        ``dL_c/dF = F - P``.
+    """
+    if f.shape != p.shape:
+        raise ValueError(f"content features {tuple(f.shape)} and target "
+                         f"{tuple(p.shape)} differ in shape")
+    diff = get_array_module(f).subtract(f, p, out=out)
+    return 0.5 * float((diff * diff).sum()), diff
+
+
+def style_loss(f, a, statistic="gram", out=None):
+    """``E_l = sum((G - A)^2) / (4 N_l^2 M_l^2)``: one layer's style loss.
+
+    Parameters
+    ----------
+    f : ndarray of shape (N, H, W, C)
+        Features of the image being made.
+    a : ndarray of shape (N, C, C) or (C, C)
+        The target Gram matrix, for `f`'s number of positions ``M = H * W``
+        (see :func:`scale_gram`).
+    statistic : {"gram", "covariance"}
+    out : C-contiguous ndarray like `f`, optional
+        Where to write the gradient (a buffer an optimiser reuses).
+
+    Returns
+    -------
+    value : float
+        Summed over the batch.
+    grad : ndarray like `f`
+        ``dE_l/dF = F (G - A) / (N_l^2 M_l^2)``, F being ``f`` centred in
+        the covariance variant.
+    """
+    xp = get_array_module(f)
+    n, h, w, c = f.shape
+    if a.shape[-2:] != (c, c):
+        raise ValueError(f"target Gram matrix {tuple(a.shape)} does not fit "
+                         f"features with {c} channels")
+    fm = _style_features(f, statistic)
+    diff = matmul(fm.transpose(0, 2, 1), fm) - a
+    m = h * w
+    norm = float(c) ** 2 * float(m) ** 2
+    value = float((diff * diff).sum()) / (4.0 * norm)
+    # dE/dG = (G - A) / (2 N^2 M^2); G = F^T F and G - A is symmetric, so
+    # dE/dF = F (dE/dG + dE/dG^T) = F (G - A) / (N^2 M^2). (The scale goes on
+    # the small C x C factor, not on the M x C product.)
+    scaled = diff * f.dtype.type(1.0 / norm)
+    dfm = xp.empty(fm.shape, dtype=f.dtype) if out is None else out.reshape(fm.shape)
+    for i in range(n):
+        matmul(fm[i], scaled[i], out=dfm[i])
+    if statistic == "covariance":
+        # Back through the centring, a projection: subtract the mean over
+        # positions. (F_c (G - A) already has zero mean, but say what is meant.)
+        _centre(dfm, out=dfm)
+    return value, dfm.reshape(f.shape)
+
+
+def scale_gram(g, m_from, m_to):
+    """Rescale a Gram matrix summed over `m_from` positions to `m_to` positions.
+
+    ``G`` sums over positions, so a style image of another size gives a
+    target of another scale. ``G * m_to / m_from`` has the same per-position
+    statistics at the size of the image being made.
+    """
+    return g * g.dtype.type(m_to / m_from)
+
+
+def tv_loss(x):
+    """Total variation: the sum of squared differences of neighbouring pixels.
+
+    ``TV = sum((x[i+1, j] - x[i, j])^2) + sum((x[i, j+1] - x[i, j])^2)``
+    over all channels; it penalises high-frequency noise.
+
+    Parameters
+    ----------
+    x : ndarray of shape (..., H, W, C)
+
+    Returns
+    -------
+    value : float
+    grad : ndarray like `x`
+    """
+    if x.ndim < 3:
+        raise ValueError(f"TV needs an image of shape (..., H, W, C), got {tuple(x.shape)}")
+    xp = get_array_module(x)
+    dv = x[..., 1:, :, :] - x[..., :-1, :, :]    # vertical neighbours
+    dh = x[..., :, 1:, :] - x[..., :, :-1, :]    # horizontal neighbours
+    value = float((dv * dv).sum()) + float((dh * dh).sum())
+    grad = xp.zeros_like(x)
+    # d/dx of (b - a)^2 is +2(b - a) for b and -2(b - a) for a.
+    grad[..., 1:, :, :] += 2 * dv
+    grad[..., :-1, :, :] -= 2 * dv
+    grad[..., :, 1:, :] += 2 * dh
+    grad[..., :, :-1, :] -= 2 * dh
+    return value, grad

@@ -1,0 +1,229 @@
+"""The objective of Gatys et al. 2015: content, style and TV losses through VGG, and their gradient.
+
+The recipe, as in the paper:
+
+1. Run the photograph through VGG-19 and keep its ``relu4_2`` activations
+   ``P`` (the content target).
+2. Run the painting through it and keep the Gram matrices ``A`` of
+   ``relu1_1 ... relu5_1`` (the style targets).
+3. Start from white noise and change the pixels so that the image's own
+   ``F`` and ``G`` match ``P`` and ``A``:
+   ``L = content_weight * L_c + style_weight * L_s + tv_weight * TV``,
+   minimised by L-BFGS with the gradient the network carries back.
+
+:class:`GatysObjective` is step 3's ``loss, grad = objective(x)``;
+:func:`stylelab.gatys.stylize.stylize` runs the whole thing.
+"""
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from ..backend import get_array_module
+from ..profile import timed
+from . import losses
+
+CONTENT_LAYERS = ("relu4_2",)
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+
+def layer_weights(layers, what):
+    """``{name: weight}`` from names (equal weights summing to 1) or a mapping."""
+    if isinstance(layers, str):
+        layers = (layers,)
+    if isinstance(layers, Mapping):
+        out = {str(k): float(v) for k, v in layers.items()}
+    else:
+        names = list(layers)
+        out = {n: 1.0 / len(names) for n in names}
+        if len(out) != len(names):
+            raise ValueError(f"{what} layers are listed twice: {names}")
+    if any(not np.isfinite(w) or w < 0 for w in out.values()):
+        raise ValueError(f"{what} layer weights must be finite and >= 0, got {out}")
+    return out
+
+
+def blend_weights(blend, n_styles, what="style blend weights"):
+    """One weight per style image, normalised to sum to 1 (None: equal).
+
+    `what` names the weights in the error (a command passes its flag).
+    """
+    if blend is None:
+        return [1.0 / n_styles] * n_styles
+    blend = [float(b) for b in blend]
+    if len(blend) != n_styles:
+        raise ValueError(f"{len(blend)} {what} for {n_styles} style images")
+    if any(not np.isfinite(b) or b < 0 for b in blend) or sum(blend) <= 0:
+        raise ValueError(f"{what} must be >= 0 with a positive sum, got {blend}")
+    return [b / sum(blend) for b in blend]
+
+
+def _check_image(img, what, dtype):
+    if img.ndim != 3 or img.shape[-1] != 3:
+        raise ValueError(f"the {what} image must have shape (H, W, 3), got {tuple(img.shape)}")
+    if img.dtype != dtype:
+        raise ValueError(f"the {what} image has dtype {img.dtype} but the network is {dtype}")
+
+
+class GatysObjective:
+    """``loss, grad = objective(x)``: the total loss of Gatys et al. and its gradient.
+
+    Parameters
+    ----------
+    net : stylelab.nets.vgg.VGG
+    content : ndarray of shape (H, W, 3)
+        The photograph, RGB in [0, 1], in the network's dtype. The image
+        being made has its shape.
+    styles : ndarray of shape (H_s, W_s, 3), or a list of them
+        The painting(s); any size each.
+    content_layers, style_layers : sequence of str, or mapping name -> weight
+        A sequence gives every layer the same weight, ``1 / len(layers)`` (the
+        seed's "average"); a mapping gives each its own.
+    content_weight, style_weight, tv_weight : float
+        The paper's alpha and beta, and the weight of the total variation.
+    style_blend : sequence of float, optional
+        One weight per style image (normalised to sum to 1); the target Gram
+        matrices are the blend of each style's. Default: equal.
+    statistic : {"gram", "covariance"}
+        Match Gram matrices (the paper) or covariance matrices.
+    content_targets : mapping layer -> ndarray of shape (1, h, w, C), optional
+        Features to match instead of the content image's: the image is then
+        only the start's shape. Inverting given features (Li et al.'s
+        training-free path, :mod:`stylelab.universal.cascade`) is this objective
+        with no style layers.
+
+    Notes
+    -----
+    ``G`` sums over positions, so a style image of another size than the
+    content gives a Gram matrix of another scale; each style's ``A`` is
+    rescaled to the content's number of positions (:func:`stylelab.gatys.losses.scale_gram`).
+    After a call, ``objective.terms`` holds the weighted terms
+    (``content``, ``style``, ``tv``) and their ``total``.
+    """
+
+    def __init__(self, net, content, styles, content_layers=CONTENT_LAYERS,
+                 style_layers=STYLE_LAYERS, content_weight=1.0, style_weight=1e3,
+                 tv_weight=0.0, style_blend=None, statistic="gram", content_targets=None):
+        if not isinstance(styles, (list, tuple)):
+            styles = [styles]
+        if not styles and style_layers:
+            raise ValueError("at least one style image is needed")
+        _check_image(content, "content", net.dtype)
+        for s in styles:
+            _check_image(s, "style", net.dtype)
+        for name, w in (("content", content_weight), ("style", style_weight), ("tv", tv_weight)):
+            if not np.isfinite(w) or w < 0:
+                raise ValueError(f"the {name} weight must be finite and >= 0, got {w}")
+        self.net, self.statistic = net, statistic
+        self.shape = tuple(content.shape)
+        self.content_layers = layer_weights(content_layers, "content")
+        self.style_layers = layer_weights(style_layers, "style")
+        if not self.content_layers and not self.style_layers:
+            raise ValueError("no content or style layers to optimise for")
+        self.content_weight = float(content_weight)
+        self.style_weight = float(style_weight)
+        self.tv_weight = float(tv_weight)
+        self.layers = list(dict.fromkeys([*self.content_layers, *self.style_layers]))
+        blend = blend_weights(style_blend, len(styles)) if styles else []
+
+        # The targets, computed once. The content's features at the style
+        # layers give the number of positions the image being made will have.
+        feats = (net.forward(content[None], layers=self.layers)
+                 if content_targets is None or self.style_layers else {})
+        # Copies: the features are views into buffers the network will reuse.
+        if content_targets is None:
+            self.content_targets = {n: feats[n].copy() for n in self.content_layers}
+        else:
+            self.content_targets = {n: content_targets[n] for n in self.content_layers}
+        positions = {n: feats[n].shape[1] * feats[n].shape[2] for n in self.style_layers}
+        del feats                 # free the photo's activations before the painting's
+        self.style_targets = {}
+        for style, b in zip(styles, blend):
+            sfeats = net.forward(style[None], layers=list(self.style_layers))
+            for n in self.style_layers:
+                f = sfeats[n]
+                a = losses.scale_gram(losses.gram(f, statistic),
+                                      f.shape[1] * f.shape[2], positions[n]) * f.dtype.type(b)
+                self.style_targets[n] = a if n not in self.style_targets else self.style_targets[n] + a
+            del sfeats
+        self.terms = {}
+        self._buffers, self._keep = {}, False
+
+    def __call__(self, x):
+        """The loss and its gradient at image `x`.
+
+        Parameters
+        ----------
+        x : ndarray of shape (H, W, 3)
+            RGB in [0, 1], the content's shape, the network's dtype.
+
+        Returns
+        -------
+        loss : float
+        grad : ndarray of shape (H, W, 3)
+        """
+        if tuple(x.shape) != self.shape:
+            raise ValueError(f"the image has shape {tuple(x.shape)}, the objective "
+                             f"was built for {self.shape}")
+        dtype = x.dtype.type
+        profile = self.net.profile
+        # Each call overwrites the last one's features: nothing is kept between calls.
+        feats = self.net.forward(x[None], layers=self.layers, reuse_buffers=True)
+        self._keep_work(feats)
+        grads = {}
+        content = style = 0.0
+        with timed(profile, "content loss"):
+            for n, w in self.content_layers.items():
+                value, g = losses.content_loss(feats[n], self.content_targets[n],
+                                               out=self._work(("content grad", n), feats[n]))
+                content += w * value
+                g *= dtype(self.content_weight * w)       # g is ours: scale it in place
+                grads[n] = g
+        with timed(profile, "style loss (Gram)"):
+            for n, w in self.style_layers.items():
+                # The features are views into the network's bordered buffers: a
+                # contiguous copy (into memory kept between calls) is what BLAS takes.
+                f = self._work(("features", n), feats[n])
+                f[...] = feats[n]
+                value, g = losses.style_loss(f, self.style_targets[n], self.statistic,
+                                             out=self._work(("style grad", n), f))
+                style += w * value
+                g *= dtype(self.style_weight * w)
+                if n in grads:
+                    grads[n] += g
+                else:
+                    grads[n] = g
+        grad = self.net.backward(grads, release=True)[0]
+        tv = 0.0
+        if self.tv_weight:
+            with timed(profile, "TV loss"):
+                tv, tv_grad = losses.tv_loss(x)
+                grad += tv_grad * dtype(self.tv_weight)
+        self.terms = {"content": self.content_weight * content,
+                      "style": self.style_weight * style,
+                      "tv": self.tv_weight * tv}
+        self.terms["total"] = sum(self.terms.values())
+        return self.terms["total"], grad
+
+    def _work(self, key, like):
+        """An array shaped like `like`, kept between calls: fresh memory costs page faults.
+
+        Kept only when all of them together fit in the network's
+        ``scratch_limit`` (see :meth:`_keep_work`): at very large sizes
+        memory runs out before time does.
+        """
+        buf = self._buffers.get(key)
+        if buf is not None and buf.shape == like.shape and buf.dtype == like.dtype:
+            return buf
+        buf = get_array_module(like).empty(like.shape, like.dtype)
+        if self._keep:
+            self._buffers[key] = buf
+        return buf
+
+    def _keep_work(self, feats):
+        """Whether the losses' arrays (feature copies, gradients) fit in ``scratch_limit``."""
+        total = sum(2 * feats[n].nbytes for n in self.style_layers)
+        total += sum(feats[n].nbytes for n in self.content_layers)
+        self._keep = total <= self.net.scratch_limit
+        if not self._keep:
+            self._buffers = {}

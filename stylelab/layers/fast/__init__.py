@@ -1,0 +1,86 @@
+"""The fast kernels: the conv layer's arithmetic without im2col's copy, one kernel per case.
+
+:func:`stylelab.layers.conv2d_forward` computes ``im2col(x) @ w.T + b``
+(``method="im2col"``, the readable reference). By default it hands the
+padded input to :func:`correlate`, which picks the kernel that suits the
+layer's shape; each computes the same numbers another way:
+
+=====================================================  =================================  ===============
+case                                                   how                                module
+=====================================================  =================================  ===============
+stride 1, fewer than 16 input channels (an RGB image)  each row of taps gathered,         ``row_taps``
+                                                       K products
+stride 1, at most 4 filters (an RGB output)            products first, then shifts        ``few_filters``
+stride 1, otherwise                                    K*K products on shifted views      ``shifted``
+stride 2                                               the input's four phases            ``phases``
+=====================================================  =================================  ===============
+
+Two more compute a whole layer another way, for the networks that use them:
+``winograd`` (3x3 with many channels: VGG's blocks 4 and 5, in
+:mod:`stylelab.nets.fast_vgg`) and ``upsample_conv`` (nearest x2
+upsampling and a 3x3 conv as four 2x2 convs of the small image, the ``u``
+stages of :mod:`stylelab.nets.transform`). ``blas`` sends every product to
+one BLAS and adds into existing arrays; ``taps`` rearranges filters (the
+input gradient's flipped, channel-swapped filters are written there once).
+
+Every kernel is tested against the im2col reference (``tests/test_fast_paths.py``),
+including on shapes the table would not send it.
+"""
+
+from . import few_filters, phases, row_taps, shifted
+from .taps import conv_taps
+
+FEW_CHANNELS = 16     # below this many input channels the per-tap products are too thin
+FEW_FILTERS = 4       # at most this many filters: products first, then shifts
+
+KERNELS = ("row_taps", "few_filters", "shifted", "phases")
+
+
+def kernel_for(stride, channels, filters):
+    """The name of the kernel :func:`correlate` uses for a layer of this shape (see the table)."""
+    if stride == 2:
+        return "phases"
+    if stride != 1:
+        raise ValueError(f"the fast kernels take stride 1 or 2, got stride {stride}")
+    if channels < FEW_CHANNELS:
+        return "row_taps"
+    return "few_filters" if filters <= FEW_FILTERS else "shifted"
+
+
+def correlate(xpad, w, bias=None, stride=1, kernel=None):
+    """'Valid' correlation of an already padded input, by the kernel that suits it.
+
+    Parameters
+    ----------
+    xpad : ndarray of shape (N, Hp, Wp, C)
+    w : ndarray of shape (F, K, K, C)
+    bias : ndarray of shape (F,), optional
+    stride : {1, 2}
+    kernel : str, optional
+        One of :data:`KERNELS`, to force a kernel (the tests run each on every shape).
+
+    Returns
+    -------
+    y : ndarray of shape (N, (Hp - K) // stride + 1, (Wp - K) // stride + 1, F)
+        Possibly a view into a slightly larger buffer.
+    """
+    f, k, _, c = w.shape
+    kernel = kernel or kernel_for(stride, c, f)
+    if kernel == "phases":
+        return phases.correlate(xpad, w, bias)
+    if stride != 1:
+        raise ValueError(f"the {kernel} kernel needs stride 1, got stride {stride}")
+    if kernel == "row_taps":
+        return row_taps.correlate(xpad, w, bias)
+    if kernel == "few_filters":
+        return few_filters.correlate(xpad, w, bias)
+    if kernel == "shifted":
+        return shifted.correlate(xpad, conv_taps(w), k, bias)
+    raise ValueError(f"unknown kernel {kernel!r}: choose one of {KERNELS}")
+
+
+def filter_gradient(xpad, dy, k):
+    """``dw`` of a stride-1 correlation, by the kernel its input channels suit."""
+    if xpad.shape[3] < FEW_CHANNELS:
+        return row_taps.filter_gradient(xpad, dy, k)
+    return shifted.filter_gradient(xpad, dy, k)

@@ -1,0 +1,115 @@
+"""Stride-2 convolution without im2col: the input's four phases, one shifted product per tap.
+
+A stride-2 convolution reads the padded input at ``(2i + ky, 2j + kx)``.
+Split the input into its four *phases* -- even or odd rows, even or odd
+columns -- and tap ``(ky, kx)`` reads phase ``(ky % 2, kx % 2)`` at
+``(i + ky // 2, j + kx // 2)``: an ordinary stride-1 shift. So, as in
+:mod:`stylelab.layers.fast.shifted`, every tap is one matrix product on a
+contiguous slice of a phase's flat rows, accumulated in place::
+
+    P[a, b] = xpad[:, a::2, b::2]                       (zero-filled to one shape)
+    Y = b;  for each tap t = (ky, kx):
+        Y += P[ky % 2, kx % 2][off_t : off_t + L] @ W_t      off_t = (ky//2) * Wq + kx//2
+
+The phases together are the input, rearranged: one copy of it, where im2col
+copies K*K/4 times as much. The backward pass scatters ``dY @ W_t.T`` back
+onto the phases and interleaves them.
+"""
+
+from ...backend import get_array_module
+from .blas import gemm_accumulate, matmul
+from .shifted import gradient_rows, output_rows
+from .taps import conv_taps
+
+
+def _phases(xpad):
+    """(4, N, Hq, Wq, C): the four phases of `xpad`, zero-filled to a common size."""
+    xp = get_array_module(xpad)
+    n, hp, wp, c = xpad.shape
+    hq, wq = (hp + 1) // 2, (wp + 1) // 2
+    phases = xp.zeros((2, 2, n, hq, wq, c), dtype=xpad.dtype)
+    for a in (0, 1):
+        for b in (0, 1):
+            part = xpad[:, a::2, b::2]
+            phases[a, b, :, :part.shape[1], :part.shape[2]] = part
+    return phases
+
+
+def _geometry(shape, k):
+    n, hp, wp, _ = shape
+    hq, wq = (hp + 1) // 2, (wp + 1) // 2
+    ho, wo = (hp - k) // 2 + 1, (wp - k) // 2 + 1
+    reach = (k - 1) // 2
+    length = n * hq * wq - reach * wq - reach     # the last output's last tap is the last row
+    return n, hq, wq, ho, wo, length
+
+
+def correlate(xpad, w, bias=None):
+    """Stride-2 'valid' correlation of a padded input, by phases and shifted products.
+
+    Parameters
+    ----------
+    xpad : ndarray of shape (N, Hp, Wp, C)
+    w : ndarray of shape (F, K, K, C)
+    bias : ndarray of shape (F,), optional
+
+    Returns
+    -------
+    y : ndarray of shape (N, (Hp - K)//2 + 1, (Wp - K)//2 + 1, F)
+    """
+    xp = get_array_module(xpad, w)
+    f, k, _, c = w.shape
+    n, hq, wq, ho, wo, length = _geometry(xpad.shape, k)
+    phases = _phases(xpad)
+    rows = phases.reshape(2, 2, n * hq * wq, c)
+    taps = conv_taps(w)
+    grid = xp.empty((n, hq, wq, f), dtype=xpad.dtype)
+    out = output_rows(grid, length, bias)
+    for ky in range(k):
+        for kx in range(k):
+            offset = (ky // 2) * wq + kx // 2
+            gemm_accumulate(rows[ky % 2, kx % 2, offset:offset + length], taps[ky * k + kx], out)
+    return grid[:, :ho, :wo, :]
+
+
+def backward(dy, xpad, w, weight_grads=True):
+    """Gradients of :func:`correlate`: the padded input's, and the filters'.
+
+    Parameters
+    ----------
+    dy : ndarray of shape (N, Ho, Wo, F)
+    xpad : ndarray of shape (N, Hp, Wp, C), the forward's input
+    w : ndarray of shape (F, K, K, C)
+    weight_grads : bool
+
+    Returns
+    -------
+    dxpad : ndarray of shape (N, Hp, Wp, C)
+    dw : ndarray of shape (F, K, K, C), or None
+    """
+    xp = get_array_module(dy, w)
+    f, k, _, c = w.shape
+    padded_shape = xpad.shape
+    n, hq, wq, _, _, length = _geometry(padded_shape, k)
+    phases = _phases(xpad)
+    dflat = gradient_rows(dy, (n, hq, wq, f), length)
+    rows = phases.reshape(2, 2, n * hq * wq, c)
+    dphases = xp.zeros_like(phases)
+    drows = dphases.reshape(2, 2, n * hq * wq, c)
+    taps_t = conv_taps(w).transpose(0, 2, 1)            # W_t.T: (F, C)
+    dw = xp.empty((k, k, c, f), dtype=dy.dtype) if weight_grads else None
+    for ky in range(k):
+        for kx in range(k):
+            offset = (ky // 2) * wq + kx // 2
+            a, b = ky % 2, kx % 2
+            gemm_accumulate(dflat, taps_t[ky * k + kx], drows[a, b, offset:offset + length])
+            if weight_grads:
+                dw[ky, kx] = matmul(rows[a, b, offset:offset + length].T, dflat)
+    dxpad = xp.empty(padded_shape, dtype=dy.dtype)
+    for a in (0, 1):
+        for b in (0, 1):
+            part = dxpad[:, a::2, b::2]
+            part[...] = dphases[a, b, :, :part.shape[1], :part.shape[2]]
+    if weight_grads:
+        dw = xp.ascontiguousarray(dw.transpose(3, 0, 1, 2))
+    return dxpad, dw

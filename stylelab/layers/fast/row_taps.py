@@ -1,0 +1,86 @@
+"""Stride-1 convolution of few input channels (an RGB image): each row of taps gathered, K products.
+
+With C = 3 a shifted product per tap (:mod:`stylelab.layers.fast.shifted`)
+would be a thin (L x 3) @ (3 x F) that BLAS runs far below its peak. But a
+window's K taps along one row are K*C numbers that already lie side by side
+in memory (pixels p .. p+K-1 of the flat padded grid, all channels), so one
+strided copy puts them in a row of their own (:func:`row_taps`, K times the
+input, where im2col copies K*K times). The K rows of every window are then
+K contiguous slices of that matrix, ``Wp`` rows apart::
+
+    E = row_taps(xpad)                                  # (~L, K*C)
+    Y = b;  for each ky:  Y += E[ky*Wp : ky*Wp + L] @ W_ky     # W_ky: (K*C, F)
+
+and the filter gradient is ``dW_ky = E[ky*Wp : ky*Wp + L].T @ dY``.
+"""
+
+from ...backend import get_array_module
+from .blas import gemm_accumulate, matmul
+from .shifted import gradient_rows, output_rows, valid_length
+
+
+def row_taps(xpad, k):
+    """Each pixel's K horizontal neighbours side by side: (N*Hp*Wp - K + 1, K*C), a copy.
+
+    Row ``p`` is ``X[p], X[p+1], ..., X[p+K-1]`` of the flat padded grid ``X``.
+    """
+    xp = get_array_module(xpad)
+    n, hp, wp, c = xpad.shape
+    rows = xp.ascontiguousarray(xpad).reshape(n * hp * wp, c)
+    item = rows.strides[1]
+    view = xp.lib.stride_tricks.as_strided(rows, shape=(n * hp * wp - k + 1, k * c),
+                                           strides=(c * item, item))
+    return xp.ascontiguousarray(view)
+
+
+def correlate(xpad, w, bias=None, out=None):
+    """Stride-1 'valid' correlation of a padded input with few channels.
+
+    Parameters
+    ----------
+    xpad : ndarray of shape (N, Hp, Wp, C)
+    w : ndarray of shape (F, K, K, C)
+    bias : ndarray of shape (F,), optional
+    out : ndarray of shape (N, Hp, Wp, F), optional
+        The buffer to compute in (C-contiguous); a new one if omitted.
+
+    Returns
+    -------
+    y : ndarray of shape (N, Hp - K + 1, Wp - K + 1, F), a view into the (N, Hp, Wp, F) grid
+    """
+    xp = get_array_module(xpad, w)
+    n, hp, wp, c = xpad.shape
+    f, k = w.shape[0], w.shape[1]
+    e = row_taps(xpad, k)
+    w_rows = xp.ascontiguousarray(w.transpose(1, 2, 3, 0)).reshape(k, k * c, f)
+    grid = xp.empty((n, hp, wp, f), dtype=xpad.dtype) if out is None else out
+    length = valid_length(xpad.shape, k)
+    acc = output_rows(grid, length, bias)
+    for ky in range(k):
+        gemm_accumulate(e[ky * wp:ky * wp + length], w_rows[ky], acc)
+    return grid[:, :hp - k + 1, :wp - k + 1, :]
+
+
+def filter_gradient(xpad, dy, k):
+    """``dw`` of :func:`correlate`: ``dW_ky = E[ky*Wp : ky*Wp + L].T @ dY``.
+
+    Parameters
+    ----------
+    xpad : ndarray of shape (N, Hp, Wp, C)
+    dy : ndarray of shape (N, Hp - K + 1, Wp - K + 1, F)
+    k : int
+
+    Returns
+    -------
+    dw : ndarray of shape (F, K, K, C)
+    """
+    xp = get_array_module(xpad, dy)
+    n, hp, wp, c = xpad.shape
+    f = dy.shape[3]
+    length = valid_length(xpad.shape, k)
+    dflat = gradient_rows(dy, (n, hp, wp, f), length)
+    e = row_taps(xpad, k)
+    dw = xp.empty((k, k * c, f), dtype=dy.dtype)
+    for ky in range(k):
+        dw[ky] = matmul(e[ky * wp:ky * wp + length].T, dflat)
+    return xp.ascontiguousarray(dw.reshape(k, k, c, f).transpose(3, 0, 1, 2))

@@ -1,0 +1,116 @@
+"""Stride-1 convolution as K*K matrix products on shifted views: no im2col.
+
+im2col copies each of the K*K taps of every neighbourhood into a matrix
+K*K times the size of the input. With channels-last arrays there is a way to
+skip that copy. Flatten the padded input ``xpad`` (N, Hp, Wp, C) to rows
+``X = xpad.reshape(-1, C)``, one row per pixel. Moving one pixel right is
+moving one row down in ``X``; moving one pixel down is moving ``Wp`` rows. So
+tap (ky, kx) of the output at flat position ``p`` is row ``p + ky*Wp + kx``,
+and *all* outputs' tap (ky, kx) is one contiguous slice of ``X``::
+
+    Y[p] = sum over (ky, kx) of  X[p + ky*Wp + kx] @ w[:, ky, kx, :].T  (+ b)
+
+    Y = b;  for each tap t = (ky, kx):  Y += X[off_t : off_t + L] @ W_t     # W_t: (C, F)
+
+Each output row ``p = (n, i, j)`` is computed on the padded grid, so the
+``K - 1`` columns at the end of each row (and the rows between images) are
+computed too and thrown away: a few percent more arithmetic for no copies.
+The products accumulate in place (BLAS ``gemm`` with ``beta = 1``, see
+:mod:`stylelab.layers.fast.blas`), so the only memory is the input and the output.
+
+The filter gradient is the same slices met by ``dY``: ``dW_t = X[off_t : off_t + L].T @ dY``.
+(The input gradient is a correlation too, with :func:`~stylelab.layers.fast.taps.flip_swap`'s
+filters: :mod:`stylelab.layers.conv` runs it through whichever kernel suits its shape.)
+
+The helpers :func:`valid_length`, :func:`output_rows` and :func:`gradient_rows`
+describe the flat padded grid; the other shifted kernels (row taps, phases,
+Winograd's neighbours) share them.
+"""
+
+from ...backend import get_array_module
+from .blas import gemm_accumulate, matmul
+
+
+def valid_length(shape, k):
+    """Rows of the flat padded grid (shape (N, Hp, Wp, ...)) a K x K 'valid' pass computes:
+    every output position, up to the last output's row (its last tap is the grid's last row)."""
+    n, hp, wp = shape[:3]
+    return n * hp * wp - (k - 1) * wp - (k - 1)
+
+
+def output_rows(grid, length, bias=None):
+    """The first `length` rows of `grid` (N, Hp, Wp, F) flattened, set to `bias` (or 0),
+    the rest zeroed: where the shifted products accumulate."""
+    flat = grid.reshape(-1, grid.shape[3])
+    out = flat[:length]
+    out[...] = 0 if bias is None else bias
+    flat[length:] = 0
+    return out
+
+
+def gradient_rows(dy, grid_shape, length):
+    """`dy` (N, Ho, Wo, F) on a zero (N, Hp, Wp, F) grid -- zero where the forward's extra
+    columns and rows were thrown away -- flattened to its first `length` rows."""
+    grid = get_array_module(dy).zeros(grid_shape, dtype=dy.dtype)
+    grid[:, :dy.shape[1], :dy.shape[2]] = dy
+    return grid.reshape(-1, grid_shape[3])[:length]
+
+
+def correlate(xpad, taps, k, bias=None, out=None):
+    """Stride-1 'valid' correlation of an already padded input, by shifted GEMMs.
+
+    Parameters
+    ----------
+    xpad : ndarray of shape (N, Hp, Wp, C)
+    taps : ndarray of shape (K*K, C, F)
+        From :func:`~stylelab.layers.fast.taps.conv_taps`.
+    k : int
+    bias : ndarray of shape (F,), optional
+    out : ndarray of shape (N, Hp, Wp, F), optional
+        The buffer to compute in (C-contiguous); a new one if omitted.
+
+    Returns
+    -------
+    y : ndarray of shape (N, Hp - K + 1, Wp - K + 1, F)
+        A view into the (N, Hp, Wp, F) buffer (the computed-and-ignored
+        columns are its last K - 1); same dtype as `xpad`.
+    """
+    xp = get_array_module(xpad, taps)
+    n, hp, wp, c = xpad.shape
+    f = taps.shape[2]
+    rows = xp.ascontiguousarray(xpad).reshape(n * hp * wp, c)
+    grid = xp.empty((n, hp, wp, f), dtype=xpad.dtype) if out is None else out
+    length = valid_length(xpad.shape, k)
+    out = output_rows(grid, length, bias)
+    for ky in range(k):
+        for kx in range(k):
+            offset = ky * wp + kx
+            gemm_accumulate(rows[offset:offset + length], taps[ky * k + kx], out)
+    return grid[:, :hp - k + 1, :wp - k + 1, :]
+
+
+def filter_gradient(xpad, dy, k):
+    """``dw`` of a stride-1 correlation: ``dW_t = X[off_t : off_t + L].T @ dY``.
+
+    Parameters
+    ----------
+    xpad : ndarray of shape (N, Hp, Wp, C)
+    dy : ndarray of shape (N, Hp - K + 1, Wp - K + 1, F)
+    k : int
+
+    Returns
+    -------
+    dw : ndarray of shape (F, K, K, C)
+    """
+    xp = get_array_module(xpad, dy)
+    n, hp, wp, c = xpad.shape
+    f = dy.shape[3]
+    length = valid_length(xpad.shape, k)
+    dflat = gradient_rows(dy, (n, hp, wp, f), length)
+    rows = xp.ascontiguousarray(xpad).reshape(n * hp * wp, c)
+    dw = xp.empty((k, k, c, f), dtype=dy.dtype)
+    for ky in range(k):
+        for kx in range(k):
+            offset = ky * wp + kx
+            dw[ky, kx] = matmul(rows[offset:offset + length].T, dflat)
+    return xp.ascontiguousarray(dw.transpose(3, 0, 1, 2))

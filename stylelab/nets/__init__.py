@@ -1,0 +1,12 @@
+"""The networks, built from :mod:`stylelab.layers`.
+
+* ``vgg``: VGG-16/19 written out as a table of named layers -- the network
+  Gatys et al. look through, and Johnson et al.'s and Li et al.'s loss network
+  and encoder.
+* ``fast_vgg``: the same network computed fast (the engine
+  :func:`stylelab.files.weights.load_vgg` builds by default).
+* ``transform``: Johnson et al.'s image transformation network, from an
+  architecture string.
+* ``decoder``: Li et al.'s decoders, VGG-19 read backwards (transformation
+  networks without norms).
+"""

@@ -1,0 +1,281 @@
+"""VGG's fast engine: the numbers of :class:`stylelab.nets.vgg.VGG`, computed with less time and memory.
+
+A Gatys run evaluates the same network on one image size hundreds of times,
+so this engine trades readability for speed in four ways (``docs/speed.md``
+measures each):
+
+* **Kernels chosen per layer** (:mod:`stylelab.layers.fast`): shifted GEMMs,
+  Winograd F(2x2, 3x3) where channels are many (blocks 4 and 5), row taps
+  for the RGB image's conv and few-filter products for its gradient; the
+  filters are rearranged for them once per network.
+* **No padding copies**: each ReLU writes its output inside a zero-bordered
+  buffer, which is exactly what the next conv reads.
+* **No fresh memory**: with ``reuse_buffers=True`` every pass computes in
+  the previous pass's buffers; working memory lives in three arenas
+  (``"grid"``, ``"handoff"``, ``"relu grad"``) shared by every resolution.
+* **Only what backward needs**: a block's last ReLU, read only by its
+  max-pooling, is applied in place and the pooling keeps one byte per
+  window saying which corner won (:mod:`stylelab.layers.fast.pool_winners`).
+
+Each pass records a tape of ``(name, kind, cache)`` (a conv's cache names
+its kernel); the backward pass runs the method of each step's kind.
+``tests/test_fast_paths.py`` checks every layer's output and the image
+gradient against the readable network.
+"""
+
+from ..backend import get_array_module
+from ..layers import (avgpool2x2_backward, avgpool2x2_forward, maxpool2x2_backward,
+                      maxpool2x2_forward, pad2d_forward)
+from ..layers.fast import few_filters, pool_winners, row_taps, shifted, winograd
+from ..layers.fast.taps import conv_taps, flip_swap
+from ..profile import timed
+from .vgg import VGG
+
+
+def winograd_pays(shape, c_in, c_out):
+    """Winograd F(2x2, 3x3) beats shifted GEMMs with many channels (measured:
+    ``benchmarks/gatys_step.py --profile``); it needs an even map (`shape` (N, H, W, C))."""
+    even = shape is None or (shape[1] % 2 == 0 and shape[2] % 2 == 0)
+    return even and c_in * c_out >= 256 * 512
+
+
+class FastVGG(VGG):
+    """:class:`~stylelab.nets.vgg.VGG` with the same interface, computed fast (see the module notes).
+
+    ``forward(x, layers, reuse_buffers=True)`` computes in the previous call's
+    buffers: the features it returned last time are overwritten, and those
+    it returns are read-only views (a ReLU's output lives inside the
+    zero-bordered buffer the next conv reads).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._filters = {}           # conv name -> its filters as the kernels want them
+        self._buffers, self._reuse = {}, False
+
+    # -- the forward pass --
+    def forward(self, x, layers=None, reuse_buffers=False):
+        requested = list(self.names if layers is None else layers)
+        deepest = self.deepest(requested)
+        self.check_input(x, deepest)
+        self._tape = None           # the last pass's caches are not needed any more
+        if not reuse_buffers:
+            self._buffers = {}      # let go of the last reused ones
+        self._reuse = reuse_buffers
+        run = self.names[:self.names.index(deepest) + 1]
+        # A block's last ReLU feeds only its max-pooling: unless either (or the
+        # conv whose output it overwrites) is asked for, apply it in place and
+        # let the pooling keep its winners instead of the ReLU's output.
+        fused = {name for i, name in enumerate(run[:-1]) if name.startswith("relu")
+                 and self.pooling == "max" and run[i + 1].startswith("pool")
+                 and name not in requested and run[i - 1] not in requested}
+        with timed(self.profile, "preprocess"):
+            h = self.preprocess(x)
+        hpad = None                 # h inside a zero border of 1 pixel, once it exists
+        feats, tape = {}, []
+        for i, name in enumerate(run):
+            if name.startswith("conv"):
+                h, kind, cache = self._conv_forward(name, h, hpad, keep=name in requested)
+                hpad = None
+            elif name.startswith("relu"):
+                h, hpad, kind, cache = self._relu_forward(name, h, fused=name in fused)
+            else:
+                h, hpad, kind, cache = self._pool_forward(name, h, after_fused=run[i - 1] in fused)
+            tape.append((name, kind, cache))
+            if name in requested:
+                feats[name] = h
+        self._tape = tape
+        self._trim_scratch()
+        return feats
+
+    def _conv_forward(self, name, h, hpad, keep):
+        xp = get_array_module(h)
+        w, b = self.params[name]
+        if hpad is None:                                  # the image: pad it once
+            hpad, _ = pad2d_forward(h, 1, "zeros")
+        n, hp, wp, _ = hpad.shape
+        # Pre-ReLU outputs are used once, so the "grid" arena serves them all --
+        # unless this one was asked for and must outlive the pass.
+        if keep:
+            grid = xp.zeros((n, hp, wp, w.shape[0]), dtype=h.dtype)
+        else:
+            grid, _ = self._scratch("grid", (n, hp - 2, wp - 2, w.shape[0]), h.dtype, xp)
+        if h.shape[3] < 16:                               # the RGB image
+            with timed(self.profile, "conv forward (row taps)"):
+                return row_taps.correlate(hpad, w, bias=b, out=grid), "conv", "rgb"
+        if winograd_pays(h.shape, w.shape[3], w.shape[0]):
+            with timed(self.profile, "conv forward (Winograd)"):
+                y = winograd.correlate(hpad, self._filters_of(name)["winograd"],
+                                       out=grid[:, 1:-1, 1:-1, :])
+                y += b
+            return y, "conv", "winograd"
+        with timed(self.profile, "conv forward (shifted GEMMs)"):
+            y = shifted.correlate(hpad, self._filters_of(name)["shifted"], 3, bias=b, out=grid)
+        return y, "conv", "shifted"
+
+    def _relu_forward(self, name, h, fused):
+        xp = get_array_module(h)
+        with timed(self.profile, "ReLU forward"):
+            if fused:             # in place, in working memory: only the pooling reads it
+                xp.maximum(h, 0, out=h)
+                return h, None, "relu_fused", None
+            # Written straight into the zero-bordered buffer the next conv reads:
+            # the padding costs no copy of its own.
+            hpad, a = self._bordered(("relu", name), h.shape, h.dtype, xp)
+            xp.maximum(h, 0, out=a)
+        return a, hpad, "relu", a
+
+    def _pool_forward(self, name, h, after_fused):
+        xp = get_array_module(h)
+        with timed(self.profile, "pooling forward"):
+            shape = (h.shape[0], h.shape[1] // 2, h.shape[2] // 2, h.shape[3])
+            ypad, y = self._bordered(("pool", name), shape, h.dtype, xp)
+            if self.pooling == "avg":
+                pooled, cache = avgpool2x2_forward(h)
+                y[...] = pooled
+                return y, ypad, "avgpool", cache
+            _, cache = maxpool2x2_forward(h, out=y)
+            if after_fused:
+                return y, ypad, "maxpool_winners", (pool_winners.winners(h, y), y, h.shape)
+        return y, ypad, "maxpool", cache       # the next block's conv reads y inside ypad
+
+    def _filters_of(self, name):
+        """The conv's filters as the kernels want them, made once per network."""
+        if name not in self._filters:
+            w = self.params[name][0]
+            made = {"shifted": conv_taps(w), "shifted_back": conv_taps(flip_swap(w)),
+                    "flipped": flip_swap(w)}
+            if winograd_pays(None, w.shape[3], w.shape[0]):
+                made.update(winograd=winograd.winograd_taps(w),
+                            winograd_back=winograd.winograd_backward_taps(w))
+            self._filters[name] = made
+        return self._filters[name]
+
+    # -- the backward pass --
+    def backward(self, grads, release=False):
+        self.check_gradients(grads)
+        tape = self._tape
+        d = dpad = None      # the gradient at the current layer's output (and its border)
+        for i in reversed(range(len(tape))):
+            name, kind, cache = tape[i]
+            if name in grads:
+                g = grads.pop(name) if release else grads[name]
+                if d is None:
+                    d = g
+                else:
+                    d += g    # d is always one of the network's own buffers here
+                del g
+            if d is None:
+                continue      # nothing to carry back yet
+            below = tape[i - 1][0] if i else None
+            d, dpad = self._BACKWARD[kind](self, name, cache, d, dpad, below)
+        self._trim_scratch()
+        with timed(self.profile, "preprocess"):
+            return self.preprocess_backward(d)
+
+    # Each returns the gradient at the layer's input, and that inside a zero
+    # border of 1 (or None). The working memory comes in three roles (see
+    # _scratch): a ReLU writes the gradient into "relu grad" (zero border),
+    # the conv below reads it and writes into "grid" -- or, when a pooling is
+    # below, into "handoff", which the pooling reads while it writes into
+    # "grid" at the next resolution.
+    def _relu_backward(self, name, cache, d, dpad, below):
+        xp = get_array_module(d)
+        with timed(self.profile, "ReLU backward"):
+            dpad, dz = self._scratch("relu grad", d.shape, d.dtype, xp, border=True)
+            xp.multiply(d, cache > 0, out=dz)       # d where the ReLU passed
+        return dz, dpad
+
+    def _fused_relu_backward(self, name, cache, d, dpad, below):
+        return d, dpad                              # the pooling above applied it
+
+    def _conv_backward(self, name, kernel, d, dpad, below):
+        xp = get_array_module(d)
+        if dpad is None:                            # a gradient given at the conv's own output
+            dpad, dz = self._scratch("relu grad", d.shape, d.dtype, xp, border=True)
+            dz[...] = d
+        filters = self._filters_of(name)
+        if kernel == "rgb":                         # to the image: 3 output channels
+            with timed(self.profile, "conv backward (few filters)"):
+                return few_filters.correlate(dpad, filters["flipped"]), None
+        role = "handoff" if below is not None and below.startswith("pool") else "grid"
+        n, hp, wp, _ = dpad.shape
+        c_in = self.params[name][0].shape[3]
+        grid, inside = self._scratch(role, (n, hp - 2, wp - 2, c_in), d.dtype, xp)
+        if kernel == "winograd":
+            with timed(self.profile, "conv backward (Winograd)"):
+                return winograd.correlate(dpad, filters["winograd_back"], out=inside), None
+        with timed(self.profile, "conv backward (shifted GEMMs)"):
+            return shifted.correlate(dpad, filters["shifted_back"], 3, out=grid), None
+
+    def _winners_backward(self, name, cache, d, dpad, below):
+        won, y, x_shape = cache
+        xp = get_array_module(d)
+        with timed(self.profile, "pooling backward"):
+            # The ReLU below passed the winner's gradient iff the maximum is
+            # positive; the result goes where that ReLU would have put it.
+            dpad, dz = self._scratch("relu grad", x_shape, d.dtype, xp, border=True)
+            return pool_winners.backward(d * (y > 0), won, x_shape, out=dz), dpad
+
+    def _maxpool_backward(self, name, cache, d, dpad, below):
+        with timed(self.profile, "pooling backward"):
+            _, inside = self._scratch("grid", cache[0].shape, d.dtype, get_array_module(d))
+            return maxpool2x2_backward(d, cache, out=inside), None
+
+    def _avgpool_backward(self, name, cache, d, dpad, below):
+        with timed(self.profile, "pooling backward"):
+            return avgpool2x2_backward(d, cache), None
+
+    _BACKWARD = {"relu": _relu_backward, "relu_fused": _fused_relu_backward,
+                 "conv": _conv_backward, "maxpool_winners": _winners_backward,
+                 "maxpool": _maxpool_backward, "avgpool": _avgpool_backward}
+
+    # -- memory --
+    def _bordered(self, key, shape, dtype, xp):
+        """A buffer for an (N, H, W, C) array inside a zero border of 1 pixel, and its interior.
+
+        Zero-filled; with reuse, the one kept under `key` (its border stays
+        zero: only interiors are ever written).
+        """
+        n, height, width, c = shape
+        full = (n, height + 2, width + 2, c)
+        buf = self._buffers.get(key) if self._reuse else None
+        if buf is None or buf.shape != full or buf.dtype != dtype:
+            buf = xp.zeros(full, dtype=dtype)
+            if self._reuse:
+                self._buffers[key] = buf
+        return buf, buf[:, 1:-1, 1:-1, :]
+
+    def _scratch(self, role, shape, dtype, xp, border=False):
+        """Working memory of one `role`, shared by every shape: ``(buffer, interior)``.
+
+        Only one resolution is worked on at a time, so one flat arena per role,
+        as large as the largest request, serves all layers: deep blocks reuse
+        the first block's memory. With `border`, the 1-pixel border is zeroed.
+        Without reuse, a new zero-filled array.
+        """
+        n, height, width, c = shape
+        full = (n, height + 2, width + 2, c)
+        if not self._reuse:
+            buf = xp.zeros(full, dtype=dtype)
+        else:
+            size = n * (height + 2) * (width + 2) * c
+            arena = self._buffers.get(("scratch", role))
+            if arena is None or arena.size < size or arena.dtype != dtype:
+                arena = self._buffers[("scratch", role)] = xp.zeros(size, dtype=dtype)
+            buf = arena[:size].reshape(full)
+            if border:
+                buf[:, 0], buf[:, -1], buf[:, :, 0], buf[:, :, -1] = 0, 0, 0, 0
+        return buf, buf[:, 1:-1, 1:-1, :]
+
+    def _trim_scratch(self):
+        """Let go of the working-memory arenas between passes when they are large.
+
+        Kept, they spare the next pass a page fault every 4 KiB; but at 2048 px
+        they would hold 2.4 GB through the losses, and memory is what runs out
+        first there.
+        """
+        arenas = [k for k in self._buffers if k[0] == "scratch"]
+        if sum(self._buffers[k].nbytes for k in arenas) > self.scratch_limit:
+            for k in arenas:
+                del self._buffers[k]
