@@ -265,10 +265,37 @@ def test_adam_steps_equal_torch_optim_adam(rng):
         ref.grad = torch.tensor(g)
         torch_adam.step()
         assert rel_err(mine["w"], ref.detach().numpy()) <= 1e-12
-    saved = adam.state_dict()
+
+
+
+def test_adam_state_dict_holds_live_arrays_and_loading_copies_them(rng):
+    """state_dict() returns the optimiser's own arrays, as torch.optim does; load_state_dict()
+    copies them, so the loaded optimiser and the dict (and its source) never share memory."""
+    grads = [{"w": rng.standard_normal((3, 4))} for _ in range(6)]
+    straight = optim.Adam(lr=0.01)
+    p_straight = {"w": np.zeros((3, 4))}
+    for g in grads:
+        straight.step(p_straight, g)
+
+    first = optim.Adam(lr=0.01)
+    p_first = {"w": np.zeros((3, 4))}
+    for g in grads[:3]:
+        first.step(p_first, g)
+    saved = first.state_dict()
+    assert saved["m"]["w"] is first.m["w"]                       # live, not a snapshot
+    snapshot = {k: saved[k]["w"].copy() for k in ("m", "v")}
     again = optim.Adam()
     again.load_state_dict(saved)
-    assert again.t == 5 and np.array_equal(again.m["w"], adam.m["w"])
+    assert not np.shares_memory(again.m["w"], saved["m"]["w"])
+    p_again = {"w": p_first["w"].copy()}
+    for g in grads[3:]:
+        again.step(p_again, g)
+    # Stepping the loaded optimiser left the dict it came from alone...
+    assert all(np.array_equal(saved[k]["w"], snapshot[k]) for k in ("m", "v"))
+    # ...and continued exactly where the first one stopped.
+    assert again.t == straight.t == 6
+    assert np.array_equal(p_again["w"], p_straight["w"])
+    assert np.array_equal(again.m["w"], straight.m["w"]) and np.array_equal(again.v["w"], straight.v["w"])
 
 
 def test_lbfgs_keeps_pixels_in_bounds_and_the_dtype():
