@@ -143,8 +143,10 @@ class FastVGG(VGG):
         """The conv's filters as the kernels want them, made once per network."""
         if name not in self._filters:
             w = self.params[name][0]
-            made = {"shifted": conv_taps(w), "shifted_back": conv_taps(flip_swap(w)),
-                    "flipped": flip_swap(w)}
+            if w.shape[3] < 16:          # the RGB conv: row taps take w; its gradient, few filters
+                made = {"flipped": flip_swap(w)}
+            else:
+                made = {"shifted": conv_taps(w), "shifted_back": conv_taps(flip_swap(w))}
             if winograd_pays(None, w.shape[3], w.shape[0]):
                 made.update(winograd=winograd.winograd_taps(w),
                             winograd_back=winograd.winograd_backward_taps(w))
