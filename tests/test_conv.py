@@ -155,3 +155,59 @@ def test_gradient_check_catches_a_flipped_filter(rng):
     numeric = numeric_grad(lambda _: np.sum(layers.conv2d_forward(x, w, b)[0] * r), x)
     assert grad_rel_err(wrong_dx, numeric) > 1e-2
     assert grad_rel_err(layers.conv2d_backward(r, cache)[0], numeric) < 1e-7
+
+
+# Per-side padding (top, bottom, left, right): TensorFlow's "SAME" is asymmetric for stride 2.
+SIDES = [
+    ((2, 8, 8, 3, 4, 3), 2, (0, 1, 0, 1)),          # TF SAME, even size, stride 2
+    ((2, 7, 9, 16, 5, 3), 2, (1, 1, 0, 1)),         # odd height, even width
+    ((1, 9, 6, 3, 2, 5), 1, (2, 1, 0, 3)),          # stride 1, lopsided
+    ((2, 6, 7, 17, 3, 9), 1, (4, 4, 3, 5)),
+    ((1, 10, 11, 4, 6, 3), 2, (0, 0, 2, 1)),
+]
+
+
+@pytest.mark.parametrize("method", ["auto", "im2col"])
+@pytest.mark.parametrize("shape,stride,pads", SIDES, ids=lambda c: str(c))
+def test_per_side_padding_matches_pytorch(xp, rng, shape, stride, pads, method):
+    top, bottom, left, right = pads
+    inputs = list(make(rng, xp, shape + (stride, pads, "zeros"), np.float64))
+    check_layer(lambda x, w, b: layers.conv2d_forward(x, w, b, stride=stride, padding=pads,
+                                                      method=method),
+                layers.conv2d_backward,
+                lambda x, w, b: F.conv2d(F.pad(x, (left, right, top, bottom)), w, b, stride=stride),
+                inputs, rng)
+
+
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "edge"])
+def test_per_side_padding_of_every_mode_matches_pytorch(xp, rng, mode):
+    x = xp.asarray(rng.standard_normal((2, 6, 5, 3)))
+    torch_mode = {"zeros": "constant", "reflect": "reflect", "edge": "replicate"}[mode]
+    check_layer(lambda v: layers.pad2d_forward(v, (2, 0, 1, 3), mode), layers.pad2d_backward,
+                lambda t: F.pad(t, (1, 3, 2, 0), mode=torch_mode), [x], rng, tol=1e-15,
+                forward_tol=0.0)
+
+
+def test_same_padding_is_tensorflows():
+    from stylelab.layers import same_padding
+    # TensorFlow: out = ceil(size / stride), P = max((out - 1) * stride + K - size, 0), less before.
+    assert [same_padding(n, 3, 2, "tf") for n in (6, 7, 8, 9)] == [(0, 1), (1, 1), (0, 1), (1, 1)]
+    assert same_padding(8, 9, 1, "tf") == (4, 4) == same_padding(8, 9, 1)
+    assert same_padding(1, 3, 2, "tf") == (1, 1)
+    with pytest.raises(ValueError, match="padding convention must be one of"):
+        same_padding(8, 3, 2, "caffe")
+
+
+@pytest.mark.parametrize("shape,stride,pads", SIDES, ids=lambda c: str(c))
+def test_the_input_gradient_is_the_convs_adjoint(rng, shape, stride, pads):
+    # <conv(x), y> == <x, conv2d_input_gradient(y)> for every x, y: the transposed conv.
+    n, h, w_, c, f, k = shape
+    x = rng.standard_normal((n, h, w_, c))
+    w = rng.standard_normal((f, k, k, c))
+    y, _ = layers.conv2d_forward(x, w, np.zeros(f), stride=stride, padding=pads)
+    r = rng.standard_normal(y.shape)
+    for method in ("auto", "im2col"):
+        back = layers.conv2d_input_gradient(r, w, x.shape, stride, pads, method=method)
+        assert abs(np.sum(y * r) - np.sum(x * back)) <= 1e-11 * abs(np.sum(y * r)), method
+    with pytest.raises(ValueError, match="dy must have shape"):
+        layers.conv2d_input_gradient(r[:, 1:], w, x.shape, stride, pads)

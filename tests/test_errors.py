@@ -23,7 +23,9 @@ B = np.zeros(4, np.float32)
     ((X.astype(np.uint8), W, B), {}, r"x has dtype uint8"),
     ((X.astype(np.float64), W, B), {}, r"dtypes differ \(x is float64, w is float32"),
     ((X, W, B), {"stride": 0}, r"stride must be a positive int"),
-    ((X, W, B), {"padding": "valid"}, r"padding must be 'same' or a non-negative int"),
+    ((X, W, B), {"padding": "valid"}, r"padding must be 'same', a non-negative int or \(top, "
+                                       r"bottom, left, right\), got 'valid'"),
+    ((X, W, B), {"padding": (1, 2, 3)}, r"padding must be 'same', .* got \(1, 2, 3\)"),
     ((X, W, B), {"pad_mode": "circular"}, r"pad_mode must be one of"),
     ((X[:, :4, :5], np.zeros((4, 9, 9, 3), np.float32), B), {"pad_mode": "reflect"},
      r"reflect padding 4 needs an input larger than 4 pixels.*got shape \(1, 4, 5, 3\)"),

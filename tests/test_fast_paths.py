@@ -46,8 +46,9 @@ def test_every_conv_kernel_equals_im2col_on_every_shape(xp, rng, kernel, shape):
     dy = xp.asarray(rng.standard_normal(ref.shape))
     dx_ref, dw_ref, _ = layers.conv2d_backward(dy, cache)
     if kernel == "phases":
-        dxpad, dw = fast.phases.backward(dy, xpad, w)
+        dxpad = fast.phases.input_gradient(dy, xpad.shape, w)
         assert rel_err(layers.pad2d_backward(dxpad, cache[3]), dx_ref) <= 1e-13
+        dw = fast.phases.filter_gradient(dy, xpad, w)
     elif kernel in ("row_taps", "shifted"):
         dw = (row_taps if kernel == "row_taps" else shifted).filter_gradient(xpad, dy, k)
     else:

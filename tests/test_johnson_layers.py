@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from stylelab import layers
 
 from .gradcheck import grad_rel_err, numeric_grad
-from .reference import check_layer, rel_err, run_torch, to_torch
+from .reference import check_gradients, check_layer, rel_err, run_torch, to_torch
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -113,3 +113,66 @@ def test_upsample_conv_matches_pytorch(xp, rng, shape, filters):
         return F.conv2d(t, wt, bt)
     check_layer(layers.upsample_conv_forward, layers.upsample_conv_backward, torch_upconv,
                 inputs, rng)
+
+
+@pytest.mark.parametrize("h,pads,extra", [(4, (0, 1, 0, 1), 0), (5, (1, 0, 0, 1), 1),
+                                          (3, (2, 1, 1, 0), 1)])
+def test_transposed_conv_with_per_side_padding_matches_pytorch(xp, rng, h, pads, extra):
+    # TensorFlow's conv2d_transpose (SAME, to twice the size) crops (0, 1): PyTorch's full
+    # transposed conv, cropped per side, is the reference.
+    top, bottom, left, right = pads
+    inputs = [xp.asarray(rng.standard_normal(s)) for s in ((2, h, h + 1, 4), (4, 3, 3, 5), (5,))]
+
+    def torch_ct(x, w, b):
+        full = F.conv_transpose2d(x, w, b, stride=2, output_padding=extra)
+        return full[:, :, top:full.shape[2] - bottom, left:full.shape[3] - right]
+    y, _ = check_layer(lambda x, w, b: layers.conv_transpose2d_forward(x, w, b, 2, pads, extra),
+                       layers.conv_transpose2d_backward, torch_ct, inputs, rng, tol=1e-12)
+    assert y.shape[1:3] == ((h - 1) * 2 - top - bottom + 3 + extra,
+                            h * 2 - left - right + 3 + extra)
+
+
+def test_scale_shift_is_batch_norm_at_test_time(xp, rng):
+    # gamma' = weight / sqrt(var + eps), beta' = bias - mean * gamma': PyTorch's eval-mode batch norm.
+    weight, bias, mean, var = (rng.standard_normal(4), rng.standard_normal(4),
+                               rng.standard_normal(4), 0.5 + rng.random(4))
+    gamma = weight / np.sqrt(var + 1e-5)
+    inputs = [xp.asarray(a) for a in (rng.standard_normal((2, 5, 3, 4)), gamma, bias - mean * gamma)]
+    bn = (lambda x, g, b: F.batch_norm(x, torch.tensor(mean), torch.tensor(var), g * 0 + torch.tensor(weight),
+                                       b * 0 + torch.tensor(bias), training=False, eps=1e-5))
+    y, _ = layers.scale_shift_forward(*inputs)
+    y_ref, _ = run_torch(bn, inputs, np.ones((2, 5, 3, 4)))
+    assert rel_err(y, y_ref) <= 1e-12
+    check_layer(layers.scale_shift_forward, layers.scale_shift_backward,
+                lambda x, g, b: x * g.view(1, -1, 1, 1) + b.view(1, -1, 1, 1), inputs, rng)
+
+
+@pytest.mark.parametrize("padding", ["zeros", "valid"])
+@pytest.mark.parametrize("norm", ["instance", "affine"])
+def test_residual_block_variants_match_pytorch(xp, rng, padding, norm):
+    c = 4
+    x = xp.asarray(rng.standard_normal((2, 8, 7, c)))
+    params = {k: xp.asarray(rng.standard_normal((c, 3, 3, c) if k[0] == "w" else (c,)) * 0.5)
+              for k in layers.residual.PARAMS}
+    names = list(layers.residual.PARAMS)
+    pad = 0 if padding == "valid" else 1
+
+    def torch_block(x, *ps):
+        p = dict(zip(names, ps))
+
+        def nrm(h, g, b):
+            if norm == "instance":
+                return F.instance_norm(h, weight=g, bias=b, eps=1e-3)
+            return h * g.view(1, -1, 1, 1) + b.view(1, -1, 1, 1)
+        h = torch.relu(nrm(F.conv2d(x, p["w1"], p["b1"], padding=pad), p["gamma1"], p["beta1"]))
+        h = nrm(F.conv2d(h, p["w2"], p["b2"], padding=pad), p["gamma2"], p["beta2"])
+        return (x[:, :, 2:-2, 2:-2] if padding == "valid" else x) + h
+
+    y, cache = layers.residual_block_forward(x, params, padding=padding, norm=norm, eps=1e-3)
+    dy = xp.asarray(rng.standard_normal(y.shape))
+    dx, grads = layers.residual_block_backward(dy, cache)
+    y_ref, refs = run_torch(torch_block, [x] + [params[k] for k in names], dy)
+    assert y.shape == ((2, 4, 3, c) if padding == "valid" else x.shape)
+    assert rel_err(y, y_ref) <= 1e-10 and rel_err(dx, refs[0]) <= 1e-10
+    # Before an instance norm a bias cannot change anything: both sides' gradients are noise.
+    check_gradients(grads, dict(zip(names, refs[1:])), 1e-10)

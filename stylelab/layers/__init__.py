@@ -11,7 +11,8 @@ from its inputs.
 
 One module per layer: ``conv`` (the article's loops, im2col + GEMM),
 ``padding``, ``activations`` (ReLU, tanh), ``pooling`` (2x2 max and
-average), ``normalization`` (instance norm), ``conv_transpose``,
+average), ``normalization`` (instance norm; batch norm at test time),
+``conv_transpose`` (the conv's adjoint),
 ``upsample`` (nearest x2, and the upsample-then-conv stage) and
 ``residual`` (Johnson et al.'s block). The speed lives apart, in
 :mod:`stylelab.layers.fast`: kernels that compute the same numbers, each
@@ -20,11 +21,12 @@ tested against the readable layer it stands in for.
 
 from .activations import (relu_backward, relu_forward, relu_inplace, tanh_backward,
                           tanh_forward)
-from .conv import (col2im, conv2d_backward, conv2d_forward, conv2d_naive,
-                   conv_output_size, im2col)
+from .conv import (col2im, conv2d_backward, conv2d_forward, conv2d_input_gradient,
+                   conv2d_naive, conv_output_size, im2col)
 from .conv_transpose import conv_transpose2d_backward, conv_transpose2d_forward
-from .normalization import instance_norm_backward, instance_norm_forward
-from .padding import pad2d_backward, pad2d_forward
+from .normalization import (instance_norm_backward, instance_norm_forward, scale_shift_backward,
+                            scale_shift_forward)
+from .padding import pad2d_backward, pad2d_forward, same_padding
 from .pooling import (avgpool2x2_backward, avgpool2x2_forward,
                       maxpool2x2_backward, maxpool2x2_forward)
 from .residual import residual_block_backward, residual_block_forward
@@ -32,11 +34,12 @@ from .upsample import (upsample2x_backward, upsample2x_forward, upsample_conv_ba
                        upsample_conv_forward)
 
 __all__ = [
-    "conv2d_forward", "conv2d_backward", "conv2d_naive", "conv_output_size",
-    "im2col", "col2im", "pad2d_forward", "pad2d_backward",
+    "conv2d_forward", "conv2d_backward", "conv2d_input_gradient", "conv2d_naive",
+    "conv_output_size", "im2col", "col2im", "pad2d_forward", "pad2d_backward", "same_padding",
     "relu_forward", "relu_backward", "relu_inplace", "tanh_forward", "tanh_backward",
     "conv_transpose2d_forward", "conv_transpose2d_backward",
     "instance_norm_forward", "instance_norm_backward",
+    "scale_shift_forward", "scale_shift_backward",
     "upsample2x_forward", "upsample2x_backward",
     "upsample_conv_forward", "upsample_conv_backward",
     "residual_block_forward", "residual_block_backward",

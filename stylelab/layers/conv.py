@@ -35,13 +35,13 @@ from ._checks import check_activation, check_float, check_same_dtype
 from .fast import correlate, filter_gradient, phases
 from .fast.blas import matmul
 from .fast.taps import flip_swap
-from .padding import PAD_MODES, pad2d_backward, pad2d_forward
+from .padding import PAD_MODES, pad2d_backward, pad2d_forward, sides
 
 METHODS = ("auto", "im2col")
 
 
 def _conv_geometry(x, w, b, stride, padding, pad_mode):
-    """Check the arguments of a conv layer and return its padding in pixels."""
+    """Check the arguments of a conv layer and return its padding, ``(top, bottom, left, right)``."""
     where = "conv2d"
     check_activation(where, x)
     if w.ndim != 4:
@@ -62,20 +62,25 @@ def _conv_geometry(x, w, b, stride, padding, pad_mode):
     check_same_dtype(where, x=x, w=w, b=b)
     if not isinstance(stride, int) or stride < 1:
         raise ValueError(f"{where}: stride must be a positive int, got {stride!r}")
-    if padding == "same":
-        pad = (kh - 1) // 2
-    elif isinstance(padding, int) and padding >= 0:
-        pad = padding
-    else:
-        raise ValueError(f"{where}: padding must be 'same' or a non-negative "
-                         f"int, got {padding!r}")
+    pads = _sides_of(padding, kh, where)
     if pad_mode not in PAD_MODES:
         raise ValueError(f"{where}: pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
-    hp, wp = x.shape[1] + 2 * pad, x.shape[2] + 2 * pad
+    hp, wp = x.shape[1] + pads[0] + pads[1], x.shape[2] + pads[2] + pads[3]
     if kh > hp or kw > wp:
         raise ValueError(f"{where}: kernel {kh}x{kw} is larger than the padded "
-                         f"input {hp}x{wp} (x shape {tuple(x.shape)}, padding {pad})")
-    return pad
+                         f"input {hp}x{wp} (x shape {tuple(x.shape)}, padding {padding})")
+    return pads
+
+
+def _sides_of(padding, k, where):
+    """"same", an int or (top, bottom, left, right) -> (top, bottom, left, right)."""
+    if padding == "same":
+        return ((k - 1) // 2,) * 4
+    try:
+        return sides(padding, where)
+    except ValueError:
+        raise ValueError(f"{where}: padding must be 'same', a non-negative int or (top, "
+                         f"bottom, left, right), got {padding!r}") from None
 
 
 def conv_output_size(size, kernel, stride=1, pad=0):
@@ -97,9 +102,9 @@ def conv2d_naive(x, w, b, stride=1, padding="same", pad_mode="zeros", relu=False
         The seed's ``filters[NUM_FILTERS, FLT_SZ, FLT_SZ, IZ]``; K odd.
     b : ndarray of shape (F,)
     stride : int
-    padding : "same" or int
+    padding : "same", int or (top, bottom, left, right)
         ``"same"`` pads ``(K - 1) // 2`` on every side.
-    pad_mode : {"zeros", "reflect"}
+    pad_mode : {"zeros", "reflect", "edge"}
     relu : bool
         Apply the ReLU inside the loop, as the seed's layer does.
 
@@ -108,9 +113,9 @@ def conv2d_naive(x, w, b, stride=1, padding="same", pad_mode="zeros", relu=False
     y : ndarray of shape (N, Ho, Wo, F)
         ``Ho = floor((H + 2*pad - K) / stride) + 1``, likewise ``Wo``.
     """
-    pad = _conv_geometry(x, w, b, stride, padding, pad_mode)
+    pads = _conv_geometry(x, w, b, stride, padding, pad_mode)
     xp = get_array_module(x, w, b)
-    xpad, _ = pad2d_forward(x, pad, pad_mode)
+    xpad, _ = pad2d_forward(x, pads, pad_mode)
     n_batch, hp, wp, _ = xpad.shape
     n_filters, k, _, _ = w.shape
     ho = conv_output_size(hp, k, stride)
@@ -209,8 +214,10 @@ def conv2d_forward(x, w, b, stride=1, padding="same", pad_mode="zeros", method="
         K odd (1, 3, 9, ...).
     b : ndarray of shape (F,)
     stride : int
-    padding : "same" or int
-        ``"same"`` pads ``(K - 1) // 2`` pixels on every side.
+    padding : "same", int or (top, bottom, left, right)
+        ``"same"`` pads ``(K - 1) // 2`` pixels on every side; a tuple pads
+        each side its own (TensorFlow's "SAME" for stride 2 is asymmetric:
+        :func:`stylelab.layers.padding.same_padding`).
     pad_mode : {"zeros", "reflect", "edge"}
     method : {"auto", "im2col"}
         ``"im2col"``: im2col and one GEMM (the reference). ``"auto"``: for
@@ -220,7 +227,7 @@ def conv2d_forward(x, w, b, stride=1, padding="same", pad_mode="zeros", method="
     Returns
     -------
     y : ndarray of shape (N, Ho, Wo, F)
-        ``Ho = floor((H + 2*pad - K) / stride) + 1``, likewise ``Wo``;
+        ``Ho = floor((H + top + bottom - K) / stride) + 1``, likewise ``Wo``;
         same dtype as `x`. (The fast kernels may return a view into a
         slightly larger buffer.)
     cache : tuple
@@ -233,11 +240,11 @@ def conv2d_forward(x, w, b, stride=1, padding="same", pad_mode="zeros", method="
         On a wrong rank, a channel mismatch, an even or non-square kernel, a
         kernel larger than the padded input, or a non-float dtype.
     """
-    pad = _conv_geometry(x, w, b, stride, padding, pad_mode)
+    pads = _conv_geometry(x, w, b, stride, padding, pad_mode)
     if method not in METHODS:
         raise ValueError(f"conv2d: method must be one of {METHODS}, got {method!r}")
     fast = method == "auto" and stride <= 2
-    xpad, pad_cache = pad2d_forward(x, pad, pad_mode)
+    xpad, pad_cache = pad2d_forward(x, pads, pad_mode)
     cache = (xpad, w, stride, pad_cache, fast)
     if fast:
         return correlate(xpad, w, b, stride), cache
@@ -290,29 +297,67 @@ def conv2d_backward(dy, cache, weight_grads=True, input_grad=True):
         raise ValueError(f"conv2d_backward: dy must have the output's shape "
                          f"{expected}, got {tuple(dy.shape)}")
     db = dy.sum(axis=(0, 1, 2)) if weight_grads else None
+    dw = _filter_gradient(dy, xpad, w, stride, fast) if weight_grads else None
+    dx = _input_gradient(dy, w, xpad.shape, stride, pad_cache, fast) if input_grad else None
+    return dx, dw, db
+
+
+def conv2d_input_gradient(dy, w, x_shape, stride=1, padding="same", method="auto"):
+    """The gradient of a zero-padded conv with respect to its input, from `dy` alone: its adjoint.
+
+    This linear map, run forwards, is the transposed ("fractionally strided")
+    convolution (:mod:`stylelab.layers.conv_transpose`).
+
+    Parameters
+    ----------
+    dy : ndarray of shape (N, Ho, Wo, F)
+    w : ndarray of shape (F, K, K, C)
+    x_shape : tuple (N, H, W, C)
+        The conv's input shape (only its shape: the gradient does not depend on `x`).
+    stride : int
+    padding : "same", int or (top, bottom, left, right)
+    method : {"auto", "im2col"}
+
+    Returns
+    -------
+    dx : ndarray of shape `x_shape`
+    """
+    f, k, _, c = w.shape
+    pads = _sides_of(padding, k, "conv2d_input_gradient")
+    n, h, wd, _ = x_shape
+    padded = (n, h + pads[0] + pads[1], wd + pads[2] + pads[3], c)
+    expected = (n, conv_output_size(padded[1], k, stride), conv_output_size(padded[2], k, stride), f)
+    if tuple(dy.shape) != expected:
+        raise ValueError(f"conv2d_input_gradient: dy must have shape {expected} for an input "
+                         f"of shape {tuple(x_shape)}, got {tuple(dy.shape)}")
+    fast = method == "auto" and stride <= 2
+    return _input_gradient(dy, w, padded, stride, (pads, "zeros"), fast)
+
+
+def _filter_gradient(dy, xpad, w, stride, fast):
+    f, k = w.shape[0], w.shape[1]
     if fast and stride == 2:
-        dxpad, dw = phases.backward(dy, xpad, w, weight_grads)
-        return (pad2d_backward(dxpad, pad_cache) if input_grad else None), dw, db
+        return phases.filter_gradient(dy, xpad, w)
     if fast:
-        dw = filter_gradient(xpad, dy, k) if weight_grads else None
-        return (_input_gradient(dy, w, pad_cache) if input_grad else None), dw, db
-    w2 = w.reshape(f, -1)
-    dy2 = dy.reshape(-1, f)
-    dw = matmul(dy2.T, im2col(xpad, k, stride)).reshape(w.shape) if weight_grads else None
-    if not input_grad:
-        return None, dw, db
-    dxpad = col2im(matmul(dy2, w2), xpad.shape, k, stride)
-    return pad2d_backward(dxpad, pad_cache), dw, db
+        return filter_gradient(xpad, dy, k)
+    return matmul(dy.reshape(-1, f).T, im2col(xpad, k, stride)).reshape(w.shape)
 
 
-def _input_gradient(dy, w, pad_cache):
-    """``dx`` of a stride-1 layer: ``dy`` padded by K - 1, correlated with ``flip_swap(w)``."""
-    k = w.shape[1]
-    pad, mode = pad_cache
-    if mode == "zeros" and pad <= k - 1:
-        # Only the unpadded input's gradient is wanted: pad dy by K-1-pad.
-        dyp, _ = pad2d_forward(dy, k - 1 - pad, "zeros")
-        return correlate(dyp, flip_swap(w))
-    # The whole padded input's gradient, then fold the padding back (reflect, edge).
-    dyp, _ = pad2d_forward(dy, k - 1, "zeros")
-    return pad2d_backward(correlate(dyp, flip_swap(w)), pad_cache)
+def _input_gradient(dy, w, padded_shape, stride, pad_cache, fast):
+    """``dx``: the padded input's gradient, folded back through the padding."""
+    f, k = w.shape[0], w.shape[1]
+    if not fast:
+        dxpad = col2im(matmul(dy.reshape(-1, f), w.reshape(f, -1)), padded_shape, k, stride)
+    elif stride == 2:
+        dxpad = phases.input_gradient(dy, padded_shape, w)
+    else:
+        # Stride 1: dy padded by K - 1, correlated with the flipped, channel-swapped filters.
+        (top, bottom, left, right), mode = pad_cache
+        if mode == "zeros" and max(top, bottom, left, right) <= k - 1:
+            # Only the unpadded input's gradient is wanted: pad dy by K-1-pad instead.
+            dyp, _ = pad2d_forward(dy, (k - 1 - top, k - 1 - bottom, k - 1 - left,
+                                        k - 1 - right), "zeros")
+            return correlate(dyp, flip_swap(w))
+        dyp, _ = pad2d_forward(dy, k - 1, "zeros")
+        dxpad = correlate(dyp, flip_swap(w))
+    return pad2d_backward(dxpad, pad_cache)

@@ -5,23 +5,32 @@ Johnson et al. upsample with exactly that map, learned ("stride 1/2" in the
 paper). With filters ``w`` of shape (C_in, K, K, C_out) -- those of the
 convolution that would map C_out channels to C_in -- each input pixel adds
 its channels' filters, scaled, onto a K x K patch of the output, patches
-``stride`` pixels apart::
+``stride`` pixels apart; the output is cropped by the conv's padding::
 
     cols = x2 @ w2          # (N*H*W, C_in) @ (C_in, K*K*C_out)
-    y    = col2im(cols) cropped by `padding`, + b
+    y    = col2im(cols) cropped by (top, bottom, left, right), + b
 
-Output size, as PyTorch's ``ConvTranspose2d``::
+That is the input gradient of ``conv2d(y, w, stride, padding)`` with ``dy = x``
+(:func:`stylelab.layers.conv.conv2d_input_gradient`), which is how it is
+computed here: the conv's adjoint, so every fast kernel of the conv serves it.
+Its own backward pass is then the conv run forwards (``dx``) and the conv's
+filter gradient with input and output trading places (``dw``).
 
-    Ho = (H - 1) * stride - 2 * padding + K + output_padding
+Output size, as PyTorch's ``ConvTranspose2d`` (with ``padding`` per side)::
 
-The filters are PyTorch's ConvTranspose2d weight (C_in, C_out, K, K) moved to
-channels-last: ``w = weight.transpose(0, 2, 3, 1)``.
+    Ho = (H - 1) * stride - top - bottom + K + output_padding
+
+TensorFlow's ``conv2d_transpose`` with "SAME" padding to ``stride * H`` is the
+adjoint of its asymmetric SAME conv: crop ``(0, 1)`` for K = 3, stride 2
+(:func:`stylelab.layers.padding.same_padding`). The filters are PyTorch's
+ConvTranspose2d weight (C_in, C_out, K, K) moved to channels-last:
+``w = weight.transpose(0, 2, 3, 1)``.
 """
 
 from ..backend import get_array_module
 from ._checks import check_activation, check_same_dtype
-from .fast.blas import matmul
-from .conv import col2im, im2col
+from .conv import conv2d_backward, conv2d_forward, conv2d_input_gradient
+from .padding import sides
 
 
 def conv_transpose2d_forward(x, w, b, stride=2, padding=1, output_padding=1):
@@ -32,9 +41,12 @@ def conv_transpose2d_forward(x, w, b, stride=2, padding=1, output_padding=1):
     x : ndarray of shape (N, H, W, C_in)
     w : ndarray of shape (C_in, K, K, C_out)
     b : ndarray of shape (C_out,)
-    stride, padding, output_padding : int
-        ``output_padding < stride`` picks among the output sizes that map back
-        to H (1 with stride 2 and K = 3 doubles the size exactly).
+    stride : int
+    padding : int or (top, bottom, left, right)
+        The padding of the conv this is the transpose of: cropped from the output.
+    output_padding : int
+        ``0 <= output_padding < stride`` picks among the output sizes that map
+        back to H (1 with stride 2, K = 3 and padding 1 doubles the size exactly).
 
     Returns
     -------
@@ -48,31 +60,29 @@ def conv_transpose2d_forward(x, w, b, stride=2, padding=1, output_padding=1):
     if b.shape != (w.shape[3],):
         raise ValueError(f"conv_transpose2d: b must have shape ({w.shape[3]},), got "
                          f"{tuple(b.shape)}")
-    if not 0 <= output_padding < stride or padding < 0:
-        raise ValueError(f"conv_transpose2d: need 0 <= output_padding < stride and "
-                         f"padding >= 0, got {output_padding}, {stride}, {padding}")
+    top, bottom, left, right = pads = sides(padding, "conv_transpose2d")
+    if not 0 <= output_padding < stride:
+        raise ValueError(f"conv_transpose2d: need 0 <= output_padding < stride, got "
+                         f"{output_padding} and {stride}")
     check_same_dtype("conv_transpose2d", x=x, w=w, b=b)
-    n, h, wd, c_in = x.shape
+    n, h, wd, _ = x.shape
     k, c_out = w.shape[1], w.shape[3]
-    full = (n, (h - 1) * stride + k + output_padding, (wd - 1) * stride + k + output_padding,
-            c_out)
-    if full[1] - 2 * padding < 1 or full[2] - 2 * padding < 1:
+    ho = (h - 1) * stride - top - bottom + k + output_padding
+    wo = (wd - 1) * stride - left - right + k + output_padding
+    if ho < 1 or wo < 1:
         raise ValueError(f"conv_transpose2d: padding {padding} leaves no output for x of "
                          f"shape {tuple(x.shape)}")
-    cols = matmul(x.reshape(-1, c_in), w.reshape(c_in, -1))      # (N*H*W, K*K*C_out)
-    y = col2im(cols, full, k, stride)[:, padding:full[1] - padding, padding:full[2] - padding]
-    y = y + b
-    return y, (x, w, stride, padding, full)
+    y = conv2d_input_gradient(x, w, (n, ho, wo, c_out), stride, pads)
+    y += b              # y is a new array of ours: no second one for the bias
+    return y, (x, w, stride, pads)
 
 
 def conv_transpose2d_backward(dy, cache):
     """Gradients of :func:`conv_transpose2d_forward`.
 
-    The forward pass is ``crop(col2im(x2 @ w2))``; its adjoint is
-    ``im2col(pad(dy))``, so::
-
-        cols = im2col(dy padded back to the full size)    # (N*H*W, K*K*C_out)
-        dx   = cols @ w2.T          dw = x2.T @ cols          db = sum(dy)
+    The forward pass is the conv's adjoint ``A^T x``, so ``dx = A dy`` -- the
+    conv itself, run on `dy` -- and ``dw`` is the conv's filter gradient with
+    `dy` as its input and `x` as its output's gradient.
 
     Returns
     -------
@@ -80,12 +90,9 @@ def conv_transpose2d_backward(dy, cache):
     dw : ndarray of shape (C_in, K, K, C_out)
     db : ndarray of shape (C_out,)
     """
-    x, w, stride, padding, full = cache
+    x, w, stride, pads = cache
     xp = get_array_module(dy)
-    k, c_in = w.shape[1], w.shape[0]
-    dfull = xp.zeros(full, dtype=dy.dtype)
-    dfull[:, padding:full[1] - padding, padding:full[2] - padding] = dy
-    cols = im2col(dfull, k, stride)                               # (N*H*W, K*K*C_out)
-    dx = matmul(cols, w.reshape(c_in, -1).T).reshape(x.shape)
-    dw = matmul(x.reshape(-1, c_in).T, cols).reshape(w.shape)
-    return dx, dw, dy.sum(axis=(0, 1, 2))
+    no_bias = xp.zeros(w.shape[0], dtype=dy.dtype)
+    dx, conv_cache = conv2d_forward(dy, w, no_bias, stride=stride, padding=pads)
+    _, dw, _ = conv2d_backward(x, conv_cache, input_grad=False)
+    return xp.ascontiguousarray(dx), dw, dy.sum(axis=(0, 1, 2))

@@ -9,6 +9,9 @@ shifted by learned per-channel ``gamma`` and ``beta``::
 
 Removing each image's contrast is what lets a style network ignore the
 photo's lighting; it is why instance norm beat batch norm for stylisation.
+
+Batch norm, at test time, is a fixed per-channel scale and shift
+(:func:`scale_shift_forward`): what the earliest published style networks use.
 """
 
 from ..backend import get_array_module
@@ -92,3 +95,44 @@ def instance_norm_backward(dy, cache):
     dx_hat -= x_hat * mean_dx[:, None, None, :]
     dx_hat *= inv_std[:, None, None, :]
     return dx_hat, dgamma, dbeta
+
+
+def scale_shift_forward(x, gamma, beta, inplace=False):
+    """A per-channel scale and shift, ``y = gamma * x + beta``: batch norm at test time.
+
+    At inference batch normalisation uses the statistics it gathered in
+    training, ``(x - running_mean) / sqrt(running_var + eps) * weight + bias``,
+    which is a scale ``gamma = weight / sqrt(running_var + eps)`` and a shift
+    ``beta = bias - running_mean * gamma`` (Johnson et al.'s ECCV'16 models;
+    :mod:`stylelab.files.torch7_models` folds them so when it reads one).
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, H, W, C)
+    gamma, beta : ndarray of shape (C,)
+    inplace : bool
+        Inference: write over `x`, return no cache.
+
+    Returns
+    -------
+    y : ndarray of shape (N, H, W, C)
+    cache : (x, gamma), or None if `inplace`
+    """
+    check_activation("scale_shift", x)
+    c = x.shape[3]
+    if gamma.shape != (c,) or beta.shape != (c,):
+        raise ValueError(f"scale_shift: gamma and beta must have shape ({c},) for x of shape "
+                         f"{tuple(x.shape)}, got {tuple(gamma.shape)} and {tuple(beta.shape)}")
+    check_same_dtype("scale_shift", x=x, gamma=gamma, beta=beta)
+    if inplace:
+        x *= gamma
+        x += beta
+        return x, None
+    return x * gamma + beta, (x, gamma)
+
+
+def scale_shift_backward(dy, cache):
+    """Gradients of :func:`scale_shift_forward`: ``dx = gamma dy``, ``dgamma = sum(dy x)``, ``dbeta = sum(dy)``."""
+    x, gamma = cache
+    xp = get_array_module(dy)
+    return dy * gamma, xp.einsum("nhwc,nhwc->c", dy, x), xp.einsum("nhwc->c", dy)

@@ -11,6 +11,10 @@ Edge padding repeats the border pixel (``numpy.pad``'s ``"edge"``, PyTorch's
 
     row:      x0 x0 | x0 x1 x2 x3 | x3 x3
 
+The four sides may differ, ``(top, bottom, left, right)``: TensorFlow's
+"SAME" padding of a stride-2 conv puts one pixel more below and to the right
+than above and to the left (:func:`same_padding`).
+
 Every padded value is a copy of an interior one, so in the backward pass its
 gradient flows back to the pixel it was copied from.
 """
@@ -19,67 +23,102 @@ from ..backend import get_array_module
 from ._checks import check_activation
 
 PAD_MODES = ("zeros", "reflect", "edge")
+CONVENTIONS = ("symmetric", "tf")
+
+
+def sides(pad, where="pad2d"):
+    """``pad`` as ``(top, bottom, left, right)``: an int is the same on every side."""
+    if isinstance(pad, int) and not isinstance(pad, bool):
+        pad = (pad,) * 4
+    if (not isinstance(pad, (tuple, list)) or len(pad) != 4
+            or not all(isinstance(p, int) and not isinstance(p, bool) and p >= 0 for p in pad)):
+        raise ValueError(f"{where}: pad must be a non-negative int or (top, bottom, left, "
+                         f"right) of them, got {pad!r}")
+    return tuple(pad)
+
+
+def same_padding(size, kernel, stride=1, convention="symmetric"):
+    """Padding (before, after) along one axis that keeps a conv's output at ``ceil(size / stride)``.
+
+    ``"symmetric"``: ``(K - 1) // 2`` on both sides, as PyTorch and Torch7
+    models pad (for stride 2 and an even size the output is then ``size / 2``
+    too). ``"tf"``: TensorFlow's "SAME", ``P = max((ceil(size / s) - 1) * s + K - size, 0)``
+    in all, the smaller half before::
+
+        >>> same_padding(8, 3, 2, "tf"), same_padding(7, 3, 2, "tf"), same_padding(8, 9, 1, "tf")
+        ((0, 1), (1, 1), (4, 4))
+    """
+    if convention == "symmetric":
+        return (kernel - 1) // 2, (kernel - 1) // 2
+    if convention != "tf":
+        raise ValueError(f"padding convention must be one of {CONVENTIONS}, got {convention!r}")
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
 
 
 def pad2d_forward(x, pad, mode="zeros"):
-    """Pad the two spatial axes of `x` by `pad` pixels on every side.
+    """Pad the two spatial axes of `x`.
 
     Parameters
     ----------
     x : ndarray of shape (N, H, W, C)
-    pad : int
-        Pixels added above, below, left and right.
+    pad : int or (top, bottom, left, right)
+        Pixels added on each side (an int: the same on all four).
     mode : {"zeros", "reflect", "edge"}
-        Reflection needs ``pad < H`` and ``pad < W``.
+        Reflection needs each side's padding smaller than that axis.
 
     Returns
     -------
-    y : ndarray of shape (N, H + 2*pad, W + 2*pad, C)
+    y : ndarray of shape (N, top + H + bottom, left + W + right, C)
     cache : tuple
-        What :func:`pad2d_backward` needs.
+        What :func:`pad2d_backward` needs: ``((top, bottom, left, right), mode)``.
     """
     check_activation("pad2d", x)
     if mode not in PAD_MODES:
         raise ValueError(f"pad2d: pad_mode must be one of {PAD_MODES}, got {mode!r}")
-    if not isinstance(pad, int) or pad < 0:
-        raise ValueError(f"pad2d: pad must be a non-negative int, got {pad!r}")
+    top, bottom, left, right = sides(pad)
     n, h, w, c = x.shape
-    if mode == "reflect" and (pad >= h or pad >= w):
-        raise ValueError(f"pad2d: reflect padding {pad} needs an input larger "
-                         f"than {pad} pixels on each side, got shape {tuple(x.shape)}")
-    cache = (pad, mode)
-    if pad == 0:
+    if mode == "reflect" and (max(top, bottom) >= h or max(left, right) >= w):
+        shown = top if len({top, bottom, left, right}) == 1 else (top, bottom, left, right)
+        raise ValueError(f"pad2d: reflect padding {shown} needs an input larger "
+                         f"than {max(top, bottom, left, right)} pixels on each side, "
+                         f"got shape {tuple(x.shape)}")
+    cache = ((top, bottom, left, right), mode)
+    if not any(cache[0]):
         return x, cache
     xp = get_array_module(x)
     if mode == "zeros":
-        y = xp.zeros((n, h + 2 * pad, w + 2 * pad, c), dtype=x.dtype)
-        y[:, pad:-pad, pad:-pad, :] = x
+        y = xp.zeros((n, top + h + bottom, left + w + right, c), dtype=x.dtype)
+        y[:, top:top + h, left:left + w, :] = x
         return y, cache
-    widths = ((0, 0), (pad, pad), (pad, pad), (0, 0))
+    widths = ((0, 0), (top, bottom), (left, right), (0, 0))
     return xp.pad(x, widths, mode=mode), cache
 
 
-def _fold_reflected(d, pad, axis):
+def _fold_reflected(d, before, after, axis):
     """Add the gradient of each mirrored row (or column) to its source.
 
-    Along `axis` the padded array has ``size = L + 2*pad`` entries; padded
-    entry ``r < pad`` copies entry ``2*pad - r`` and the entry ``pad + L + j``
-    at the far end copies ``pad + L - 2 - j``.
+    Along `axis` the padded array has ``before + L + after`` entries; padded
+    entry ``r < before`` copies entry ``2*before - r``, and the entry
+    ``before + L + j`` at the far end copies ``before + L - 2 - j``.
     """
     v = d.swapaxes(1, axis)          # a view: writing to it writes to d
-    size = v.shape[1]
-    length = size - 2 * pad
-    for r in range(pad):
-        v[:, 2 * pad - r] += v[:, r]
-        v[:, pad + length - 2 - r] += v[:, pad + length + r]
+    length = v.shape[1] - before - after
+    for r in range(before):
+        v[:, 2 * before - r] += v[:, r]
+    for j in range(after):
+        v[:, before + length - 2 - j] += v[:, before + length + j]
 
 
-def _fold_edges(d, pad, axis):
+def _fold_edges(d, before, after, axis):
     """Add the gradient of each repeated border row (or column) to the border itself."""
     v = d.swapaxes(1, axis)
-    length = v.shape[1] - 2 * pad
-    v[:, pad] += v[:, :pad].sum(axis=1)
-    v[:, pad + length - 1] += v[:, pad + length:].sum(axis=1)
+    length = v.shape[1] - before - after
+    if before:
+        v[:, before] += v[:, :before].sum(axis=1)
+    if after:
+        v[:, before + length - 1] += v[:, before + length:].sum(axis=1)
 
 
 def pad2d_backward(dy, cache):
@@ -87,20 +126,20 @@ def pad2d_backward(dy, cache):
 
     Parameters
     ----------
-    dy : ndarray of shape (N, H + 2*pad, W + 2*pad, C)
-    cache : tuple from :func:`pad2d_forward`
+    dy : ndarray of shape (N, top + H + bottom, left + W + right, C)
+    cache : from :func:`pad2d_forward`
 
     Returns
     -------
     dx : ndarray of shape (N, H, W, C)
     """
-    pad, mode = cache
-    if pad == 0:
+    (top, bottom, left, right), mode = cache
+    if not (top or bottom or left or right):
         return dy
     if mode in ("reflect", "edge"):
         fold = _fold_reflected if mode == "reflect" else _fold_edges
         dy = dy.copy()
-        fold(dy, pad, axis=1)
-        fold(dy, pad, axis=2)
+        fold(dy, top, bottom, axis=1)
+        fold(dy, left, right, axis=2)
     xp = get_array_module(dy)
-    return xp.ascontiguousarray(dy[:, pad:-pad, pad:-pad, :])
+    return xp.ascontiguousarray(dy[:, top:dy.shape[1] - bottom, left:dy.shape[2] - right, :])

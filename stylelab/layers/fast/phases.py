@@ -13,7 +13,8 @@ contiguous slice of a phase's flat rows, accumulated in place::
 
 The phases together are the input, rearranged: one copy of it, where im2col
 copies K*K/4 times as much. The backward pass scatters ``dY @ W_t.T`` back
-onto the phases and interleaves them.
+onto the phases and interleaves them (:func:`input_gradient`); the filter
+gradient meets each tap's phase slice with ``dY`` (:func:`filter_gradient`).
 """
 
 from ...backend import get_array_module
@@ -72,44 +73,56 @@ def correlate(xpad, w, bias=None):
     return grid[:, :ho, :wo, :]
 
 
-def backward(dy, xpad, w, weight_grads=True):
-    """Gradients of :func:`correlate`: the padded input's, and the filters'.
+def input_gradient(dy, padded_shape, w):
+    """The padded input's gradient of :func:`correlate`: ``dY @ W_t.T`` scattered onto the phases.
+
+    Only the input's *shape* is needed: this is the conv's adjoint, the
+    transposed convolution (:func:`stylelab.layers.conv_transpose2d_forward`).
 
     Parameters
     ----------
     dy : ndarray of shape (N, Ho, Wo, F)
-    xpad : ndarray of shape (N, Hp, Wp, C), the forward's input
+    padded_shape : tuple (N, Hp, Wp, C)
     w : ndarray of shape (F, K, K, C)
-    weight_grads : bool
 
     Returns
     -------
     dxpad : ndarray of shape (N, Hp, Wp, C)
-    dw : ndarray of shape (F, K, K, C), or None
     """
     xp = get_array_module(dy, w)
     f, k, _, c = w.shape
-    padded_shape = xpad.shape
     n, hq, wq, _, _, length = _geometry(padded_shape, k)
-    phases = _phases(xpad)
     dflat = gradient_rows(dy, (n, hq, wq, f), length)
-    rows = phases.reshape(2, 2, n * hq * wq, c)
-    dphases = xp.zeros_like(phases)
+    dphases = xp.zeros((2, 2, n, hq, wq, c), dtype=dy.dtype)
     drows = dphases.reshape(2, 2, n * hq * wq, c)
     taps_t = conv_taps(w).transpose(0, 2, 1)            # W_t.T: (F, C)
-    dw = xp.empty((k, k, c, f), dtype=dy.dtype) if weight_grads else None
     for ky in range(k):
         for kx in range(k):
             offset = (ky // 2) * wq + kx // 2
-            a, b = ky % 2, kx % 2
-            gemm_accumulate(dflat, taps_t[ky * k + kx], drows[a, b, offset:offset + length])
-            if weight_grads:
-                dw[ky, kx] = matmul(rows[a, b, offset:offset + length].T, dflat)
+            gemm_accumulate(dflat, taps_t[ky * k + kx], drows[ky % 2, kx % 2, offset:offset + length])
     dxpad = xp.empty(padded_shape, dtype=dy.dtype)
     for a in (0, 1):
         for b in (0, 1):
             part = dxpad[:, a::2, b::2]
             part[...] = dphases[a, b, :, :part.shape[1], :part.shape[2]]
-    if weight_grads:
-        dw = xp.ascontiguousarray(dw.transpose(3, 0, 1, 2))
-    return dxpad, dw
+    return dxpad
+
+
+def filter_gradient(dy, xpad, w):
+    """``dw`` of :func:`correlate`: each tap's phase slice met by ``dY``.
+
+    Returns
+    -------
+    dw : ndarray of shape (F, K, K, C)
+    """
+    xp = get_array_module(dy, xpad)
+    f, k, _, c = w.shape
+    n, hq, wq, _, _, length = _geometry(xpad.shape, k)
+    rows = _phases(xpad).reshape(2, 2, n * hq * wq, c)
+    dflat = gradient_rows(dy, (n, hq, wq, f), length)
+    dw = xp.empty((k, k, c, f), dtype=dy.dtype)
+    for ky in range(k):
+        for kx in range(k):
+            offset = (ky // 2) * wq + kx // 2
+            dw[ky, kx] = matmul(rows[ky % 2, kx % 2, offset:offset + length].T, dflat)
+    return xp.ascontiguousarray(dw.transpose(3, 0, 1, 2))
