@@ -16,7 +16,7 @@ and the filter gradient is ``dW_ky = E[ky*Wp : ky*Wp + L].T @ dY``.
 
 from ...backend import get_array_module
 from .blas import gemm_accumulate, matmul
-from .shifted import gradient_rows, output_rows, valid_length
+from .shifted import gradient_rows, output_rows, row_blocks, valid_length
 
 
 def row_taps(xpad, k):
@@ -56,8 +56,9 @@ def correlate(xpad, w, bias=None, out=None):
     grid = xp.empty((n, hp, wp, f), dtype=xpad.dtype) if out is None else out
     length = valid_length(xpad.shape, k)
     acc = output_rows(grid, length, bias)
-    for ky in range(k):
-        gemm_accumulate(e[ky * wp:ky * wp + length], w_rows[ky], acc)
+    for r0, r1 in row_blocks(length, f * acc.itemsize):     # a block takes every row of taps
+        for ky in range(k):
+            gemm_accumulate(e[r0 + ky * wp:r1 + ky * wp], w_rows[ky], acc[r0:r1])
     return grid[:, :hp - k + 1, :wp - k + 1, :]
 
 
