@@ -3,8 +3,9 @@
 Layout::
 
     /                      attrs: format = "stylelab-transform-net", version = 1,
-                                  arch, upsample, norm, output, in_channels (the last
-                                  three default to "instance", "tanh", 3 when absent),
+                                  arch, in_channels (3 when absent) and the network's
+                                  options (stylelab.nets.transform_options; an absent
+                                  one takes its default: files older than it),
                                   task ("style", "super-resolution" or "decoder"),
                                   and what it was trained with (style image name and
                                   SHA-256, loss weights and layers, steps, ...)
@@ -22,6 +23,7 @@ import numpy as np
 
 from ..backend import asarray, to_numpy
 from ..nets.transform import TransformNet
+from ..nets.transform_options import DEFAULTS
 from .atomic import write_atomically
 
 FORMAT = "stylelab-transform-net"
@@ -120,10 +122,10 @@ def load_model(path, dtype=np.float32, training=False):
         names = list(f["params"])
         try:
             params = _read_arrays(f["params"], names, path, "/params", dtype)
-            net = TransformNet(meta.get("arch"), meta.get("upsample"), params=params,
-                               norm=meta.get("norm", "instance"),
-                               output=meta.get("output", "tanh"),
-                               in_channels=meta.get("in_channels", 3))
+            # Options the file does not name take their defaults (files older than them).
+            options = {k: meta[k] for k in DEFAULTS if k in meta}
+            net = TransformNet(meta.get("arch"), params=params,
+                               in_channels=meta.get("in_channels", 3), **options)
         except ModelFileError:
             raise
         except (ValueError, TypeError) as exc:

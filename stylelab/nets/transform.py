@@ -5,19 +5,14 @@ does::
 
     c9s1-32,d64,d128,R128x5,u64,u32,c9s1-3        (the style network, STYLE_ARCH)
 
-    c{K}s{S}-{F}   KxK conv, stride S, F filters        then instance norm + ReLU
-    d{F}           3x3 conv, stride 2 (halves the image) then instance norm + ReLU
+    c{K}s{S}-{F}   KxK conv, stride S, F filters        then norm + ReLU
+    d{F}           3x3 conv, stride 2 (halves the image) then norm + ReLU
     R{F}           a residual block of F channels (``R{F}x5`` repeats it five times)
-    u{F}           x2 upsampling to F channels          then instance norm + ReLU
+    u{F}           x2 upsampling to F channels          then norm + ReLU
 
 The last stage is a conv to 3 channels with no norm or ReLU; a scaled tanh,
 ``y = (tanh(h) + 1) / 2``, maps it into [0, 1] pixels. Every conv pads by
-reflection (zeros would draw a dark frame).
-
-Two options make the same machinery serve Li et al.'s decoders
-(:mod:`stylelab.nets.decoder`): ``norm="none"`` drops the instance norms (each
-stage is conv + ReLU), ``output="linear"`` drops the tanh, and the input may
-have any number of channels (VGG features rather than RGB). Shapes for a 256x256 input::
+reflection (zeros would draw a dark frame). Shapes for a 256x256 input::
 
     c9s1-32  (N, 256, 256, 32)     d64 (N, 128, 128, 64)     d128 (N, 64, 64, 128)
     R128 x5  (N, 64, 64, 128)      u64 (N, 128, 128, 64)     u32 (N, 256, 256, 32)
@@ -26,6 +21,14 @@ have any number of channels (VGG features rather than RGB). Shapes for a 256x256
 ``u`` stages upsample one of two ways: ``"nearest"`` (default) repeats each
 pixel 2x2 and then convolves 3x3, which avoids the checkerboard artefacts of
 ``"transpose"``, the paper's fractionally strided conv (3x3, stride 1/2).
+
+Everything else a network depends on is an option
+(:mod:`stylelab.nets.transform_options`): the padding, the norm and its
+epsilon, the residual variant, how pixels go in and come out. They let the
+one network run the networks published in TensorFlow, PyTorch and Torch7
+(:mod:`stylelab.files.foreign`), and Li et al.'s decoders
+(:mod:`stylelab.nets.decoder`: ``norm="none"``, ``output="linear"``, VGG
+features in rather than RGB).
 
 Parameters live in one flat dict, ``"{stage}.{name}"`` -> array, e.g.
 ``"conv1.w"`` (F, K, K, C), ``"res3.gamma1"`` (C,); a transposed conv's
@@ -39,17 +42,21 @@ import numpy as np
 
 from ..backend import array_module, get_array_module
 from ..layers import (conv2d_backward, conv2d_forward, conv_transpose2d_backward,
-                     conv_transpose2d_forward, instance_norm_backward, instance_norm_forward,
-                     relu_backward, relu_forward, relu_inplace, residual_block_backward,
-                     residual_block_forward, tanh_backward, tanh_forward, upsample_conv_backward,
-                     upsample_conv_forward)
+                      conv_transpose2d_forward, pad2d_backward, pad2d_forward, relu_backward,
+                      relu_forward, relu_inplace, residual_block_backward, residual_block_forward,
+                      same_padding, tanh_backward, tanh_forward, upsample2x_backward,
+                      upsample2x_forward, upsample_conv_backward, upsample_conv_forward)
 from ..layers.residual import PARAMS as RESIDUAL_PARAMS
+from ..layers.residual import SHAVE, norm_backward, norm_forward
+from . import transform_options
+from .transform_options import (from_network, from_network_backward, identity_input, to_network,
+                                to_network_backward)
 
 STYLE_ARCH = "c9s1-32,d64,d128,R128x5,u64,u32,c9s1-3"
 SR_ARCH = {4: "c9s1-64,R64x4,u64,u64,c9s1-3", 8: "c9s1-64,R64x4,u64,u64,u64,c9s1-3"}
-UPSAMPLING = ("nearest", "transpose")
-NORMS = ("instance", "none")
-OUTPUTS = ("tanh", "linear")
+UPSAMPLING = transform_options.CHOICES["upsample"]
+NORMS = transform_options.CHOICES["norm"]
+OUTPUTS = transform_options.CHOICES["output"]
 
 _TOKEN = re.compile(r"^(?:c(?P<k>\d+)s(?P<s>\d+)-(?P<cf>\d+)|d(?P<df>\d+)|"
                     r"R(?P<rf>\d+)(?:x(?P<rep>\d+))?|u(?P<uf>\d+))$")
@@ -130,20 +137,13 @@ def parse_arch(arch, in_channels=3):
     return stages
 
 
-def _check_options(upsample, norm, output):
-    for what, value, allowed in (("upsample", upsample, UPSAMPLING), ("norm", norm, NORMS),
-                                 ("output", output, OUTPUTS)):
-        if value not in allowed:
-            raise ValueError(f"{what} must be one of {allowed}, got {value!r}")
-
-
-def param_shapes(arch, upsample="nearest", norm="instance", in_channels=3):
+def param_shapes(arch, upsample="nearest", norm="instance", in_channels=3, last_norm=False):
     """{param name: shape} for an architecture, in the network's order."""
-    _check_options(upsample, norm, "tanh")
+    transform_options.settle(dict(upsample=upsample, norm=norm))
     shapes = {}
     for st in parse_arch(arch, in_channels):
-        if st.kind == "res" and norm != "instance":
-            raise ValueError(f"architecture: residual blocks carry instance norms; "
+        if st.kind == "res" and norm == "none":
+            raise ValueError(f"architecture: residual blocks carry norms; "
                              f"{arch!r} cannot have norm={norm!r}")
         if st.kind == "res":
             c = st.c_in
@@ -155,14 +155,14 @@ def param_shapes(arch, upsample="nearest", norm="instance", in_channels=3):
         else:
             shapes[f"{st.name}.w"] = (st.c_out, st.kernel, st.kernel, st.c_in)
         shapes[f"{st.name}.b"] = (st.c_out,)
-        if not st.last and norm == "instance":
+        if norm != "none" and (not st.last or last_norm):
             shapes[f"{st.name}.gamma"] = (st.c_out,)
             shapes[f"{st.name}.beta"] = (st.c_out,)
     return shapes
 
 
 def init_params(arch, upsample="nearest", seed=0, dtype=np.float32, norm="instance",
-                in_channels=3):
+                in_channels=3, last_norm=False):
     """Fresh parameters: PyTorch's default conv init, unit gamma, zero beta.
 
     Filters and biases are uniform in ``+-1/sqrt(fan_in)``, fan_in being the
@@ -172,7 +172,7 @@ def init_params(arch, upsample="nearest", seed=0, dtype=np.float32, norm="instan
     rng = np.random.default_rng(seed)
     xp = array_module()
     params, fan_in = {}, None
-    for name, shape in param_shapes(arch, upsample, norm, in_channels).items():
+    for name, shape in param_shapes(arch, upsample, norm, in_channels, last_norm).items():
         field = name.rsplit(".", 1)[1]
         if field.startswith("w"):
             fan_in = int(np.prod(shape[1:]))
@@ -187,78 +187,90 @@ def init_params(arch, upsample="nearest", seed=0, dtype=np.float32, norm="instan
     return params
 
 
-def pad_to_multiple(img, multiple):
-    """Pad (H, W, C) at the bottom and right to sides that are multiples of `multiple`.
-
-    By reflection (no dark frame), or by repeating the edge where the image is
-    too small to reflect that far. Callers crop the result back.
-    """
-    h, w = img.shape[:2]
-    ph, pw = -h % multiple, -w % multiple
-    if not (ph or pw):
-        return img
-    mode = "reflect" if ph < h and pw < w else "edge"
-    return get_array_module(img).pad(img, ((0, ph), (0, pw), (0, 0)), mode=mode)
-
-
 def _sub(params, prefix):
     return {k[len(prefix) + 1:]: v for k, v in params.items() if k.startswith(prefix + ".")}
 
 
-def _stage_forward(st, h, p, upsample, keep_cache=True, norm="instance", output="tanh"):
-    """One stage (not a residual block): its conv, then [IN +] ReLU, or the output map.
+def _conv_padding(st, shape, padding):
+    """A conv stage's padding arguments under the network's `padding` convention."""
+    if padding == "tf":
+        top, bottom = same_padding(shape[1], st.kernel, st.stride, "tf")
+        left, right = same_padding(shape[2], st.kernel, st.stride, "tf")
+        return dict(padding=(top, bottom, left, right))
+    return dict(padding="same", pad_mode=padding)
 
-    Without a cache (inference) the norm, ReLU and tanh work in place.
+
+def _transpose_padding(shape, padding):
+    """``(pads, output_padding)`` of a 3x3 stride-2 transposed conv to twice the size."""
+    if padding == "tf":      # the adjoint of TensorFlow's SAME conv from 2H to H
+        top, bottom = same_padding(2 * shape[1], 3, 2, "tf")
+        left, right = same_padding(2 * shape[2], 3, 2, "tf")
+        return (top, bottom, left, right), top + bottom - 1
+    return 1, 1              # PyTorch's and Torch7's: padding 1, output padding 1
+
+
+def _stage_forward(st, h, p, o, keep_cache=True):
+    """One stage (not a residual block): its conv, then [norm +] ReLU, or the output map.
+
+    `o` holds the network's options. Without a cache (inference) the norm,
+    ReLU and tanh work in place.
     """
     caches = {}
-    if st.kind == "up" and upsample == "transpose":
-        h, caches["convT"] = conv_transpose2d_forward(h, p["w"], p["b"])
-    elif st.kind == "up":
+    if st.kind == "up" and o["upsample"] == "transpose":
+        pads, extra = _transpose_padding(h.shape, o["padding"])
+        h, caches["convT"] = conv_transpose2d_forward(h, p["w"], p["b"], 2, pads, extra)
+    elif st.kind == "up" and o["padding"] == "reflect":
         # upsample2x then a 3x3 conv (reflect), computed as four 2x2 convs of the small image
         h, caches["upconv"] = upsample_conv_forward(h, p["w"], p["b"])
     else:
+        if st.kind == "up":                  # nearest x2, then a zero- or TF-padded conv
+            h, caches["up"] = upsample2x_forward(h)
         h, caches["conv"] = conv2d_forward(h, p["w"], p["b"], stride=st.stride,
-                                           padding="same", pad_mode="reflect")
-    if st.last and output == "linear":
-        return h, (caches if keep_cache else None)
-    half = h.dtype.type(0.5)
+                                           **_conv_padding(st, h.shape, o["padding"]))
+    if "gamma" in p:
+        h, caches["norm"] = norm_forward(o["norm"], h, p["gamma"], p["beta"], o["norm_eps"],
+                                         inplace=not keep_cache)
+    if not st.last:
+        if not keep_cache:
+            return relu_inplace(h), None
+        h, caches["relu"] = relu_forward(h)
+        return h, caches
+    # The last stage: the output map, act(h) * output_scale + output_shift.
+    scale, shift = h.dtype.type(o["output_scale"]), h.dtype.type(o["output_shift"])
     if not keep_cache:
-        if st.last:
+        if o["output"] == "tanh":
             h = get_array_module(h).tanh(h, out=h)
-            h += 1
-            h *= half
-            return h, None
-        if norm == "instance":
-            h, _ = instance_norm_forward(h, p["gamma"], p["beta"], inplace=True)
-        return relu_inplace(h), None
-    if st.last:
-        t, caches["tanh"] = tanh_forward(h)
-        return (t + 1) * half, caches
-    if norm == "instance":
-        h, caches["norm"] = instance_norm_forward(h, p["gamma"], p["beta"])
-    h, caches["relu"] = relu_forward(h)
-    return h, caches
+        h *= scale
+        h += shift
+        return h, None
+    caches["output"] = o["output"]
+    if o["output"] == "tanh":
+        h, caches["tanh"] = tanh_forward(h)
+    return h * scale + shift, caches
 
 
-def _stage_backward(d, caches, input_grad=True):
+def _stage_backward(d, caches, o, input_grad=True):
     g = {}
-    if "tanh" in caches:
-        d = tanh_backward(d * d.dtype.type(0.5), caches["tanh"])
+    if "output" in caches:                             # the last stage: the output map
+        d = d * d.dtype.type(o["output_scale"])
+        if "tanh" in caches:
+            d = tanh_backward(d, caches["tanh"])
     if "relu" in caches:
         d = relu_backward(d, caches["relu"])
     if "norm" in caches:
-        d, g["gamma"], g["beta"] = instance_norm_backward(d, caches["norm"])
+        d, g["gamma"], g["beta"] = norm_backward(o["norm"], d, caches["norm"])
     if "convT" in caches:
         d, g["w"], g["b"] = conv_transpose2d_backward(d, caches["convT"])   # never first
     elif "upconv" in caches:
         d, g["w"], g["b"] = upsample_conv_backward(d, caches["upconv"], input_grad)
     else:
         d, g["w"], g["b"] = conv2d_backward(d, caches["conv"], input_grad=input_grad)
+        if "up" in caches and input_grad:
+            d = upsample2x_backward(d, caches["up"])
     return d, g
 
 
-def transform_forward(x, params, arch=STYLE_ARCH, upsample="nearest", keep_cache=True,
-                      norm="instance", output="tanh"):
+def transform_forward(x, params, arch=STYLE_ARCH, options=None, keep_cache=True):
     """Run the transformation network.
 
     Parameters
@@ -270,103 +282,145 @@ def transform_forward(x, params, arch=STYLE_ARCH, upsample="nearest", keep_cache
     params : dict
         As :func:`init_params` makes them.
     arch : str
-    upsample : {"nearest", "transpose"}
+    options : dict, optional
+        :mod:`stylelab.nets.transform_options` (defaults: stylelab's network).
     keep_cache : bool
         False for inference: each layer's cache is let go as soon as it is
         made (a 1024 px image's caches would take gigabytes).
-    norm : {"instance", "none"}
-    output : {"tanh", "linear"}
 
     Returns
     -------
     y : ndarray of shape (N, H', W', 3)
-        In [0, 1] (``output="tanh"``); ``H' = H * 2**ups / 2**downs`` for
-        sizes that divide.
-    cache : what :func:`transform_backward` needs
+        RGB in [0, 1] for the tanh outputs; ``H' = H * 2**ups / 2**downs``
+        for sizes that divide.
+    cache : what :func:`transform_backward` needs: ``[(stage, cache), ...]``
     """
-    _check_options(upsample, norm, output)
+    o = transform_options.settle(options or {})
     stages = parse_arch(arch, x.shape[-1])
-    missing = [k for k in param_shapes(arch, upsample, norm, x.shape[-1]) if k not in params]
+    missing = [k for k in param_shapes(arch, o["upsample"], o["norm"], x.shape[-1],
+                                       o["last_norm"]) if k not in params]
     if missing:
         raise ValueError(f"transform network: params lack {missing[0]!r} "
-                         f"(architecture {arch}, upsample {upsample})")
-    h, caches = x, []
+                         f"(architecture {arch}, upsample {o['upsample']})")
+    convention = x.shape[-1] == 3 and not identity_input(o)
+    h, caches = (to_network(x, o) if convention else x), []
+    if o["input_pad"]:
+        h, pad_cache = pad2d_forward(h, o["input_pad"], "reflect")
+        caches.append((Stage("input", "input", h.shape[-1], h.shape[-1]), pad_cache))
     for st in stages:
         p = _sub(params, st.name)
         if st.kind == "res":
-            h, c = residual_block_forward(h, p, keep_cache)
+            h, c = residual_block_forward(h, p, keep_cache, _residual_padding(o), o["norm"],
+                                          o["norm_eps"])
         else:
-            h, c = _stage_forward(st, h, p, upsample, keep_cache, norm, output)
+            h, c = _stage_forward(st, h, p, o, keep_cache)
         if keep_cache:
             caches.append((st, c))
         del c
+    if convention:
+        h = from_network(h, o, inplace=not keep_cache)
     return h, (caches if keep_cache else None)
 
 
-def transform_backward(dy, cache, input_grad=True):
+def _residual_padding(o):
+    if o["residual"] == "valid":
+        return "valid"
+    return "zeros" if o["padding"] == "tf" else o["padding"]     # 3x3 stride 1: SAME is 1 a side
+
+
+def transform_backward(dy, cache, options=None, input_grad=True):
     """Gradients of :func:`transform_forward`.
 
     Parameters
     ----------
     dy : ndarray like the output
     cache : from :func:`transform_forward`
+    options : dict, optional
+        The forward pass's.
     input_grad : bool
         False skips the gradient to the input images (training needs only
         the parameters'; at 256 px it is the first 9x9 conv's dearest part).
 
     Returns
     -------
-    dx : ndarray of shape (N, H, W, 3), or None
+    dx : ndarray like the input, or None
     grads : dict, the keys of ``params``
     """
-    grads, d = {}, dy
-    for i in reversed(range(len(cache))):
+    o = transform_options.settle(options or {})
+    first = 1 if cache[0][0].kind == "input" else 0      # the first stage after the input pad
+    convention = cache[first][0].c_in == 3 and not identity_input(o)
+    grads, d = {}, (from_network_backward(dy, o) if convention else dy)
+    for i in reversed(range(first, len(cache))):
         st, c = cache[i]
         if st.kind == "res":
             d, g = residual_block_backward(d, c)
         else:
-            d, g = _stage_backward(d, c, input_grad or i > 0)
+            d, g = _stage_backward(d, c, o, input_grad or i > first)
         grads.update({f"{st.name}.{k}": v for k, v in g.items()})
-    return d, grads
+    if not input_grad:
+        return None, grads
+    if first:
+        d = pad2d_backward(d, cache[0][1])
+    return (to_network_backward(d, o) if convention else d), grads
 
 
 class TransformNet:
-    """The network's parameters with its architecture: a thin composition.
+    """The network's parameters with its architecture and options: a thin composition.
+
+    Parameters
+    ----------
+    arch : str
+    upsample : {"nearest", "transpose"}
+    params : dict name -> ndarray, optional
+        Fresh ones (:func:`init_params`, seeded by `seed`) if omitted.
+    seed : int
+    dtype : float dtype
+    norm : {"instance", "affine", "none"}
+    output : {"tanh", "linear"}
+    in_channels : int
+    **options
+        The other options of :mod:`stylelab.nets.transform_options`.
 
     Attributes
     ----------
     arch : str
-    upsample : {"nearest", "transpose"}
-    norm : {"instance", "none"}
-    output : {"tanh", "linear"}
+    options : dict
+        Every option, defaults filled in; each is an attribute too
+        (``net.upsample``, ``net.norm``, ...).
     in_channels : int
     params : dict name -> ndarray
     """
 
     def __init__(self, arch=STYLE_ARCH, upsample="nearest", params=None, seed=0,
-                 dtype=np.float32, norm="instance", output="tanh", in_channels=3):
-        _check_options(upsample, norm, output)
-        self.arch, self.upsample, self.norm, self.output = arch, upsample, norm, output
-        self.in_channels = int(in_channels)
+                 dtype=np.float32, norm="instance", output="tanh", in_channels=3, **options):
+        self.options = transform_options.settle(dict(upsample=upsample, norm=norm,
+                                                     output=output, **options))
+        self.arch, self.in_channels = arch, int(in_channels)
         self.stages = parse_arch(arch, in_channels)
-        shapes = param_shapes(arch, upsample, norm, in_channels)
-        self.params = (init_params(arch, upsample, seed, dtype, norm, in_channels)
-                       if params is None else params)
+        o = self.options
+        shapes = param_shapes(arch, o["upsample"], o["norm"], in_channels, o["last_norm"])
+        self.params = (init_params(arch, o["upsample"], seed, dtype, o["norm"], in_channels,
+                                   o["last_norm"]) if params is None else params)
         for name, shape in shapes.items():
             got = self.params.get(name)
             if got is None or tuple(got.shape) != shape:
                 have = "missing" if got is None else f"shape {tuple(got.shape)}"
                 raise ValueError(f"parameter {name!r} should have shape {shape} for "
-                                 f"{arch} ({upsample} upsampling), but is {have}")
+                                 f"{arch} ({o['upsample']} upsampling), but is {have}")
         extra = sorted(set(self.params) - set(shapes))
         if extra:
             raise ValueError(f"parameter {extra[0]!r} is not part of {arch}")
 
+    def __getattr__(self, name):
+        options = self.__dict__.get("options", {})
+        if name in options:
+            return options[name]
+        raise AttributeError(f"TransformNet has no attribute {name!r}")
+
     @property
     def spec(self):
         """What defines the network besides its parameters (a model file stores it)."""
-        return {"arch": self.arch, "upsample": self.upsample, "norm": self.norm,
-                "output": self.output, "in_channels": self.in_channels}
+        return {"arch": self.arch, "in_channels": self.in_channels, **self.options}
 
     @property
     def dtype(self):
@@ -386,29 +440,46 @@ class TransformNet:
     def min_side(self):
         """The smallest image side (pixels) the network can take.
 
-        Reflection padding needs each conv's input to be wider than its pad,
-        also after the strided convs have shrunk it.
+        Reflection padding needs each padded map to be wider than its pad, and
+        unpadded residual blocks must leave something, also after the strided
+        convs have shrunk the image.
         """
         for side in range(1, 1 << 16):
-            if self._fits(-(-side // self.multiple) * self.multiple):
+            out = self._output_side(side)
+            if out is not None and out >= side * self.factor:
                 return side
-        raise ValueError(f"{self.arch}: no image size fits")    # not reached for sane strings
+        raise ValueError(f"{self.arch}: no image size fits (with these options its output is "
+                         f"smaller than its input at every size: unpadded residual blocks "
+                         f"need input_pad)")
 
-    def _fits(self, side):
+    def _output_side(self, side):
+        """The output's side for an input side, or None if some layer cannot take it."""
+        o = self.options
+        if o["input_pad"]:
+            if side <= o["input_pad"]:
+                return None
+            side += 2 * o["input_pad"]
         for st in self.stages:
             if st.kind == "up":
                 side *= 2
                 continue
+            if st.kind == "res":
+                side -= 2 * SHAVE if o["residual"] == "valid" else 0
+                if side < 1 or (o["residual"] != "valid" and o["padding"] == "reflect" and side <= 1):
+                    return None
+                continue
             pad = st.kernel // 2
-            if side <= pad:
-                return False
-            side = (side + 2 * pad - st.kernel) // st.stride + 1
-        return True
+            if o["padding"] == "reflect" and side <= pad:
+                return None
+            side = -(-side // st.stride) if o["padding"] == "tf" else \
+                (side + 2 * pad - st.kernel) // st.stride + 1
+            if side < 1:
+                return None
+        return side
 
     def forward(self, x, keep_cache=True):
         """``y, cache`` for a batch (N, H, W, in_channels); see :func:`transform_forward`."""
-        return transform_forward(x, self.params, self.arch, self.upsample, keep_cache,
-                                 self.norm, self.output)
+        return transform_forward(x, self.params, self.arch, self.options, keep_cache)
 
     def apply(self, img):
         """One image of any size through the network, for inference.
@@ -421,8 +492,10 @@ class TransformNet:
         Returns
         -------
         ndarray of shape (H * factor, W * factor, 3)
-            The image is padded by reflection to a multiple of
-            :attr:`multiple`, and the output cropped back.
+            The network runs on the image as it is, as the published code of
+            every source does: where H or W is not a multiple of
+            :attr:`multiple` each strided conv rounds up and the output comes
+            out a few pixels larger, top-left aligned; it is cropped back.
         """
         c = self.in_channels
         if img.ndim != 3 or img.shape[2] != c:
@@ -432,10 +505,10 @@ class TransformNet:
         if min(h, w) < need:
             raise ValueError(f"an image of {h}x{w} pixels is too small for this network "
                              f"({self.arch}): it needs at least {need} pixels a side")
-        y, _ = self.forward(pad_to_multiple(img, self.multiple)[None], keep_cache=False)
+        y, _ = self.forward(img[None], keep_cache=False)
         f = self.factor
         return y[0, :round(h * f), :round(w * f)]
 
     def backward(self, dy, cache, input_grad=True):
         """``dx, grads``; see :func:`transform_backward`."""
-        return transform_backward(dy, cache, input_grad)
+        return transform_backward(dy, cache, self.options, input_grad)

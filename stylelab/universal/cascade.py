@@ -31,7 +31,6 @@ from ..backend import get_array_module, to_numpy
 from ..gatys.objective import GatysObjective
 from ..files.model_file import load_task_model
 from ..nets.decoder import encoder_fingerprints, level_layer
-from ..nets.transform import pad_to_multiple
 from ..optim import minimize
 from .wct import EPS, wct_mix, wct_regions
 
@@ -46,6 +45,20 @@ class UniversalResult:
     levels: tuple
     stopped: bool
     evaluations: int = 0       # of the inversion's loss, all levels together
+
+
+def pad_to_multiple(img, multiple):
+    """Pad (H, W, C) at the bottom and right to sides that are multiples of `multiple`.
+
+    By reflection (no dark frame), or by repeating the edge where the image is
+    too small to reflect that far. Callers crop the result back.
+    """
+    h, w = img.shape[:2]
+    ph, pw = -h % multiple, -w % multiple
+    if not (ph or pw):
+        return img
+    mode = "reflect" if ph < h and pw < w else "edge"
+    return get_array_module(img).pad(img, ((0, ph), (0, pw), (0, 0)), mode=mode)
 
 
 def check_levels(levels):
