@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from .. import __version__, backend
-from . import gatys, johnson, layers, training, universal, weights
+from . import gatys, johnson, layers, models, training, universal, weights
 
 
 def build_parser():
@@ -42,6 +42,8 @@ def build_parser():
          "features, decoded by trained decoders or by L-BFGS", universal.add_arguments,
          universal.run),
         ("weights", "convert or download VGG weights", weights.add_arguments, None),
+        ("models", "the published style networks: list, download, convert (TensorFlow, "
+         "PyTorch, Torch7)", models.add_arguments, None),
     ]
     for name, text, add_arguments, run in commands:
         p = sub.add_parser(name, help=text, description=text)

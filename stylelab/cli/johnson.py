@@ -1,21 +1,29 @@
 """``stylelab stylize`` and ``stylelab upscale``: one forward pass of a trained network.
 
 ``stylize`` takes any number of images and folders and writes one picture
-per input; ``upscale`` takes one image. Every input is checked to be readable,
-and every output name to be free of clashes, before any work is done.
+per input, with a network trained here or one published in TensorFlow,
+PyTorch or Torch7 (:mod:`stylelab.files.foreign`; a file, a deeplearn.js
+folder, or the name of a downloaded one); ``upscale`` takes one image. Every
+input is checked to be readable, and every output name to be free of
+clashes and of the inputs, before any work is done.
 """
 
 import os
 import sys
 
+from ..files.atomic import check_output
+from ..files.foreign import read_network
 from ..files.images import image_format, load_image, save_image
 from ..files.model_file import load_task_model
+from ..files.published import resolve_network
 from ..johnson.data import list_images
 from .argtypes import positive_int
 
 
 def add_stylize_arguments(p):
-    p.add_argument("--model", required=True, help="a style network from `stylelab train`")
+    p.add_argument("--model", required=True, help="a style network: from `stylelab train`, a "
+                   "published one (a deeplearn.js folder, a pytorch/examples .pth, a "
+                   "jcjohnson .t7), or the name of one `stylelab models download` fetched")
     p.add_argument("inputs", nargs="+", metavar="IN", help="images or folders of images")
     p.add_argument("--out", required=True, help="an image file for one input; else a folder "
                    "(created if needed) that gets IN's name with .png")
@@ -88,15 +96,19 @@ def _output_names(files, out):
 
 
 def run_stylize(args):
-    net, meta = load_task_model(args.model, "style", args.dtype)
+    model = resolve_network(args.model)
+    net, meta = read_network(model, dtype=args.dtype)
     files, found = _expand_inputs(args.inputs)
     outputs = _output_names(files, args.out)
+    for out in outputs.values():
+        check_output(out, inputs=[*files, model])
     images, skipped = _load_all(files, found, args.size, net.dtype)
     if len(files) > 1 or os.path.isdir(args.out) or not os.path.splitext(args.out)[1]:
         os.makedirs(args.out, exist_ok=True)
     for f in list(images):
         save_image(outputs[f], net.apply(images.pop(f)))
-        print(f"{outputs[f]}: {f} in the style of {meta.get('style_name', 'its style')}")
+        print(f"{outputs[f]}: {f} in the style of {meta.get('style_name', 'its style')}"
+              + (f" ({meta['source_format']} network)" if "source_format" in meta else ""))
     if skipped:
         print(f"stylelab: skipped {len(skipped)} unreadable file(s): {', '.join(skipped)}",
               file=sys.stderr)
@@ -105,6 +117,7 @@ def run_stylize(args):
 def run_upscale(args):
     net, meta = load_task_model(args.model, "super-resolution", args.dtype)
     image_format(args.out)
+    check_output(args.out, inputs=[args.input, args.model])
     img = load_image(args.input, size=args.size, dtype=net.dtype)
     y = net.apply(img)
     save_image(args.out, y)

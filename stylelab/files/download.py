@@ -1,4 +1,4 @@
-"""``stylelab weights download``: fetch torchvision's VGG file, check it, convert it.
+"""Downloads: torchvision's VGG files (``stylelab weights download``), and the fetch every download uses.
 
 torchvision names its files ``<arch>-<first hex digits of the sha256>.pth``;
 the download is checked against that prefix before it is converted into the
@@ -19,6 +19,7 @@ URLS = {
     "vgg16": "https://download.pytorch.org/models/vgg16-397923af.pth",
     "vgg19": "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
 }
+MAX_VGG_BYTES = 1 << 30         # torchvision's VGG-19 is 548 MB
 
 
 def cache_dir():
@@ -33,34 +34,54 @@ def cached_weights(arch="vgg19"):
     return path if os.path.isfile(path) else None
 
 
-def _offline_help(arch, url, reason):
-    name = url.rsplit("/", 1)[-1]
-    return (f"could not download {url} ({reason}). Offline? On a machine with internet, "
-            f"download {name} from that address, copy it here and run "
-            f"`stylelab weights convert {name} {os.path.join(cache_dir(), arch + '.h5')}`")
+def fetch(url, dest, progress=True, limit=None):
+    """Stream `url` into the open binary file `dest`; return the hex SHA-256 of the bytes.
 
+    Parameters
+    ----------
+    url : str
+    dest : file object
+    progress : bool
+        A progress bar (bytes, with the total when the server says it).
+    limit : int, optional
+        Refuse to receive more than this many bytes (a download is untrusted
+        too: a server can send anything).
 
-def _fetch(url, dest, progress):
-    """Stream `url` into the open file `dest`; return the hex sha256 of the bytes."""
+    Raises
+    ------
+    ValueError
+        The connection broke, the server sent more than `limit`, or fewer
+        bytes than it announced.
+    """
     from tqdm import tqdm
     digest = hashlib.sha256()
     with urllib.request.urlopen(url, timeout=60) as response:
         total = response.headers.get("Content-Length")
         total = int(total) if total and total.isdigit() else None
+        if limit is not None and total is not None and total > limit:
+            raise ValueError(f"{url} is {total} bytes, more than the {limit} expected")
         received = 0
-        with tqdm(total=total, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1],
+        with tqdm(total=total, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1][:40],
                   disable=not progress) as bar:
             while True:
                 chunk = response.read(1 << 20)
                 if not chunk:
                     break
+                received += len(chunk)
+                if limit is not None and received > limit:
+                    raise ValueError(f"{url} sent more than the {limit} bytes expected")
                 dest.write(chunk)
                 digest.update(chunk)
-                received += len(chunk)
                 bar.update(len(chunk))
         if total is not None and received != total:
             raise ValueError(f"the connection broke after {received} of {total} bytes")
     return digest.hexdigest()
+
+
+def offline_help(url, name, convert_command):
+    """The message for a failed download: what to fetch elsewhere, and the command that converts it."""
+    return (f"Offline? On a machine with internet, download {name} from {url}, copy it here "
+            f"and run `{convert_command}`")
 
 
 def download_vgg(arch="vgg19", url=None, progress=True):
@@ -94,10 +115,15 @@ def download_vgg(arch="vgg19", url=None, progress=True):
     try:
         with os.fdopen(fd, "wb") as f:
             try:
-                sha = _fetch(url, f, progress)
+                sha = fetch(url, f, progress, limit=MAX_VGG_BYTES)
             except (urllib.error.URLError, OSError) as exc:
                 reason = getattr(exc, "reason", exc)
-                raise ValueError(_offline_help(arch, url, reason)) from None
+                name = url.rsplit("/", 1)[-1]
+                raise ValueError(f"could not download {url} ({reason}). " + offline_help(
+                    url, name, f"stylelab weights convert {name} "
+                    f"{os.path.join(cache_dir(), arch + '.h5')}")) from None
+            except ValueError:
+                raise
             except Exception as exc:  # http.client.IncompleteRead and friends
                 raise ValueError(f"download of {url} failed: {exc}") from None
         if not sha.startswith(match.group(1)):

@@ -1,0 +1,56 @@
+"""``stylelab models list | download NAME | convert SRC DST.h5``: the published style networks."""
+
+import os
+
+from ..files.foreign import FORMATS, read_network
+from ..files.atomic import check_output
+from ..files.model_file import save_model
+from ..files.published import PUBLISHED, cached_network, download_network, lookup
+
+
+def add_arguments(p):
+    """``models list``, ``models download`` and ``models convert``, as subcommands of `p`."""
+    sub = p.add_subparsers(dest="models_command", required=True)
+    ls = sub.add_parser("list", help="the published networks stylelab knows: name, source, "
+                        "format, licence, size, and whether it is downloaded")
+    ls.set_defaults(run=run_list)
+    d = sub.add_parser("download", help="fetch a published network, check it and convert it "
+                       "into the cache")
+    d.add_argument("name", help="a name from `stylelab models list`")
+    d.add_argument("--url", help="fetch from this address instead of where it is published")
+    d.add_argument("--quiet", action="store_true", help="no progress bar")
+    d.set_defaults(run=run_download)
+    c = sub.add_parser("convert", help="convert a network from TensorFlow (deeplearn.js "
+                       "folder), PyTorch (.pth) or Torch7 (.t7) into stylelab's .h5")
+    c.add_argument("src", help="a deeplearn.js folder, a pytorch/examples .pth or .model, or a "
+                   "jcjohnson/fast-neural-style .t7")
+    c.add_argument("dst", help="the stylelab model to write (.h5)")
+    c.add_argument("--format", choices=[f for f in FORMATS if f != "stylelab"],
+                   help="the source's format (default: told from its bytes)")
+    c.set_defaults(run=run_convert)
+
+
+def run_list(args):
+    print("| name | source | format | licence | size | downloaded |")
+    print("| --- | --- | --- | --- | ---: | --- |")
+    for item in PUBLISHED.values():
+        size = f"{item.size / 1e6:.1f} MB" if item.size else "~7 MB (1.7M float32 weights)"
+        print(f"| {item.name} | {item.source} | {item.fmt} | {item.licence} | {size} | "
+              f"{'yes' if cached_network(item.name) else 'no'} |")
+
+
+def run_download(args):
+    item = lookup(args.name)
+    path, digest = download_network(args.name, progress=not args.quiet, url=args.url)
+    check = "matches the recorded digest" if item.sha256 else "(no digest was published)"
+    print(f"{path}: {args.name} from {args.url or item.url}, sha256 {digest} {check}; "
+          f"licence: {item.licence}")
+
+
+def run_convert(args):
+    if os.path.splitext(args.dst)[1].lower() not in (".h5", ".hdf5"):
+        raise ValueError(f"{args.dst}: a stylelab model is an HDF5 file; name it .h5")
+    check_output(args.dst, inputs=[args.src])
+    net, meta = read_network(args.src, args.format)
+    save_model(args.dst, net, meta)
+    print(f"{args.dst}: {net.arch} from {args.src} ({meta['source_format']}, {meta['source']})")
