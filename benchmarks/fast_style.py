@@ -12,10 +12,16 @@ the same random parameters and the same inputs (float32):
   runs the same step with autograd and ``torch.optim.Adam``. The batch is
   fixed in memory (no file reading), so this is the arithmetic only.
 
+* **pretrained**: a real published network -- lengstrom's *wave*
+  (TensorFlow semantics, from ``../shared/models/fast-style/wave``) -- at
+  ``--pretrained-sizes``; PyTorch runs the same network as
+  ``tests/torch_foreign.py`` writes TensorFlow's code (skipped, saying so,
+  where the shared models are absent).
+
     python3 benchmarks/fast_style.py                          # 256, 512, 1024 px; train 4 x 256
     python3 benchmarks/fast_style.py --sizes 256 --train-steps 2 --json out.json
 
-The weights are random: this times the arithmetic, not a trained network.
+Except for the pretrained rows the weights are random: they time the arithmetic.
 """
 
 import argparse
@@ -24,6 +30,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 import numpy as np
 
@@ -49,6 +56,11 @@ def run_stylelab(args):
     from stylelab.johnson.training import Trainer
     from stylelab.nets.transform import TransformNet
     rng = np.random.default_rng(0)
+    if args.task == "pretrained":
+        from stylelab.files.foreign import read_network
+        net, _ = read_network(args.weights)
+        img = rng.random((args.size, args.size, 3)).astype(np.float32)
+        return {"seconds": best_of(lambda: net.apply(img), args.repeats)[0]}
     net = TransformNet(seed=0)
     if args.task == "stylize":
         img = rng.random((args.size, args.size, 3)).astype(np.float32)
@@ -72,6 +84,16 @@ def run_torch(args):
     from tests.torch_models import torch_params, torch_perceptual, torch_transform
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
+    if args.task == "pretrained":
+        from tests.test_foreign import shared_variables
+        from tests.torch_foreign import tf_network
+        variables = [torch.tensor(v) for v in shared_variables(Path(args.weights))]
+        x = to_torch(rng.random((1, args.size, args.size, 3)).astype(np.float32))
+
+        def run_pretrained():
+            with torch.no_grad():
+                tf_network(x, variables)
+        return {"seconds": best_of(run_pretrained, args.repeats)[0]}
     tp = torch_params(TransformNet(seed=0).params)
     if args.task == "stylize":
         x = to_torch(rng.random((1, args.size, args.size, 3)).astype(np.float32))
@@ -112,8 +134,8 @@ def worker(args):
 def spawn(args, side, task, size=0, weights=""):
     env = thread_env(args.threads)
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", side, "--task", task,
-           "--size", str(size), "--repeats", str(args.repeats if task == "stylize"
-                                                  else args.train_steps),
+           "--size", str(size), "--repeats", str(args.train_steps if task == "train"
+                                                  else args.repeats),
            "--threads", str(args.threads), "--batch", str(args.batch), "--crop",
            str(args.crop), "--weights", weights]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
@@ -129,6 +151,8 @@ def main(argv=None):
     p.add_argument("--crop", type=int, default=256)
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--skip-train", action="store_true")
+    p.add_argument("--pretrained-sizes", type=int, nargs="*", default=[512, 1024],
+                   help="sizes for the real pretrained network (none: skip it)")
     p.add_argument("--json", help="also write the results here")
     p.add_argument("--worker", choices=["stylelab", "torch"], help=argparse.SUPPRESS)
     p.add_argument("--task", help=argparse.SUPPRESS)
@@ -147,6 +171,13 @@ def main(argv=None):
     for size in args.sizes:
         ours, ref = (spawn(args, side, "stylize", size) for side in ("stylelab", "torch"))
         rows.append({"task": f"stylize {size}x{size}", "stylelab": ours, "torch": ref})
+    wave = os.path.join(os.path.dirname(ROOT), "shared", "models", "fast-style", "wave")
+    if args.pretrained_sizes and not os.path.isdir(wave):
+        print(f"# pretrained rows skipped: {wave} is absent")
+    for size in args.pretrained_sizes if os.path.isdir(wave) else ():
+        ours, ref = (spawn(args, side, "pretrained", size, weights=wave)
+                     for side in ("stylelab", "torch"))
+        rows.append({"task": f"pretrained wave {size}x{size}", "stylelab": ours, "torch": ref})
     if not args.skip_train:
         from stylelab.files.vgg_h5 import save_random_vgg_h5
         with tempfile.TemporaryDirectory() as d:
