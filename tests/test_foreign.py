@@ -235,6 +235,16 @@ def test_every_variant_trains_saves_and_resumes(tmp_path, rng):
         before = {k: v.copy() for k, v in net.params.items()}
         trainer.train_step()
         assert any(not np.array_equal(before[k], net.params[k]) for k in before), src
+        # A checkpoint of the variant resumes into a fresh trainer, step for step the same.
+        trainer.save(tmp_path / "ck.h5", meta)
+        resumed = Trainer(read_network(tmp_path / src)[0], Loss(), Data(), batch_size=1, lr=1e-4)
+        resumed.restore(tmp_path / "ck.h5")
+        rng_state = rng.bit_generator.state
+        trainer.train_step()
+        rng.bit_generator.state = rng_state
+        resumed.train_step()
+        assert all(np.array_equal(trainer.net.params[k], resumed.net.params[k])
+                   for k in net.params), src
         save_model(tmp_path / "m.h5", net, meta)
         again, meta2 = load_model(tmp_path / "m.h5")
         assert again.spec == net.spec and meta2["source_format"] == meta["source_format"]

@@ -135,14 +135,26 @@ def test_an_unreachable_download_says_what_to_do(tmp_path, monkeypatch):
     (["models", "convert", "TF", "o.png"], "name it .h5"),
     (["models", "convert", "PHOTO", "o.h5"], "not a network this reader knows"),
     (["stylize", "--model", "TF", "PHOTO", "--out", "PHOTO"], "refusing to write"),
+    (["stylize", "--model", "BROKEN_TF", "PHOTO", "--out", "o.png"], "the file variable 'Variable_7' names is missing"),
+    (["models", "convert", "HOSTILE_T7", "o.h5"], "Lua function, which is code"),
 ])
 def test_bad_input_is_one_line_and_exit_2(files, tmp_path, args, message):
-    args = [str(files / "photo.png") if a == "PHOTO" else str(files / "tf") if a == "TF" else a
-            for a in args]
+    broken = tmp_path / "broken"
+    if "BROKEN_TF" in args:
+        write_deeplearnjs(broken, random_tf_variables(np.random.default_rng(1)))
+        (broken / "Variable_7").unlink()
+    if "HOSTILE_T7" in args:
+        checkpoint = t7_files.johnson_checkpoint(np.random.default_rng(2), blocks=1)
+        checkpoint["opt"]["init"] = t7_files.Function()
+        t7_files.write_t7(tmp_path / "hostile.t7", checkpoint)
+    names = {"PHOTO": files / "photo.png", "TF": files / "tf", "BROKEN_TF": broken,
+             "HOSTILE_T7": tmp_path / "hostile.t7"}
+    args = [str(names.get(a, a)) for a in args]
+    inputs = sorted(os.listdir(tmp_path))
     before = (files / "photo.png").read_bytes()
     r = run(*args, env={"XDG_CACHE_HOME": str(tmp_path / "cache")}, cwd=tmp_path)
     assert r.returncode == 2, r.stderr
     assert message in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert (files / "photo.png").read_bytes() == before
-    assert sorted(os.listdir(tmp_path)) in ([], ["cache"])
+    assert sorted(set(os.listdir(tmp_path)) - {"cache"}) == inputs      # nothing written
