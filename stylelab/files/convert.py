@@ -22,11 +22,14 @@ dimension FW x FH x FC x K") and its Caffe importer, which transposes Caffe's
 
 import hashlib
 import os
+import struct
+import zlib
 
-import h5py
 import numpy as np
 
 from ..nets.vgg import BLOCKS, conv_shapes, convs_upto, layer_names
+from .hdf5 import open_hdf5
+from .limits import check_finite
 from .pth import load_pth
 from .vgg_h5 import TORCHVISION, save_vgg_h5
 
@@ -92,11 +95,7 @@ def read_torchvision(path):
 
 def read_keras(path):
     """Keras ``block{b}_conv{i}`` kernels (H, W, C, F) -> (F, H, W, C)."""
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read as HDF5 ({exc})") from None
-    with f:
+    with open_hdf5(path, "a Keras weight file") as f:
         if "arch" in f.attrs and "channel_order" in f.attrs:
             raise ValueError(f"{path} is already in stylelab's layout; load it with "
                              f"stylelab.files.weights.load_vgg")
@@ -113,11 +112,13 @@ def read_keras(path):
                      for n in g.attrs.get("weight_names", [])]
             kernel = next((n for n in names if "kernel" in n or n.endswith("W:0")), None)
             bias = next((n for n in names if "bias" in n or n.endswith("b:0")), None)
-            if kernel is None or bias is None:
+            if kernel is None or bias is None or kernel not in g or bias not in g:
                 raise ValueError(f"{path}: {name} ({key}) lacks a kernel or bias")
+            f_, k, _, c = conv_shapes(arch)[name]          # checked before a byte is read
+            if g[kernel].shape != (k, k, c, f_) or g[bias].shape != (f_,):
+                raise ValueError(f"{path}: {name} has kernel {g[kernel].shape} and bias "
+                                 f"{g[bias].shape}, but {arch} needs {(k, k, c, f_)} and {(f_,)}")
             w, b = g[kernel][()], g[bias][()]
-            if w.ndim != 4:
-                raise ValueError(f"{path}: {name} kernel has shape {w.shape}, expected 4 axes")
             weights[name] = (w.transpose(3, 0, 1, 2), b)
     return arch, weights, dict(KERAS)
 
@@ -132,6 +133,7 @@ def _field(struct, name, path):
 def read_matconvnet(path):
     """MatConvNet ``layers{i}.weights = {filters (W, H, C, F), biases}`` -> (F, H, W, C)."""
     import scipy.io
+    check_mat_sizes(path)
     try:
         data = scipy.io.loadmat(path, squeeze_me=True, struct_as_record=False)
     except Exception as exc:  # scipy raises many types for corrupt files
@@ -162,6 +164,36 @@ def read_matconvnet(path):
     avg = np.asarray(avg, dtype=np.float64)
     mean = avg.reshape(-1, 3).mean(axis=0) if avg.size > 3 else avg.reshape(3)
     return arch, weights, dict(MATCONVNET, mean=[float(m) for m in mean])
+
+
+def check_mat_sizes(path, max_expansion=64):
+    """Refuse a MATLAB 5 file whose compressed variables declare more than they can hold.
+
+    ``scipy.io.loadmat`` inflates each zlib-compressed variable whole. The
+    header of each (8 bytes: type and byte count of the matrix inside) is
+    inflated here first, with a bound, and its byte count checked against
+    the compressed bytes that carry it: a 2 MB file cannot declare 4 GB.
+    """
+    size = os.path.getsize(path)
+    try:
+        with open(path, "rb") as f:
+            f.seek(128)                                          # the MAT-file header
+            while f.tell() + 8 <= size:
+                kind, nbytes = struct.unpack("<II", f.read(8))
+                start = f.tell()
+                if nbytes > size - start:
+                    raise ValueError(f"{path}: a variable declares {nbytes} bytes, more than "
+                                     f"the file holds; refused")
+                if kind == 15:                                   # miCOMPRESSED
+                    head = zlib.decompressobj().decompress(f.read(min(nbytes, 64)), 8)
+                    if len(head) == 8:
+                        inner = struct.unpack("<II", head)[1]
+                        if inner > nbytes * max_expansion + (1 << 16):
+                            raise ValueError(f"{path}: a compressed variable of {nbytes} bytes "
+                                             f"declares {inner} once inflated; refused")
+                f.seek(start + nbytes + (-nbytes % 8 if kind != 15 else 0))
+    except (zlib.error, struct.error) as exc:
+        raise ValueError(f"{path}: cannot read as a MATLAB file ({exc})") from None
 
 
 READERS = {"pth": read_torchvision, "keras": read_keras, "matconvnet": read_matconvnet}
@@ -205,6 +237,9 @@ def convert_vgg(src, dst, half=False, upto=None, source_name=None, sha256=None):
         weights = {n: weights[n] for n in keep}
     weights = {n: (np.asarray(w, np.float32), np.asarray(b, np.float32))
                for n, (w, b) in weights.items()}
+    for n, (w, b) in weights.items():
+        check_finite(w, f"{src}: {n}'s weights")
+        check_finite(b, f"{src}: {n}'s bias")
     name = source_name or os.path.basename(src)
     source = f"{name} sha256:{sha256 or sha256_of(src)}"
     save_vgg_h5(dst, arch, weights, convention, source, half=half)

@@ -18,13 +18,17 @@ The file holds arrays and plain attributes only: reading one executes
 nothing from it. Every shape is checked against the architecture.
 """
 
+import os
+
 import h5py
 import numpy as np
 
 from ..backend import asarray, to_numpy
-from ..nets.transform import TransformNet
-from ..nets.transform_options import DEFAULTS
+from ..nets.transform import TransformNet, param_shapes
+from ..nets.transform_options import DEFAULTS, settle
 from .atomic import write_atomically
+from .hdf5 import open_hdf5
+from .limits import check_finite
 
 FORMAT = "stylelab-transform-net"
 VERSION = 1
@@ -64,6 +68,11 @@ def save_model(path, net, meta, train=None):
     train : dict, optional
         ``{"attrs": {...}, "adam_m": {...}, "adam_v": {...}}`` for a checkpoint.
     """
+    check_finite(net.params, f"the network to write to {path}")
+    if train is not None:
+        check_finite(train["adam_m"], f"the optimiser state to write to {path}")
+        check_finite(train["adam_v"], f"the optimiser state to write to {path}")
+
     def write(tmp):
         with h5py.File(tmp, "w") as f:
             f.attrs.update({"format": FORMAT, "version": VERSION, **net.spec})
@@ -77,15 +86,46 @@ def save_model(path, net, meta, train=None):
     write_atomically(path, write)
 
 
-def _read_arrays(group, names, path, what, dtype):
-    missing = [n for n in names if n not in group]
-    if missing:
-        raise ModelFileError(f"{path}: {what} lacks {missing[0]!r}")
-    return {n: asarray(np.asarray(group[n][()], dtype=dtype)) for n in names}
+def _read_arrays(group, shapes, path, what, dtype, network):
+    """The datasets of `group` named by `shapes`, each shape checked before it is read."""
+    for n, shape in shapes.items():
+        ds = group.get(n)
+        if not isinstance(ds, h5py.Dataset) or ds.shape != tuple(shape) or ds.dtype.kind != "f":
+            have = ("missing" if ds is None else "not a dataset" if not isinstance(ds, h5py.Dataset)
+                    else f"{ds.dtype} of shape {ds.shape}")
+            raise ModelFileError(f"{path}: {what}/{n} should be floats of shape {tuple(shape)} "
+                                 f"for {network}, but is {have}")
+    extra = sorted(set(group) - set(shapes))
+    if extra:
+        raise ModelFileError(f"{path}: {what}/{extra[0]} is not a parameter of {network}")
+    arrays = {n: np.asarray(group[n][()], dtype=dtype) for n in shapes}
+    check_finite(arrays, f"{path}: {what}")
+    return {n: asarray(a) for n, a in arrays.items()}
+
+
+def _train_attrs(attrs, path):
+    """A checkpoint's step, cursor and Adam settings, each checked to be a sound number."""
+    wanted = {"step": int, "cursor": int, "adam_t": int, "adam_lr": float, "adam_beta1": float,
+              "adam_beta2": float, "adam_eps": float}
+    for key, kind in wanted.items():
+        value = attrs.get(key)
+        sound = isinstance(value, (int, float)) and not isinstance(value, bool) and \
+            np.isfinite(value) and value >= 0 and (kind is float or float(value).is_integer())
+        if key in ("adam_beta1", "adam_beta2"):
+            sound = sound and value < 1
+        if key in ("adam_lr", "adam_eps"):
+            sound = sound and value > 0
+        if not sound:
+            raise ModelFileError(f"{path}: the checkpoint's {key} is {value!r}")
+    return attrs
 
 
 def load_model(path, dtype=np.float32, training=False):
     """Read a model (or checkpoint) file.
+
+    The file is untrusted (:func:`stylelab.files.hdf5.open_hdf5`): every
+    parameter's shape is checked against the architecture before it is read,
+    and NaN or infinite parameters and optimiser moments are refused.
 
     Parameters
     ----------
@@ -102,14 +142,10 @@ def load_model(path, dtype=np.float32, training=False):
         The file's attributes.
     train : dict, only if `training`
     """
-    try:
-        f = h5py.File(path, "r")
-    except FileNotFoundError:
-        raise ModelFileError(f"no such model file: {path}") from None
-    except OSError:
-        raise ModelFileError(f"{path} is not an HDF5 file (a stylelab model is one; make "
-                             f"one with `stylelab train`)") from None
-    with f:
+    if not os.path.exists(path):
+        raise ModelFileError(f"no such model file: {path}")
+    with open_hdf5(path, "an HDF5 file (a stylelab model is one; make one with `stylelab "
+                         "train`)") as f:
         meta = {k: _attr(v) for k, v in f.attrs.items()}
         if meta.get("format") != FORMAT:
             raise ModelFileError(f"{path} is not a stylelab model (no format = "
@@ -117,30 +153,33 @@ def load_model(path, dtype=np.float32, training=False):
         if meta.get("version") != VERSION:
             raise ModelFileError(f"{path}: model format version {meta.get('version')} is "
                                  f"not supported (this stylelab reads version {VERSION})")
-        if "params" not in f:
+        if not isinstance(f.get("params"), h5py.Group):
             raise ModelFileError(f"{path}: no /params group")
-        names = list(f["params"])
         try:
-            params = _read_arrays(f["params"], names, path, "/params", dtype)
             # Options the file does not name take their defaults (files older than them).
-            options = {k: meta[k] for k in DEFAULTS if k in meta}
-            net = TransformNet(meta.get("arch"), params=params,
-                               in_channels=meta.get("in_channels", 3), **options)
+            options = settle({k: meta[k] for k in DEFAULTS if k in meta})
+            in_channels = meta.get("in_channels", 3)
+            shapes = param_shapes(meta.get("arch"), options["upsample"], options["norm"],
+                                  in_channels, options["last_norm"])
+            network = f"{meta.get('arch')} ({options['upsample']} upsampling)"
+            params = _read_arrays(f["params"], shapes, path, "/params", dtype, network)
+            net = TransformNet(meta.get("arch"), params=params, in_channels=in_channels,
+                               **options)
         except ModelFileError:
             raise
         except (ValueError, TypeError) as exc:
             raise ModelFileError(f"{path}: {exc}") from None
         if not training:
             return net, meta
-        if "train" not in f:
+        if not isinstance(f.get("train"), h5py.Group):
             raise ModelFileError(f"{path} holds a finished model, not a checkpoint: "
                                  f"it cannot be resumed")
         g = f["train"]
-        train = {"attrs": {k: _attr(v) for k, v in g.attrs.items()}}
+        train = {"attrs": _train_attrs({k: _attr(v) for k, v in g.attrs.items()}, path)}
         for key in ("adam_m", "adam_v"):
-            if key not in g:
+            if not isinstance(g.get(key), h5py.Group):
                 raise ModelFileError(f"{path}: checkpoint lacks /train/{key}")
-            train[key] = _read_arrays(g[key], list(net.params), path, f"/train/{key}", dtype)
+            train[key] = _read_arrays(g[key], shapes, path, f"/train/{key}", dtype, network)
     return net, meta, train
 
 

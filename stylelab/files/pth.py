@@ -21,12 +21,16 @@ with ``torch._utils._rebuild_tensor_v2(storage, offset, size, stride, ...)``.
 
 import collections
 import io
+import os
 import pickle
 import struct
 import zipfile
 
 import numpy as np
 
+from .limits import count
+
+MAX_DIMS = 16
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 STORAGE_DTYPES = {
     "FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
@@ -93,10 +97,16 @@ def _materialise(ref, buffer, path):
     if flat.size < ref.numel:
         raise ValueError(f"{path} is truncated: storage {ref.key} holds {flat.size} "
                          f"of {ref.numel} values")
-    if any(s < 0 for s in ref.size + ref.stride):
-        raise ValueError(f"{path}: negative size or stride in tensor {ref.key}")
+    if len(ref.size) > MAX_DIMS or any(not isinstance(s, int) or s < 0
+                                       for s in ref.size + ref.stride):
+        raise ValueError(f"{path}: a tensor of storage {ref.key} has the shape {ref.size} and "
+                         f"strides {ref.stride}")
     if 0 in ref.size:
         return np.zeros(ref.size, dtype=ref.dtype.newbyteorder("="))
+    if count(ref.size) > ref.numel:
+        # Zero or overlapping strides: a few stored values read as a huge tensor.
+        raise ValueError(f"{path}: a tensor of shape {ref.size} has more values than its "
+                         f"storage {ref.key} ({ref.numel}); refused")
     last = ref.offset + sum((n - 1) * s for n, s in zip(ref.size, ref.stride))
     if ref.offset < 0 or last >= ref.numel:
         raise ValueError(f"{path}: tensor reaches past the end of storage {ref.key}")
@@ -117,7 +127,17 @@ def _resolve(obj, fetch):
     return obj
 
 
+def _read_member(zf, name, path, archive_size):
+    """A zip member's bytes, its declared size checked first (torch stores members uncompressed)."""
+    info = zf.getinfo(name)
+    if info.file_size > info.compress_size * 64 + (1 << 16) or info.file_size > archive_size * 64:
+        raise ValueError(f"{path}: {name} declares {info.file_size} bytes from {info.compress_size}; "
+                         f"refused")
+    return zf.read(info)
+
+
 def _load_zip(path):
+    archive_size = os.path.getsize(path)
     with zipfile.ZipFile(path) as zf:
         pkls = [n for n in zf.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
         if len(pkls) != 1:
@@ -125,13 +145,15 @@ def _load_zip(path):
                              f"(no single data.pkl inside)")
         prefix = pkls[0][:-len("data.pkl")]
         byteorder = prefix + "byteorder"
-        if byteorder in zf.namelist() and zf.read(byteorder).strip() != b"little":
+        if byteorder in zf.namelist() and \
+                _read_member(zf, byteorder, path, archive_size).strip() != b"little":
             raise ValueError(f"{path}: big-endian checkpoints are not supported")
-        obj = _RestrictedUnpickler(io.BytesIO(zf.read(pkls[0])), path).load()
+        obj = _RestrictedUnpickler(io.BytesIO(_read_member(zf, pkls[0], path, archive_size)),
+                                   path).load()
 
         def fetch(ref):
             try:
-                data = zf.read(f"{prefix}data/{ref.key}")
+                data = _read_member(zf, f"{prefix}data/{ref.key}", path, archive_size)
             except KeyError:
                 raise ValueError(f"{path}: storage {ref.key} is missing") from None
             return _materialise(ref, data, path)
@@ -164,6 +186,10 @@ def _load_legacy(path):
             if not refs.get(str(key)) or count < 0:
                 raise ValueError(f"{path}: corrupt storage header for {key}")
             itemsize = refs[str(key)][0].dtype.itemsize
+            left = os.fstat(f.fileno()).st_size - f.tell()
+            if count * itemsize > left:
+                raise ValueError(f"{path} is truncated: storage {key} declares {count} values, "
+                                 f"{left} bytes are left")
             data = f.read(count * itemsize)
             if len(data) < count * itemsize:
                 raise ValueError(f"{path} is truncated inside storage {key}")
@@ -199,6 +225,10 @@ def load_pth(path):
     except ValueError:
         raise
     except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, struct.error,
-            KeyError, IndexError, TypeError, AttributeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path} is corrupt or truncated: {type(exc).__name__}: "
-                         f"{exc}"[:300]) from None
+            KeyError, IndexError, TypeError, AttributeError, UnicodeDecodeError,
+            OverflowError, RecursionError, MemoryError, NotImplementedError,
+            RuntimeError) as exc:
+        # RuntimeError: an encrypted zip; NotImplementedError: a compression zipfile lacks;
+        # MemoryError and RecursionError: a pickle that asks for absurd sizes or nesting.
+        raise ValueError(" ".join(f"{path} is corrupt, truncated or not a plain checkpoint: "
+                                  f"{type(exc).__name__}: {exc}".split())[:300]) from None

@@ -4,8 +4,10 @@ A weight file holds the filters as (F, 3, 3, C) -- the layout of
 :func:`stylelab.layers.conv2d_forward` -- one group per conv layer, and
 records the input convention the weights were trained with and where they
 came from. Reading one never runs code from it: HDF5 datasets and
-attributes are data. :func:`stylelab.files.weights.load_vgg` builds the
-network from a file.
+attributes are data, opened by :func:`stylelab.files.hdf5.open_hdf5` (no
+links to other files, no external storage), every shape checked against
+the architecture before it is read, NaN and infinity refused.
+:func:`stylelab.files.weights.load_vgg` builds the network from a file.
 """
 
 import os
@@ -16,6 +18,8 @@ import numpy as np
 from ..nets.vgg import (BLOCKS, CONVENTION_KEYS, check_weights, conv_shapes,
                         normalise_convention, random_weights)
 from .atomic import write_atomically
+from .hdf5 import open_hdf5
+from .limits import check_finite
 
 TORCHVISION = dict(channel_order="RGB", input_scale=1.0,
                    mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
@@ -41,6 +45,9 @@ def save_vgg_h5(path, arch, weights, convention, source, half=False):
         Store float16 instead of float32.
     """
     check_weights(arch, weights, what="weights")
+    for name, (w, b) in weights.items():
+        check_finite(w, f"{name}'s weights")
+        check_finite(b, f"{name}'s bias")
     convention = normalise_convention(convention, where="save_vgg_h5")
     dtype = np.float16 if half else np.float32
 
@@ -75,7 +82,7 @@ def _attr_str(value):
 
 def weights_source(path):
     """The ``source`` a weight file records (``"random weights (seed 0)"`` for test files)."""
-    with h5py.File(path, "r") as f:
+    with open_hdf5(path, "a VGG weight file") as f:
         return _attr_str(f.attrs.get("source", "unknown"))
 
 
@@ -89,13 +96,10 @@ def read_vgg_h5(path):
     convention : dict (see :func:`save_vgg_h5`)
     """
     path = os.fspath(path)
-    try:
-        f = h5py.File(path, "r")
-    except FileNotFoundError:
-        raise ValueError(f"no such weight file: {path}") from None
-    except OSError as exc:
-        raise ValueError(f"{path} is not an HDF5 weight file ({exc}); convert "
-                         f"VGG weights with `stylelab weights convert`") from None
+    if not os.path.exists(path):
+        raise ValueError(f"no such weight file: {path}")
+    f = open_hdf5(path, "an HDF5 weight file (convert VGG weights with `stylelab weights "
+                        "convert`)")
     with f:
         missing = [k for k in ("arch",) + CONVENTION_KEYS if k not in f.attrs]
         if missing:
@@ -119,6 +123,12 @@ def read_vgg_h5(path):
                 raise ValueError(f"{path}: {name} lacks its weight or bias") from None
             if w.dtype.kind != "f" or b.dtype.kind != "f":
                 raise ValueError(f"{path}: {name} is not stored as floats")
+            shape = conv_shapes(arch)[name]           # checked before a byte is read
+            if w.shape != shape or b.shape != shape[:1]:
+                raise ValueError(f"{path}: {name} has weight {w.shape} and bias {b.shape}, "
+                                 f"but {arch} needs {shape} and {shape[:1]}")
             weights[name] = (w[()], b[()])
+            check_finite(weights[name][0], f"{path}: {name}'s weights")
+            check_finite(weights[name][1], f"{path}: {name}'s bias")
         check_weights(arch, weights, what=path)
     return arch, weights, convention

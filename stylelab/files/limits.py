@@ -1,0 +1,40 @@
+"""What stylelab accepts from a file, checked in one place: finite numbers, bounded sizes.
+
+* :func:`check_finite`: NaN and infinity are refused wherever numbers enter
+  (weights, model parameters, optimiser state, pixels) and wherever they
+  leave (pictures, models, checkpoints) -- a NaN weight would otherwise
+  paint a black picture and exit 0.
+* :data:`MAX_PIXELS`: the largest image decoded (a 165 KB PNG can declare
+  12000 x 12000 pixels, 5 GB once in floats); an image that will be resized
+  anyway is shrunk while it is decoded (:mod:`stylelab.files.images`).
+* :func:`check_declared`: a size a file declares, against what the file's
+  own size can hold, before anything is allocated.
+"""
+
+import numpy as np
+
+from ..backend import get_array_module
+
+MAX_PIXELS = 64_000_000          # 8000 x 8000: larger than any picture a style run makes
+
+
+def check_finite(values, what):
+    """Refuse `values` (an array, or a mapping name -> array) holding NaN or infinity, naming `what`."""
+    items = values.items() if isinstance(values, dict) else [(None, values)]
+    for name, a in items:
+        xp = get_array_module(a)
+        if not bool(xp.isfinite(a).all()):
+            where = f"{what}: {name}" if name is not None else what
+            raise ValueError(f"{where} holds NaN or infinite values; refused")
+
+
+def check_declared(declared, available, what):
+    """Refuse a `declared` byte count larger than the `available` bytes that could back it."""
+    if declared < 0 or declared > available:
+        raise ValueError(f"{what} declares {declared} bytes, more than the {available} the "
+                         f"file holds; refused")
+
+
+def count(shape):
+    """The number of elements of `shape`, as a Python int (no overflow)."""
+    return int(np.prod([int(d) for d in shape], dtype=object)) if len(shape) else 1
