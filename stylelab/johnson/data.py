@@ -7,8 +7,9 @@ so the stream of batches is a function of one number, the **cursor** (how
 many files have been drawn so far). A checkpoint stores the cursor, and a
 resumed run draws exactly the batches the interrupted one would have.
 
-Files that Pillow cannot read are skipped and counted, never fatal; the
-batch is filled from the next files in the order.
+Files that cannot be read (not images, too large, NaN pixels: see
+:func:`stylelab.files.images.read_image`) are skipped and counted, never
+fatal; the batch is filled from the next files in the order.
 """
 
 import os
@@ -17,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from ..backend import asarray
-from ..files.images import resize_image, rgb_float
+from ..files.images import read_image, resize_image
 
 IMAGE_EXTENSIONS = frozenset(Image.registered_extensions())
 
@@ -90,12 +91,23 @@ class ImageFolder:
         if path in self.unreadable:
             return None
         try:
-            with Image.open(path) as im:
-                img = rgb_float(im, self.dtype)
-        except (OSError, SyntaxError, ValueError):   # Pillow's ways of saying "not an image"
+            img = read_image(path, self.dtype, shortest=self.size)
+        except ValueError:                            # not an image, too large, NaN pixels
             self.unreadable.add(path)
             return None
         return random_crop(img, self.size, np.random.default_rng([self.seed, epoch, i]))
+
+    def first_crop(self):
+        """The first readable crop in epoch 0's order (the default training sample)."""
+        for cursor in range(len(self.files)):
+            img = self.crop(cursor)
+            if img is not None:
+                return img
+        raise self._none_readable()
+
+    def _none_readable(self):
+        return DataError(f"none of the {len(self.files)} image files could be read "
+                         f"(e.g. {sorted(self.unreadable)[0]})")
 
     def batch(self, cursor, batch_size):
         """The next `batch_size` crops from `cursor`, skipping unreadable files.
@@ -115,6 +127,5 @@ class ImageFolder:
                 crops.append(c)
             elif tried >= len(self.files) and not crops and \
                     len(self.unreadable) == len(self.files):
-                raise DataError(f"none of the {len(self.files)} image files could be "
-                                f"read (e.g. {sorted(self.unreadable)[0]})")
+                raise self._none_readable()
         return asarray(np.stack(crops)), cursor
