@@ -36,6 +36,7 @@ import numpy as np
 from ..backend import asarray
 from ..nets.transform import TransformNet
 from ..nets.transform_options import SOURCES
+from .limits import check_finite, untrusted_reader
 from .model_file import load_task_model
 from .pth import load_pth
 from .torch7_models import read_johnson_t7
@@ -78,6 +79,7 @@ def sniff(path):
                      f"pytorch/examples .pth, a Torch7 .t7 or a stylelab .h5)")
 
 
+@untrusted_reader("style network file")
 def read_network(path, fmt=None, dtype=np.float32):
     """A style network from any format of :data:`FORMATS`, and where it came from.
 
@@ -173,8 +175,7 @@ def _read_variable(name, file_path, shape):
     if len(data) != expected:
         raise ValueError(f"{file_path}: changed while it was read")
     values = np.frombuffer(data, dtype="<f4").reshape(shape).astype(np.float64)
-    if not np.all(np.isfinite(values)):
-        raise ValueError(f"{file_path}: variable {name!r} holds NaN or infinite values")
+    check_finite(values, f"{file_path}: variable {name!r}")
     return values
 
 
@@ -308,8 +309,7 @@ def read_pytorch_examples(path, dtype=np.float32):
                              f"TransformerNet (is this a style network?)")
         if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
             raise ValueError(f"{path}: {key} is not a float tensor")
-        if not np.all(np.isfinite(value)):
-            raise ValueError(f"{path}: {key} holds NaN or infinite values")
+        check_finite(value, f"{path}: {key}")
         # Conv filters (O, I, K, K) -> stylelab's (O, K, K, I).
         params[name] = value.transpose(0, 2, 3, 1) if value.ndim == 4 else value
     needed = ("conv1.w", "down1.w", "down2.w", "up1.w", "up2.w", "conv2.w")

@@ -21,7 +21,7 @@ import os
 
 import h5py
 
-from .limits import count
+from .limits import count, one_line
 
 MAX_EXPANSION = 64               # declared bytes per stored byte (float weights barely compress)
 SLACK_BYTES = 1 << 16            # small datasets and attributes are stored compactly
@@ -46,17 +46,13 @@ def open_hdf5(path, what="an HDF5 file"):
     except FileNotFoundError:
         raise ValueError(f"no such file: {path}") from None
     except OSError as exc:
-        raise ValueError(f"{path} is not {what} ({_one_line(exc)})") from None
+        raise ValueError(f"{path} is not {what} ({one_line(exc, 200)})") from None
     try:
         audit(f, path)
     except BaseException:
         f.close()
         raise
     return f
-
-
-def _one_line(exc):
-    return " ".join(str(exc).split())[:200]
 
 
 def audit(f, path):

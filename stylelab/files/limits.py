@@ -9,7 +9,17 @@
   anyway is shrunk while it is decoded (:mod:`stylelab.files.images`).
 * :func:`check_declared`: a size a file declares, against what the file's
   own size can hold, before anything is allocated.
+* :func:`untrusted_reader`: whatever a malformed file makes a reader raise
+  (a ``KeyError`` from a missing field, a ``TypeError`` from a field of the
+  wrong kind, a ``RecursionError`` from absurd nesting...) leaves it as one
+  line of ``ValueError`` naming the file.
 """
+
+import functools
+import pickle
+import struct
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -38,3 +48,32 @@ def check_declared(declared, available, what):
 def count(shape):
     """The number of elements of `shape`, as a Python int (no overflow)."""
     return int(np.prod([int(d) for d in shape], dtype=object)) if len(shape) else 1
+
+
+# What parsing a file of the right name but the wrong contents can raise.
+MALFORMED = (KeyError, TypeError, AttributeError, IndexError, LookupError, struct.error,
+             EOFError, zipfile.BadZipFile, zlib.error, pickle.UnpicklingError, UnicodeError,
+             NotImplementedError, OverflowError, RecursionError, MemoryError)
+
+
+def one_line(text, limit=300):
+    """`text` with its whitespace (HDF5's messages run over lines) folded, and cut at `limit`."""
+    return " ".join(str(text).split())[:limit]
+
+
+def untrusted_reader(what):
+    """Decorate a reader ``f(path, ...)``: it raises only one-line ``ValueError``s naming `path`."""
+    def decorate(read):
+        @functools.wraps(read)
+        def wrapper(path, *args, **kwargs):
+            try:
+                return read(path, *args, **kwargs)
+            except ValueError as exc:
+                if "\n" not in str(exc):
+                    raise
+                raise ValueError(one_line(exc, 1000)) from None
+            except MALFORMED as exc:
+                raise ValueError(one_line(f"{path}: not a well-formed {what} "
+                                          f"({type(exc).__name__}: {exc})")) from None
+        return wrapper
+    return decorate

@@ -28,7 +28,7 @@ from ..nets.transform import TransformNet, param_shapes
 from ..nets.transform_options import DEFAULTS, settle
 from .atomic import write_atomically
 from .hdf5 import open_hdf5
-from .limits import check_finite
+from .limits import check_finite, untrusted_reader
 
 FORMAT = "stylelab-transform-net"
 VERSION = 1
@@ -120,6 +120,7 @@ def _train_attrs(attrs, path):
     return attrs
 
 
+@untrusted_reader("stylelab model file")
 def load_model(path, dtype=np.float32, training=False):
     """Read a model (or checkpoint) file.
 

@@ -28,7 +28,7 @@ import zipfile
 
 import numpy as np
 
-from .limits import count
+from .limits import count, one_line, untrusted_reader
 
 MAX_DIMS = 16
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -202,6 +202,7 @@ def _load_legacy(path):
     return _resolve(obj, fetch)
 
 
+@untrusted_reader("PyTorch checkpoint")
 def load_pth(path):
     """Load a PyTorch checkpoint's tensors as NumPy arrays, running no code from it.
 
@@ -222,13 +223,7 @@ def load_pth(path):
         if zipfile.is_zipfile(path):
             return _load_zip(path)
         return _load_legacy(path)
-    except ValueError:
+    except RecursionError:
         raise
-    except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, struct.error,
-            KeyError, IndexError, TypeError, AttributeError, UnicodeDecodeError,
-            OverflowError, RecursionError, MemoryError, NotImplementedError,
-            RuntimeError) as exc:
-        # RuntimeError: an encrypted zip; NotImplementedError: a compression zipfile lacks;
-        # MemoryError and RecursionError: a pickle that asks for absurd sizes or nesting.
-        raise ValueError(" ".join(f"{path} is corrupt, truncated or not a plain checkpoint: "
-                                  f"{type(exc).__name__}: {exc}".split())[:300]) from None
+    except RuntimeError as exc:          # zipfile's word for an encrypted member
+        raise ValueError(one_line(f"{path}: {exc}; refused")) from None

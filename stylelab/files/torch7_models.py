@@ -32,6 +32,7 @@ import numpy as np
 from ..backend import asarray
 from ..nets.transform import TransformNet
 from ..nets.transform_options import SOURCES
+from .limits import check_finite
 from .torch7 import TorchObject, load_t7
 
 PREPROCESSING = {
@@ -100,8 +101,7 @@ def _array(module, key, path, shape=None, required=True):
             raise ValueError(f"{path}: {module.class_name}'s {key} has {value.size} values, "
                              f"its shape needs {int(np.prod(shape))}")
         value = value.reshape(shape)
-    if not np.all(np.isfinite(value)):
-        raise ValueError(f"{path}: {module.class_name}'s {key} holds NaN or infinite values")
+    check_finite(value, f"{path}: {module.class_name}'s {key}")
     return value.astype(np.float64)
 
 

@@ -19,7 +19,7 @@ from ..nets.vgg import (BLOCKS, CONVENTION_KEYS, check_weights, conv_shapes,
                         normalise_convention, random_weights)
 from .atomic import write_atomically
 from .hdf5 import open_hdf5
-from .limits import check_finite
+from .limits import check_finite, untrusted_reader
 
 TORCHVISION = dict(channel_order="RGB", input_scale=1.0,
                    mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
@@ -86,6 +86,7 @@ def weights_source(path):
         return _attr_str(f.attrs.get("source", "unknown"))
 
 
+@untrusted_reader("VGG weight file")
 def read_vgg_h5(path):
     """Read and check a weight file in stylelab's layout (data only; no code runs).
 
@@ -117,10 +118,9 @@ def read_vgg_h5(path):
             if name not in f:
                 break
             g = f[name]
-            try:
-                w, b = g["weight"], g["bias"]
-            except (KeyError, TypeError):
-                raise ValueError(f"{path}: {name} lacks its weight or bias") from None
+            w, b = (g.get("weight"), g.get("bias")) if isinstance(g, h5py.Group) else (None, None)
+            if not isinstance(w, h5py.Dataset) or not isinstance(b, h5py.Dataset):
+                raise ValueError(f"{path}: {name} lacks its weight or bias")
             if w.dtype.kind != "f" or b.dtype.kind != "f":
                 raise ValueError(f"{path}: {name} is not stored as floats")
             shape = conv_shapes(arch)[name]           # checked before a byte is read

@@ -107,13 +107,15 @@ def normalise_convention(convention, where):
     divided, 3 values each in those units. Raises ValueError naming `where`
     unless all are sound.
     """
-    try:
-        out = dict(channel_order=str(convention["channel_order"]),
-                   input_scale=float(convention["input_scale"]),
-                   mean=np.asarray(convention["mean"], dtype=np.float64).reshape(-1),
-                   std=np.asarray(convention["std"], dtype=np.float64).reshape(-1))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{where}: invalid input convention ({exc})") from None
+    kinds = dict(channel_order=str, input_scale=float,
+                 mean=lambda v: np.asarray(v, dtype=np.float64).reshape(-1),
+                 std=lambda v: np.asarray(v, dtype=np.float64).reshape(-1))
+    out = {}
+    for key, kind in kinds.items():
+        try:
+            out[key] = kind(convention[key])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{where}: invalid input convention: {key} ({exc})") from None
     if (out["channel_order"] not in ("RGB", "BGR") or out["mean"].shape != (3,)
             or out["std"].shape != (3,) or not np.all(np.isfinite(out["mean"]))
             or not np.all(out["std"] > 0) or not np.all(np.isfinite(out["std"]))
