@@ -31,11 +31,18 @@ def test_layers_command_writes_the_feature_maps(photo, tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".stylelab-")] == []
 
 
+def test_missing_output_folders_are_created(photo, tmp_path):
+    # The one rule for every output of every command: parents are made.
+    res = stylelab("layers", photo, "--out", tmp_path / "new" / "dir" / "maps.png", "--size", 30)
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "new" / "dir" / "maps.png").is_file()
+
+
 @pytest.mark.parametrize("args,message", [
     (["layers", "missing.png", "--out", "o.png"], "no such image file: missing.png"),
     (["layers", "notes.txt", "--out", "o.png"], "cannot read image notes.txt"),
     (["layers", "PHOTO", "--out", "o.unknown"], "cannot tell an image format"),
-    (["layers", "PHOTO", "--out", "no/such/dir/o.png"], "No such file or directory"),
+    (["layers", "PHOTO", "--out", "notes.txt/o.png"], "notes.txt is a file, not a folder"),
     (["--backend", "cupy", "layers", "PHOTO", "--out", "o.png"], "backend 'cupy' needs"),
     (["layers", "PHOTO", "--out", "o.png", "--size", "0"], "expected a positive whole number"),
 ])

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 from stylelab.files.convert import convert_vgg
 from stylelab.files.weights import load_vgg
@@ -60,8 +59,9 @@ def convert_and_compare(source, arch, weights, pooling, tmp_path, rng, engine="f
     write, ext, convention = SOURCES[source]
     src = tmp_path / f"{arch}{ext}"
     write(src, arch, weights)
-    assert convert_vgg(str(src), str(tmp_path / f"{arch}.h5")) == arch
-    compare_with_torch(tmp_path / f"{arch}.h5", arch, weights, convention, pooling, rng,
+    dst = tmp_path / f"{arch}-stylelab.h5"          # not src: a Keras source is .h5 too
+    assert convert_vgg(str(src), str(dst)) == arch
+    compare_with_torch(dst, arch, weights, convention, pooling, rng,
                        engine=engine)
 
 

@@ -11,6 +11,7 @@ from stylelab.files.weights import load_vgg
 from stylelab.nets.decoder import encoder_fingerprint
 from stylelab.files.model_file import load_model
 
+from .processes import started
 from .test_johnson_cli import run
 from .test_training import write_photos
 
@@ -138,8 +139,8 @@ CASES = {
                            "cannot read image"),
     "missing style": (lambda f, d, t: wct_args(f, t, "--style", t / "nope.png"), "nope.png"),
     "bad output type": (lambda f, d, t: wct_args(f, t, "--out", t / "o.txt"), ".txt"),
-    "no output folder": (lambda f, d, t: wct_args(f, t, "--out", t / "no" / "o.png"),
-                         "No such file or directory"),
+    "output folder is a file": (lambda f, d, t: wct_args(f, t, "--out", f / "mask.png" / "o.png"),
+                                "mask.png is a file, not a folder"),
     "too small": (lambda f, d, t: wct_args(f, t, "--size", 8), "too small for relu5_1"),
     "VGG-16 weights": (lambda f, d, t: wct_args(f, t, "--weights", f / "vgg16.h5"),
                        "the encoder is VGG-19"),
@@ -176,18 +177,18 @@ def test_bad_input_is_one_line(files, decoders, bad, case):
 def test_ctrl_c_during_inversion_writes_the_image_so_far(files, tmp_path):
     import signal
     import subprocess
-    import sys
     import time
     out = tmp_path / "o.png"
-    cmd = [sys.executable, "-m", "stylelab", "wct", "--content", str(files / "content.png"),
-           "--style", str(files / "style.png"), "--out", str(out), "--weights",
-           str(files / "vgg19.h5"), "--invert", "--iterations", "100000", "--size", "64"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    seen, deadline = b"", time.time() + 120
-    while b"wct relu5_1" not in seen and time.time() < deadline:   # the first iteration is done
-        seen += os.read(proc.stderr.fileno(), 4096)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    cmd = ["wct", "--content", files / "content.png", "--style", files / "style.png", "--out",
+           out, "--weights", files / "vgg19.h5", "--invert", "--iterations", "100000",
+           "--size", "64"]
+    with started(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        seen, deadline = b"", time.time() + 120
+        while b"wct relu5_1" not in seen:          # the first iteration is done
+            assert time.time() < deadline and proc.poll() is None, seen.decode()
+            seen += os.read(proc.stderr.fileno(), 4096)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
     err = (seen + err).decode()
     assert proc.returncode == 130, err
     assert "interrupted; wrote the image so far" in err and "Traceback" not in err

@@ -14,12 +14,13 @@ import numpy as np
 
 from ..files.history import check_history_path, plot_history, write_history
 from ..files.images import image_format, load_image, save_image
-from ..files.weights import load_vgg, resolve_weights
+from ..files import atomic as files
+from ..files.weights import find_weights, load_vgg, resolve_weights
 from ..gatys import CONTENT_LAYERS, INITS, STYLE_LAYERS, stylize
 from ..gatys.color import COLOR_MODES
 from ..gatys.losses import STYLE_STATISTICS
 from .argtypes import non_negative_float, positive_int
-from .common import duration, report, snapshot_path
+from .common import duration, is_snapshot_of, report, snapshot_path
 
 
 def layer_spec(text):
@@ -123,7 +124,7 @@ def stylize_options(args, init):
 
 
 def check_outputs(args):
-    """Refuse bad output names before any work is done."""
+    """Refuse bad output names, and outputs that would destroy an input, before any work."""
     image_format(args.out)
     if args.history:
         check_history_path(args.history)
@@ -132,6 +133,16 @@ def check_outputs(args):
     if args.init not in INITS and not os.path.exists(args.init):
         raise ValueError(f"--init must be noise, content, style or an image file; "
                          f"{args.init!r} is none of these")
+    inputs = [args.content, *args.style, args.weights or find_weights(args.arch),
+              None if args.init in INITS else args.init]
+    files.check_outputs([args.out, args.history, args.plot], inputs)
+    if args.save_every:
+        # The snapshots OUT_0001, OUT_0002, ...: by their pattern, not one by one.
+        taken = [i for i in inputs if i and
+                 is_snapshot_of(os.path.realpath(i), os.path.realpath(args.out))]
+        if taken:
+            raise ValueError(f"refusing --save-every: the snapshots of {args.out} would "
+                             f"write over the input {taken[0]}")
 
 
 class Progress:

@@ -11,7 +11,7 @@ clashes and of the inputs, before any work is done.
 import os
 import sys
 
-from ..files.atomic import check_output
+from ..files.atomic import check_outputs
 from ..files.foreign import read_network
 from ..files.images import image_format, load_image, save_image
 from ..files.model_file import load_task_model
@@ -100,11 +100,8 @@ def run_stylize(args):
     net, meta = read_network(model, dtype=args.dtype)
     files, found = _expand_inputs(args.inputs)
     outputs = _output_names(files, args.out)
-    for out in outputs.values():
-        check_output(out, inputs=[*files, model])
+    check_outputs(outputs.values(), inputs=[*files, model])
     images, skipped = _load_all(files, found, args.size, net.dtype)
-    if len(files) > 1 or os.path.isdir(args.out) or not os.path.splitext(args.out)[1]:
-        os.makedirs(args.out, exist_ok=True)
     for f in list(images):
         save_image(outputs[f], net.apply(images.pop(f)))
         print(f"{outputs[f]}: {f} in the style of {meta.get('style_name', 'its style')}"
@@ -117,7 +114,7 @@ def run_stylize(args):
 def run_upscale(args):
     net, meta = load_task_model(args.model, "super-resolution", args.dtype)
     image_format(args.out)
-    check_output(args.out, inputs=[args.input, args.model])
+    check_outputs([args.out], inputs=[args.input, args.model])
     img = load_image(args.input, size=args.size, dtype=net.dtype)
     y = net.apply(img)
     save_image(args.out, y)

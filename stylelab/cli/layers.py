@@ -3,7 +3,8 @@
 import numpy as np
 
 from .. import backend
-from ..files.images import load_image, save_image
+from ..files.atomic import check_outputs
+from ..files.images import image_format, load_image, save_image
 from ..layers import conv2d_forward, maxpool2x2_forward, relu_forward
 from .argtypes import positive_int
 
@@ -28,6 +29,8 @@ def _edge_filters(dtype):
 
 def run(args):
     """Run the seed's block (conv 3x3 -> ReLU -> 2x2 max-pool) on a photo."""
+    image_format(args.out)
+    check_outputs([args.out], [args.image])
     img = load_image(args.image, size=args.size)
     xp = backend.get_array_module(img)
     w = xp.asarray(_edge_filters(img.dtype))

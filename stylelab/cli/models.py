@@ -3,7 +3,7 @@
 import os
 
 from ..files.foreign import FORMATS, read_network
-from ..files.atomic import check_output
+from ..files.atomic import check_outputs
 from ..files.model_file import save_model
 from ..files.published import PUBLISHED, cached_network, download_network, lookup
 
@@ -50,7 +50,7 @@ def run_download(args):
 def run_convert(args):
     if os.path.splitext(args.dst)[1].lower() not in (".h5", ".hdf5"):
         raise ValueError(f"{args.dst}: a stylelab model is an HDF5 file; name it .h5")
-    check_output(args.dst, inputs=[args.src])
+    check_outputs([args.dst], inputs=[args.src])
     net, meta = read_network(args.src, args.format)
     save_model(args.dst, net, meta)
     print(f"{args.dst}: {net.arch} from {args.src} ({meta['source_format']}, {meta['source']})")

@@ -16,9 +16,10 @@ import numpy as np
 from PIL import Image
 
 from ..backend import to_numpy
+from ..files.atomic import check_outputs
 from ..files.images import image_format, load_image, resize_image, save_image
 from ..files.vgg_h5 import weights_source
-from ..files.weights import load_paper_vgg
+from ..files.weights import find_weights, load_paper_vgg
 from ..gatys.objective import blend_weights
 from ..nets.decoder import level_layer
 from ..universal.cascade import (LEVELS, check_levels, check_style_options, load_decoders,
@@ -71,7 +72,9 @@ def add_arguments(p):
 
 
 def _check_args(args):
-    image_format(args.out)          # a known picture type, in a folder that exists
+    image_format(args.out)          # a known picture type
+    check_outputs([args.out], [args.content, *args.style, args.mask, args.decoders,
+                               args.weights or find_weights("vgg19")])
     if not args.alpha <= 1:
         raise ValueError(f"--alpha must be between 0 and 1, got {args.alpha:g}")
     check_style_options(len(args.style), args.style_weights, args.mask is not None)

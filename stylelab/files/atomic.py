@@ -1,15 +1,25 @@
 """Outputs: checked before any work, written atomically, never over an input.
 
-Every command calls :func:`check_output` on each file it will write before it
-starts (an output that is one of its inputs -- by name, through a link, or a
-hard link -- is refused: nothing a command does may destroy what it reads),
-and writes with :func:`write_atomically`: to a temporary file beside the
-target, renamed when complete, so an interrupted or failed run leaves
-nothing half-written. Missing parent folders are created then.
+Every command calls :func:`check_outputs` with every file it will write
+before it starts (an output that is one of its inputs -- by name, through a
+link, or a hard link -- is refused: nothing a command does may destroy what
+it reads; so is one whose folder cannot be created or written), and writes
+with :func:`write_atomically`: to a temporary file beside the target,
+renamed when complete, so an interrupted or failed run leaves nothing
+half-written. Missing parent folders are created then: that is the one rule
+for every output of every command. The temporary files a killed run could
+not remove are swept by the next write into the same folder.
 """
 
 import os
+import re
 import secrets
+import time
+
+# A temporary file's name holds the writer's process id, so a later write into
+# the same folder can tell the leftovers of a killed run from a live writer's.
+_TEMP = re.compile(r"\.stylelab-(\d+)-[0-9a-f]{12}")
+STALE_SECONDS = 60     # a live writer touches its file far more often than this
 
 
 def _create_temp(folder, suffix, created):
@@ -21,7 +31,7 @@ def _create_temp(folder, suffix, created):
     exists, so a Ctrl-C at any moment leaves nothing the caller can't remove.
     """
     while True:
-        tmp = os.path.join(folder, f".stylelab-{secrets.token_hex(6)}{suffix}")
+        tmp = os.path.join(folder, f".stylelab-{os.getpid()}-{secrets.token_hex(6)}{suffix}")
         created.append(tmp)
         try:
             os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
@@ -30,15 +40,76 @@ def _create_temp(folder, suffix, created):
             created.pop()
 
 
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:            # someone else's process
+        return True
+    return True
+
+
+def sweep_stale_temps(folder):
+    """Remove the temporary files that killed runs left in `folder`.
+
+    A run killed with SIGKILL (or by a power cut) cannot remove its
+    temporary file. One is stale when the process named in it is gone and it
+    has not been written for :data:`STALE_SECONDS`; only names of the form
+    stylelab itself makes are considered.
+
+    Returns
+    -------
+    removed : list of str
+    """
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    now = time.time()
+    for name in names:
+        m = _TEMP.match(name)
+        if m is None or int(m.group(1)) == os.getpid() or _alive(int(m.group(1))):
+            continue
+        full = os.path.join(folder, name)
+        try:
+            if now - os.stat(full).st_mtime >= STALE_SECONDS:
+                os.unlink(full)
+                removed.append(full)
+        except OSError:                # gone already, or not ours to remove
+            pass
+    return removed
+
+
+def new_temp(folder, suffix=""):
+    """A new empty temporary file in `folder`, named as :func:`sweep_stale_temps` knows.
+
+    For a file that is used and then removed (a download before it is
+    converted); the caller removes it.
+    """
+    created = []
+    try:
+        return _create_temp(folder, suffix, created)
+    except BaseException:
+        for name in created:
+            if os.path.exists(name):
+                os.unlink(name)
+        raise
+
+
 def write_atomically(path, write):
     """Call ``write(tmp_path)``, then rename the temporary file to `path`.
 
     The temporary file sits beside `path` (same file system, so the rename is
-    atomic) and is removed if `write` raises or the process is interrupted.
+    atomic) and is removed if `write` raises or the process is interrupted;
+    those that killed runs left in the folder are removed first
+    (:func:`sweep_stale_temps`).
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
+    sweep_stale_temps(folder)
     created = []
     try:
         tmp = _create_temp(folder, os.path.splitext(path)[1], created)
@@ -68,8 +139,8 @@ def check_output(path, inputs=()):
     path : str
         A file the command will write (its folders may not exist yet).
     inputs : iterable of str
-        Everything the command reads; a folder stands for itself and every
-        file in it (writing a new file into it is fine).
+        Everything the command reads; a folder stands for every file under
+        it (writing a new file into it is fine).
 
     Raises
     ------
@@ -81,20 +152,58 @@ def check_output(path, inputs=()):
     path = os.fspath(path)
     if os.path.isdir(path):
         raise ValueError(f"cannot write {path}: it is a folder")
+    real = os.path.realpath(path)
     for item in inputs:
         item = os.fspath(item)
-        members = [item]
         if os.path.isdir(item):
-            members += [os.path.join(item, n) for n in os.listdir(item)]
-        for member in members:
-            if os.path.realpath(path) == os.path.realpath(member) or (
-                    os.path.exists(path) and os.path.exists(member) and _same_file(path, member)):
-                raise ValueError(f"refusing to write {path}: it is the input {member}, which "
-                                 f"the run would destroy")
-    folder = os.path.dirname(os.path.abspath(path))
+            # A folder is read whole (a data folder recursively): an existing
+            # file anywhere under it is an input; a new one is not.
+            inside = os.path.commonpath([real, os.path.realpath(item)]) == os.path.realpath(item)
+            if inside and os.path.exists(path):
+                raise ValueError(f"refusing to write {path}: it is in the input folder {item}, "
+                                 f"which the run would change")
+        elif real == os.path.realpath(item) or (
+                os.path.exists(path) and os.path.exists(item) and _same_file(path, item)):
+            raise ValueError(f"refusing to write {path}: it is the input {item}, which "
+                             f"the run would destroy")
+    _check_writable(os.path.dirname(os.path.abspath(path)), path)
+
+
+def _check_writable(folder, path):
+    """`folder` (to be created if missing) can take `path`: its nearest existing parent is a writable folder."""
     while not os.path.exists(folder):
         folder = os.path.dirname(folder)
     if not os.path.isdir(folder):
         raise ValueError(f"cannot write {path}: {folder} is a file, not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ValueError(f"cannot write {path}: the folder {folder} is not writable")
+
+
+def check_outputs(outputs, inputs=()):
+    """:func:`check_output` for every one of `outputs` (None is skipped), and no two alike.
+
+    Each command calls this once, first, with every file it will write and
+    every file or folder it reads.
+    """
+    outputs = [os.fspath(o) for o in outputs if o is not None]
+    inputs = [i for i in inputs if i is not None]
+    for k, path in enumerate(outputs):
+        check_output(path, inputs)
+        for other in outputs[:k]:
+            if os.path.realpath(other) == os.path.realpath(path):
+                raise ValueError(f"{other} and {path} would both be written to the same file")
+
+
+def check_output_folder(folder, inputs=()):
+    """Refuse, before any work, a folder to write files into that is a file or one of the inputs.
+
+    A run's samples may go into a new or an existing folder, but not into the
+    data it reads (it would read its own samples back), nor over a file.
+    """
+    folder = os.fspath(folder)
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise ValueError(f"cannot write into {folder}: it is a file, not a folder")
+    for item in inputs:
+        if item is not None and os.path.realpath(folder) == os.path.realpath(item):
+            raise ValueError(f"refusing to write into {folder}: it is the input {item}")
+    _check_writable(os.path.abspath(folder), folder)

@@ -28,8 +28,9 @@ import zlib
 import numpy as np
 
 from ..nets.vgg import BLOCKS, conv_shapes, convs_upto, layer_names
+from .atomic import check_outputs
 from .hdf5 import open_hdf5
-from .limits import check_finite
+from .limits import check_finite, untrusted_reader
 from .pth import load_pth
 from .vgg_h5 import TORCHVISION, save_vgg_h5
 
@@ -69,6 +70,7 @@ def sniff(path):
                      f"(torchvision .pth, Keras .h5 or MatConvNet .mat)")
 
 
+@untrusted_reader("torchvision checkpoint")
 def read_torchvision(path):
     """``features.N.weight`` (F, C, H, W) -> {conv name: (w, b)} in (F, H, W, C)."""
     state = load_pth(path)
@@ -93,6 +95,7 @@ def read_torchvision(path):
     return arch, weights, dict(TORCHVISION)
 
 
+@untrusted_reader("Keras weight file")
 def read_keras(path):
     """Keras ``block{b}_conv{i}`` kernels (H, W, C, F) -> (F, H, W, C)."""
     with open_hdf5(path, "a Keras weight file") as f:
@@ -130,6 +133,7 @@ def _field(struct, name, path):
         raise ValueError(f"{path}: MatConvNet layer lacks the field {name!r}") from None
 
 
+@untrusted_reader("MatConvNet file")
 def read_matconvnet(path):
     """MatConvNet ``layers{i}.weights = {filters (W, H, C, F), biases}`` -> (F, H, W, C)."""
     import scipy.io
@@ -208,7 +212,8 @@ def sha256_of(path):
     return h.hexdigest()
 
 
-def convert_vgg(src, dst, half=False, upto=None, source_name=None, sha256=None):
+def convert_vgg(src, dst, half=False, upto=None, source_name=None, sha256=None,
+                expect_arch=None):
     """Convert a VGG weight file to stylelab's HDF5 layout (written atomically).
 
     Parameters
@@ -225,13 +230,20 @@ def convert_vgg(src, dst, half=False, upto=None, source_name=None, sha256=None):
         The original file's name and hex sha256, recorded as ``source``, when
         `src` is a stand-in for it (a download streams into a temporary file,
         hashing as it goes); by default `src`'s own name and digest.
+    expect_arch : {"vgg16", "vgg19"}, optional
+        Refuse a file holding the other network (a download named vgg19
+        that is really VGG-16).
 
     Returns
     -------
     arch : str
     """
+    check_outputs([dst], [src])
     kind = sniff(src)
     arch, weights, convention = READERS[kind](src)
+    name = source_name or os.path.basename(src)
+    if expect_arch is not None and arch != expect_arch:
+        raise ValueError(f"{name} holds {arch} weights, not {expect_arch}; nothing was saved")
     if upto is not None:
         keep = convs_upto(arch, upto)
         weights = {n: weights[n] for n in keep}
@@ -240,7 +252,6 @@ def convert_vgg(src, dst, half=False, upto=None, source_name=None, sha256=None):
     for n, (w, b) in weights.items():
         check_finite(w, f"{src}: {n}'s weights")
         check_finite(b, f"{src}: {n}'s bias")
-    name = source_name or os.path.basename(src)
     source = f"{name} sha256:{sha256 or sha256_of(src)}"
     save_vgg_h5(dst, arch, weights, convention, source, half=half)
     return arch

@@ -9,10 +9,10 @@ Nothing half-downloaded or unchecked is ever left in the cache.
 import hashlib
 import os
 import re
-import tempfile
 import urllib.error
 import urllib.request
 
+from .atomic import new_temp, sweep_stale_temps
 from .convert import convert_vgg
 
 URLS = {
@@ -111,9 +111,10 @@ def download_vgg(arch="vgg19", url=None, progress=True):
     folder = cache_dir()
     os.makedirs(folder, exist_ok=True)
     dst = os.path.join(folder, f"{arch}.h5")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".download-", suffix=".pth")
+    sweep_stale_temps(folder)
+    tmp = new_temp(folder, ".pth")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "wb") as f:
             try:
                 sha = fetch(url, f, progress, limit=MAX_VGG_BYTES)
             except (urllib.error.URLError, OSError) as exc:
@@ -129,7 +130,7 @@ def download_vgg(arch="vgg19", url=None, progress=True):
         if not sha.startswith(match.group(1)):
             raise ValueError(f"{url}: hash mismatch: the file's sha256 is {sha[:16]}..., "
                              f"its name promises {match.group(1)}...; nothing was saved")
-        convert_vgg(tmp, dst, source_name=url.rsplit("/", 1)[-1], sha256=sha)
+        convert_vgg(tmp, dst, source_name=url.rsplit("/", 1)[-1], sha256=sha, expect_arch=arch)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
