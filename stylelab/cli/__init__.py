@@ -8,9 +8,14 @@ half-written.
 
 import argparse
 import sys
+import warnings
+
+import numpy as np
 
 from .. import __version__, backend
 from . import gatys, johnson, layers, models, training, universal, weights
+from ..files.limits import one_line
+from .common import INPUT_ERRORS, error_line
 
 
 def build_parser():
@@ -53,19 +58,28 @@ def build_parser():
     return parser
 
 
+def _warning_line(message, category, filename, lineno, file=None, line=None):
+    """Warnings (NumPy's among them) as one line each, without the source line."""
+    print(f"stylelab: warning: {one_line(message, 1000)}", file=sys.stderr)
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        if args.backend:
-            backend.use(args.backend)
-        else:
-            backend.backend_name()  # validates $STYLELAB_BACKEND
-        args.run(args)
-    except (ValueError, OSError, backend.BackendError) as exc:
-        parser.exit(2, f"stylelab: error: {exc}\n")
-    except KeyboardInterrupt:
-        parser.exit(130, "stylelab: interrupted\n")
+    # NumPy's floating-point warnings are silenced: every output is checked for
+    # NaN and infinity where it is made, and refused in one line that says where.
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.showwarning = _warning_line
+        try:
+            if args.backend:
+                backend.use(args.backend)
+            else:
+                backend.backend_name()  # validates $STYLELAB_BACKEND
+            args.run(args)
+        except INPUT_ERRORS as exc:
+            parser.exit(2, f"stylelab: error: {error_line(exc)}\n")
+        except KeyboardInterrupt:
+            parser.exit(130, "stylelab: interrupted\n")
     return 0
 
 

@@ -1,7 +1,27 @@
-"""What several commands share: durations, the summary line, snapshot names."""
+"""What several commands share: the error boundary, durations, the summary line, snapshot names."""
 
 import os
+import re
 import sys
+import zipfile
+
+from ..backend import BackendError
+from ..files.limits import one_line
+
+# What bad input, a bad file or a full disk can raise: each becomes one line and
+# exit 2. Anything else is a bug in stylelab and keeps its traceback.
+INPUT_ERRORS = (ValueError, OSError, EOFError, MemoryError, RecursionError, OverflowError,
+                zipfile.BadZipFile, BackendError)
+
+
+def error_line(exc):
+    """An exception's message on one line (HDF5's and others run over several)."""
+    text = one_line(exc, 1000)
+    if isinstance(exc, MemoryError):
+        text = f"out of memory{': ' + text if text else ''} (try a smaller --size)"
+    elif isinstance(exc, RecursionError):
+        text = f"a file nests too deeply ({text})"
+    return text or type(exc).__name__
 
 
 def duration(seconds):
@@ -16,6 +36,12 @@ def report(summary, interrupted, written):
         print(f"stylelab: interrupted; wrote {written}. {summary}", file=sys.stderr)
         raise SystemExit(130)
     print(summary)
+
+
+def is_snapshot_of(path, out):
+    """Whether `path` has the name of one of :func:`snapshot_path`'s snapshots of `out`."""
+    stem, ext = os.path.splitext(out)
+    return re.fullmatch(re.escape(stem) + r"_\d{4,}" + re.escape(ext), path) is not None
 
 
 def snapshot_path(out, iteration):

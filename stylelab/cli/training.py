@@ -15,10 +15,13 @@ import time
 import numpy as np
 
 from ..backend import asarray
+from ..files.atomic import check_output_folder, check_outputs
 from ..files.images import load_image, save_image
 from ..files.model_file import load_model
+from ..files.weights import find_weights
 from ..johnson.tasks import TASKS, build, check_resumable, settle_options
 from ..johnson.training import identity
+from ..optim import NonFiniteLoss
 from ..nets.decoder import LEVELS
 from ..nets.transform import SR_ARCH, UPSAMPLING
 from .argtypes import non_negative_float, positive_int
@@ -102,18 +105,25 @@ def _checkpoint_path(args):
     return args.checkpoint or os.path.splitext(args.out)[0] + ".ckpt.h5"
 
 
-def _check_output_names(args):
+def _samples_path(args):
+    return args.samples or os.path.splitext(args.out)[0] + "_samples"
+
+
+def _check_outputs(args, task):
+    """Refuse, before any work, outputs that cannot be written or would destroy an input."""
     if os.path.splitext(args.out)[1].lower() not in (".h5", ".hdf5"):
         raise ValueError(f"--out {args.out}: a model is an HDF5 file; name it .h5")
-    for path in (args.out, _checkpoint_path(args)):
-        folder = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(folder):
-            raise ValueError(f"cannot write {path}: no folder {folder!r}")
+    arch = "vgg19" if task == "decoder" else "vgg16"
+    inputs = [args.weights or find_weights(arch), getattr(args, "style", None), args.data,
+              args.sample]
+    # A resumed run reads its checkpoint and then writes it again: that one is meant.
+    check_outputs([args.out, _checkpoint_path(args)], inputs)
+    check_output_folder(_samples_path(args), inputs + [args.out, _checkpoint_path(args)])
 
 
 def run_training(args, task):
     """``stylelab train``, ``train-sr`` and ``train-decoder`` (a task of :data:`~stylelab.johnson.tasks.TASKS`)."""
-    _check_output_names(args)
+    _check_outputs(args, task)
     dtype = np.dtype(args.dtype)
     ckpt_path = _checkpoint_path(args)
     ckpt_meta = None
@@ -139,11 +149,7 @@ def _sample_input(args, trainer):
     if args.sample:
         img = load_image(args.sample, size=data.size, dtype=data.dtype)
     else:
-        img = None
-        for cursor in range(len(data.files)):   # the first readable file in epoch 0's order
-            img = data.crop(cursor)
-            if img is not None:
-                break
+        img = data.first_crop()
     x = asarray(img[None])
     if trainer.make_input is not identity:     # SR, decoders: sides a multiple of the factor
         f = int(trainer.net.factor)
@@ -153,13 +159,13 @@ def _sample_input(args, trainer):
 
 def _train_loop(args, trainer, meta, ckpt_path):
     from tqdm import tqdm
-    samples = args.samples or os.path.splitext(args.out)[0] + "_samples"
-    os.makedirs(samples, exist_ok=True)
+    samples = _samples_path(args)
     sample = _sample_input(args, trainer)
     b = trainer.batch_size
     bar = tqdm(total=args.steps * b, initial=min(trainer.step, args.steps) * b, unit="img",
                disable=args.quiet, dynamic_ncols=True, desc=f"train {meta['task']}")
     start, start_step = time.perf_counter(), trainer.step
+    saved = trainer.step if args.resume else None      # the step the checkpoint holds
     try:
         while trainer.step < args.steps:
             trainer.train_step()
@@ -174,11 +180,15 @@ def _train_loop(args, trainer, meta, ckpt_path):
                 save_image(os.path.join(samples, f"step_{trainer.step:06d}.png"), out[0])
             if trainer.step % args.checkpoint_every == 0:
                 trainer.save(ckpt_path, meta)
+                saved = trainer.step
     except KeyboardInterrupt:
         bar.close()
-        print(f"stylelab: interrupted at step {trainer.step}; the checkpoint {ckpt_path} "
-              f"holds the last one written: continue with --resume", file=sys.stderr)
+        print(f"stylelab: interrupted at step {trainer.step}; "
+              f"{_checkpoint_state(ckpt_path, saved, args)}", file=sys.stderr)
         raise SystemExit(130) from None
+    except NonFiniteLoss as exc:
+        bar.close()
+        raise NonFiniteLoss(f"{exc}; {_checkpoint_state(ckpt_path, saved, args)}") from None
     bar.close()
     trainer.save(ckpt_path, meta)
     trainer.save(args.out, meta, checkpoint=False)
@@ -192,6 +202,14 @@ def _train_loop(args, trainer, meta, ckpt_path):
     if "random weights" in meta["loss_network"]:
         print(f"stylelab: note: the loss network had random weights; this model is "
               f"not a real {meta['task']} network", file=sys.stderr)
+
+
+def _checkpoint_state(ckpt_path, saved, args):
+    """What a stopped run leaves: the checkpoint and its step, or that there is none yet."""
+    if saved is None:
+        return (f"no checkpoint was written yet (one is every {args.checkpoint_every} "
+                f"steps), so there is nothing to resume")
+    return f"the checkpoint {ckpt_path} holds step {saved}: continue with --resume"
 
 
 def run_train(args):

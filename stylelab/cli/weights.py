@@ -4,6 +4,7 @@ import argparse
 
 from ..files.convert import convert_vgg
 from ..files.download import download_vgg
+from .common import INPUT_ERRORS, error_line
 
 
 def add_convert_arguments(parser):
@@ -46,6 +47,6 @@ def convert_main(argv=None):
     args = parser.parse_args(argv)
     try:
         run_convert(args)
-    except (ValueError, OSError) as exc:
-        parser.exit(2, f"convert_vgg.py: error: {exc}\n")
+    except INPUT_ERRORS as exc:
+        parser.exit(2, f"convert_vgg.py: error: {error_line(exc)}\n")
     return 0

@@ -17,6 +17,7 @@ to a checkpoint, so a resumed run continues bit for bit.
 
 import numpy as np
 
+from ..backend import get_array_module
 from ..files.model_file import load_model, save_model
 from ..optim import Adam, NonFiniteLoss
 
@@ -62,6 +63,12 @@ class Trainer:
         _, grads = self.net.backward(dy, cache, input_grad=False)
         del cache
         self.adam.step(self.net.params, grads)
+        # A large learning rate can make a weight infinite with the loss still
+        # finite: stop here, saying where, rather than save an infinite model.
+        xp = get_array_module(grads[next(iter(grads))])
+        if not all(bool(xp.isfinite(p).all()) for p in self.net.params.values()):
+            raise NonFiniteLoss(f"the weights became infinite or NaN at step {self.step + 1}; "
+                                f"lower the learning rate")
         self.step, self.cursor, self.last_loss = self.step + 1, cursor, value
         return value
 
