@@ -165,8 +165,7 @@ def main(argv=None):
         return worker(args)
 
     print(machine_line(args.threads))
-    print(f"# float32, "
-          f"random weights")
+    print("# float32, random weights")
     rows = []
     for size in args.sizes:
         ours, ref = (spawn(args, side, "stylize", size) for side in ("stylelab", "torch"))

@@ -7,7 +7,6 @@ output, not code): a code block that would not run is not allowed.
 """
 
 import doctest
-import os
 import re
 from pathlib import Path
 

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ from stylelab.files.vgg_h5 import save_random_vgg_h5
 
 from . import vgg_files
 from .local_server import serve
+from .processes import started, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -173,13 +173,11 @@ def test_ctrl_c_writes_the_best_image_so_far(files, tmp_path):
     out = tmp_path / "out.png"
     args = base_args(files, out, "--save-every", 1)
     args[args.index("--iterations") + 1] = 100000
-    proc = subprocess.Popen([sys.executable, "-m", "stylelab", "gatys", *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
-    while not (tmp_path / "out_0002.png").exists() and time.time() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=60)
+    with started(["gatys", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                 text=True) as proc:
+        wait_until((tmp_path / "out_0002.png").exists, proc)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, (stdout, stderr)
     assert "interrupted; wrote the best image so far" in stderr and "Traceback" not in stderr
     with Image.open(out) as im:

@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import h5py
 import numpy as np
@@ -15,6 +14,7 @@ from PIL import Image
 from stylelab.files.vgg_h5 import save_random_vgg_h5
 from stylelab.files.model_file import load_model
 
+from .processes import started, wait_until
 from .test_training import write_photos
 
 
@@ -93,13 +93,11 @@ def test_killed_training_resumes_exactly(files, tmp_path):
     assert run(*train_args(files, straight, *args)).returncode == 0
     killed = tmp_path / "killed.h5"
     ckpt = tmp_path / "killed.ckpt.h5"
-    cmd = [sys.executable, "-m", "stylelab"] + [str(a) for a in train_args(files, killed, *args)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    with started(train_args(files, killed, *args), stdout=subprocess.DEVNULL,
+                 stderr=subprocess.DEVNULL) as proc:
+        wait_until(ckpt.exists, proc)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
     assert ckpt.exists() and not killed.exists(), "the run ended before it could be killed"
     step = load_model(ckpt, training=True)[2]["attrs"]["step"]
     assert 3 <= step < 12
@@ -221,15 +219,13 @@ def test_bad_input_is_one_line(files, model, bad, case):
 
 def test_ctrl_c_keeps_the_last_checkpoint(files, tmp_path):
     out = tmp_path / "m.h5"
-    cmd = [sys.executable, "-m", "stylelab"] + [str(a) for a in train_args(
-        files, out, "--steps", 1000, "--checkpoint-every", 2, "--sample-every", 1000)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     ckpt = tmp_path / "m.ckpt.h5"
-    deadline = time.time() + 120
-    while not ckpt.exists() and time.time() < deadline:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    with started(train_args(files, out, "--steps", 1000, "--checkpoint-every", 2,
+                            "--sample-every", 1000),
+                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        wait_until(ckpt.exists, proc)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "interrupted at step" in err and "--resume" in err and "Traceback" not in err
     assert not out.exists()                               # no model from an unfinished run
