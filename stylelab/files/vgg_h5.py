@@ -80,6 +80,12 @@ def _attr_str(value):
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def weights_arch(path):
+    """The ``arch`` a weight file records (``"vgg16"``, ``"vgg19"``), read without its weights."""
+    with open_hdf5(path, "a VGG weight file") as f:
+        return _attr_str(f.attrs.get("arch", "unknown"))
+
+
 def weights_source(path):
     """The ``source`` a weight file records (``"random weights (seed 0)"`` for test files)."""
     with open_hdf5(path, "a VGG weight file") as f:

@@ -1,9 +1,11 @@
 """From a weight file to a network: where VGG weights are found, and :func:`load_vgg`.
 
 Weights come from, in this order: a path given by the caller, the
-environment variable ``STYLELAB_WEIGHTS``, the download cache
+environment variable ``STYLELAB_WEIGHTS`` (a file, or a folder holding
+``vgg16.h5`` and ``vgg19.h5``), the download cache
 (``$XDG_CACHE_HOME/stylelab/<arch>.h5``), or -- for the commands -- a
-download on first use (:mod:`stylelab.files.download`).
+download on first use (:mod:`stylelab.files.download`). Every message about
+a weight file says which of these it came from.
 
 :func:`load_vgg` builds the network from a file in stylelab's layout
 (:mod:`stylelab.files.vgg_h5`): the fast engine by default
@@ -19,7 +21,7 @@ import numpy as np
 from ..nets.fast_vgg import FastVGG
 from ..nets.vgg import VGG
 from .download import cached_weights, download_vgg
-from .vgg_h5 import read_vgg_h5
+from .vgg_h5 import read_vgg_h5, weights_arch
 
 ENGINES = {"fast": FastVGG, "readable": VGG}
 
@@ -49,31 +51,72 @@ def load_vgg(path, pooling="max", dtype=np.float32, engine="fast"):
     return ENGINES[engine](arch, weights, convention, pooling=pooling, dtype=dtype)
 
 
-def find_weights(arch="vgg19"):
-    """Converted weights on this machine: ``$STYLELAB_WEIGHTS``, else the download cache.
+def locate_weights(arch="vgg19"):
+    """Where this machine keeps converted `arch` weights, and how they were found.
 
-    Returns None when there are none (see ``stylelab weights download``).
+    ``$STYLELAB_WEIGHTS`` may name a file (used for the network it holds)
+    or a folder (``<folder>/<arch>.h5``, so one variable serves VGG-16 and
+    VGG-19 alike); else the download cache.
+
+    Returns
+    -------
+    path : str or None
+        None when there are none (see ``stylelab weights download``).
+    origin : str
+        Where `path` came from, for messages (``"$STYLELAB_WEIGHTS"``,
+        ``"the cache"``); what was looked at when `path` is None.
     """
-    return os.environ.get("STYLELAB_WEIGHTS") or cached_weights(arch)
+    env = os.environ.get("STYLELAB_WEIGHTS")
+    looked = []
+    if env:
+        if os.path.isdir(env):
+            candidate = os.path.join(env, f"{arch}.h5")
+            if os.path.isfile(candidate):
+                return candidate, "the $STYLELAB_WEIGHTS folder"
+            looked.append(f"$STYLELAB_WEIGHTS has no {arch}.h5")
+        elif os.path.isfile(env):
+            held = weights_arch(env)
+            if held == arch:
+                return env, "$STYLELAB_WEIGHTS"
+            looked.append(f"$STYLELAB_WEIGHTS holds {held}")
+        else:
+            looked.append(f"$STYLELAB_WEIGHTS names nothing ({env})")
+    cached = cached_weights(arch)
+    if cached:
+        return cached, "the cache" + (f" ({'; '.join(looked)})" if looked else "")
+    return None, "; ".join(looked + [f"no {arch}.h5 in the cache"])
+
+
+def find_weights(arch="vgg19"):
+    """Converted `arch` weights on this machine (see :func:`locate_weights`), or None."""
+    return locate_weights(arch)[0]
 
 
 def resolve_weights(path, arch, quiet=False):
-    """The weight file to use: `path`, else :func:`find_weights`, else download `arch` once."""
+    """The weight file to use and where it came from: `path`, else :func:`locate_weights`, else a download.
+
+    Returns
+    -------
+    path : str
+    origin : str
+        ``"--weights"``, ``"$STYLELAB_WEIGHTS"``, ``"the cache"``, ``"downloaded"``...
+    """
     if path:
-        return path
-    found = find_weights(arch)
+        return path, "--weights"
+    found, origin = locate_weights(arch)
     if found:
-        return found
-    print(f"stylelab: no {arch} weights on this machine; downloading them once", file=sys.stderr)
-    return download_vgg(arch, progress=not quiet)
+        return found, origin
+    print(f"stylelab: no {arch} weights on this machine ({origin}); downloading them once",
+          file=sys.stderr)
+    return download_vgg(arch, progress=not quiet), "downloaded"
 
 
 def load_paper_vgg(path, arch, dtype=np.float32, role="loss network", upto=None, quiet=False,
                    pooling="max"):
     """The VGG a paper prescribes for `role`, from `path` as :func:`resolve_weights` finds it.
 
-    Refused, in one line, unless the file holds `arch` (and reaches layer
-    `upto`, if given).
+    Refused, in one line that names where the file came from and what to
+    give instead, unless the file holds `arch` (and reaches layer `upto`).
 
     Returns
     -------
@@ -81,11 +124,13 @@ def load_paper_vgg(path, arch, dtype=np.float32, role="loss network", upto=None,
     path : str
         The file it was read from.
     """
-    path = resolve_weights(path, arch, quiet)
+    path, origin = resolve_weights(path, arch, quiet)
     net = load_vgg(path, pooling=pooling, dtype=dtype)
     name = arch.upper().replace("VGG", "VGG-")
     if net.arch != arch:
-        raise ValueError(f"{path} holds {net.arch} weights; the {role} is {name}")
+        raise ValueError(f"{path} (from {origin}) holds {net.arch} weights; the {role} is "
+                         f"{name}: give --weights a {name} file, or point $STYLELAB_WEIGHTS "
+                         f"at a folder holding {arch}.h5")
     if upto is not None and upto not in net.names:
-        raise ValueError(f"{path}: the {name} weights stop before {upto}")
+        raise ValueError(f"{path} (from {origin}): the {name} weights stop before {upto}")
     return net, path
