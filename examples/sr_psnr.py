@@ -41,7 +41,9 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    from stylelab.cli.common import INPUT_ERRORS, error_line
     try:
         sys.exit(main())
-    except (ValueError, OSError) as exc:      # bad input: one line, no traceback
-        sys.exit(f"sr_psnr.py: error: {exc}")
+    except INPUT_ERRORS as exc:               # bad input: one line, exit 2, no traceback
+        print(f"sr_psnr.py: error: {error_line(exc)}", file=sys.stderr)
+        sys.exit(2)

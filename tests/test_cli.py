@@ -61,3 +61,27 @@ def test_bad_input_is_one_line_and_exit_2(photo, tmp_path, args, message):
     assert "Traceback" not in res.stderr
     assert not (tmp_path / "o.png").exists() and not (tmp_path / "o.unknown").exists()
     assert not list(tmp_path.glob(".stylelab-*"))
+
+
+def _subparsers(parser):
+    import argparse
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield name, sub
+                yield from ((f"{name} {n}", s) for n, s in _subparsers(sub))
+
+
+def test_every_option_has_help_and_help_shows_every_default():
+    from stylelab.cli import build_parser
+    for name, sub in _subparsers(build_parser()):
+        text = " ".join(sub.format_help().split())
+        for action in sub._actions:
+            if not action.option_strings or action.dest == "help":
+                continue
+            assert action.help, f"{name} {action.option_strings[0]} has no help"
+            if action.default not in (None, False):
+                shown = f"(default: {action.default})"
+                if not isinstance(action.default, str):
+                    shown = "(default: "
+                assert shown in text, f"{name} --help does not show {action.option_strings[0]}'s default"

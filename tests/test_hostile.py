@@ -153,7 +153,7 @@ def layers(k, o, image=None, out=None, size=16):
 def test_every_command_works_on_the_good_files(kit, tmp_path):
     """The control: each command below succeeds on the files the cases spoil."""
     runs = [gatys(kit, tmp_path), train(kit, tmp_path), train_sr(kit, tmp_path),
-            decoder(kit, tmp_path), resume(kit, tmp_path, kit / "style.ckpt.h5"),
+            decoder(kit, tmp_path), resume(kit, tmp_path, kit / "runs/style/checkpoint.h5"),
             wct(kit, tmp_path), wct(kit, tmp_path, decoders=kit / "decoders", out=tmp_path / "x.png"),
             stylize(kit, tmp_path), upscale(kit, tmp_path), layers(kit, tmp_path),
             convert(kit, tmp_path, kit / "vgg16.pth"),
@@ -201,7 +201,7 @@ HDF5_ROUTES = {
     "style model via models convert": ("style.h5", "params",
                                        lambda k, o, f: models_convert(k, o, f)),
     "SR model via upscale": ("sr.h5", "params", lambda k, o, f: upscale(k, o, f)),
-    "checkpoint via train --resume": ("style.ckpt.h5", "train/adam_v",
+    "checkpoint via train --resume": ("runs/style/checkpoint.h5", "train/adam_v",
                                       lambda k, o, f: resume(k, o, f)),
     "decoder via wct --decoders": ("decoders/relu1_1.h5", "params", None),
 }
@@ -380,7 +380,7 @@ MEMORY_CASES = {
     "a model declaring 16 GB via stylize": lambda k, o: (
         stylize(k, o, _spoil_hdf5(k, o, "style.h5", "params")), "declares 16000000000"),
     "a checkpoint declaring 16 GB via train --resume": lambda k, o: (
-        resume(k, o, _spoil_hdf5(k, o, "style.ckpt.h5", "train/adam_m")), "declares 16000000000"),
+        resume(k, o, _spoil_hdf5(k, o, "runs/style/checkpoint.h5", "train/adam_m")), "declares 16000000000"),
     "a decoder declaring 16 GB via wct": lambda k, o: (
         (lambda d: wct(k, o, decoders=d.parent))(
             H.hdf5_with(k / "decoders/relu1_1.h5", (o / "decs").mkdir() or o / "decs/relu1_1.h5",
@@ -533,9 +533,9 @@ NAN_CASES = {
         wct(k, o, decoders=_nan_hdf5(k, o, "decoders/relu1_1.h5", "params",
                                      subdir="decs").parent), "holds NaN"),
     "a checkpoint with a NaN Adam moment via train --resume": lambda k, o: (
-        resume(k, o, _nan_hdf5(k, o, "style.ckpt.h5", "train/adam_m")), "holds NaN"),
+        resume(k, o, _nan_hdf5(k, o, "runs/style/checkpoint.h5", "train/adam_m")), "holds NaN"),
     "a checkpoint with an infinite parameter via train --resume": lambda k, o: (
-        resume(k, o, _nan_hdf5(k, o, "style.ckpt.h5", "params", np.inf)), "holds NaN"),
+        resume(k, o, _nan_hdf5(k, o, "runs/style/checkpoint.h5", "params", np.inf)), "holds NaN"),
     "VGG weights with an infinite weight via gatys": lambda k, o: (
         gatys(k, o, _nan_hdf5(k, o, "vgg19.h5", "conv2_1", np.inf)), "holds NaN"),
     "VGG weights with a NaN bias via train": lambda k, o: (
@@ -594,7 +594,7 @@ def _model_attr(k, o, key, value):
 
 
 def _ckpt_attr(k, o, key, value):
-    return H.hdf5_edit(k / "style.ckpt.h5", o / "odd.ckpt.h5",
+    return H.hdf5_edit(k / "runs/style/checkpoint.h5", o / "odd.ckpt.h5",
                        lambda f: f["train"].attrs.__setitem__(key, value))
 
 
@@ -879,7 +879,7 @@ def test_ctrl_c_before_the_first_checkpoint_promises_none(kit, tmp_path):
     argv.remove("--quiet")
     with started(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
         seen, deadline = b"", time.time() + 120
-        while b", step " not in seen:                    # the bar shows a step was taken
+        while b"images a step" not in seen:              # the bar shows a step was taken
             assert time.time() < deadline and proc.poll() is None, seen[-500:].decode()
             seen += os.read(proc.stderr.fileno(), 4096)
         proc.send_signal(signal.SIGINT)
@@ -887,7 +887,7 @@ def test_ctrl_c_before_the_first_checkpoint_promises_none(kit, tmp_path):
     err = (seen + err).decode()
     assert proc.returncode == 130, err
     assert "no checkpoint was written yet" in err and "--resume" not in err.split("\r")[-1]
-    assert not out.exists() and not (tmp_path / "m.ckpt.h5").exists()
+    assert not out.exists() and not (tmp_path / "runs").exists()
 
 
 def test_weights_download_refuses_a_file_of_the_other_network(tmp_path, monkeypatch, capsys):

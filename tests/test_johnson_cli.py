@@ -63,9 +63,9 @@ def test_train_writes_the_model_checkpoint_and_samples(files, model):
     assert "random weights" in meta["loss_network"]
     with h5py.File(out) as f:
         assert "train" not in f                        # the model is not a checkpoint
-    _, _, train = load_model(out.with_suffix(".ckpt.h5"), training=True)
+    _, _, train = load_model(out.parent / "runs" / "starry" / "checkpoint.h5", training=True)
     assert train["attrs"]["step"] == 4
-    samples = out.parent / "starry_samples"
+    samples = out.parent / "runs" / "starry" / "samples"           # apart from the models
     assert sorted(os.listdir(samples)) == ["step_000002.png", "step_000004.png"]
 
 
@@ -92,7 +92,7 @@ def test_killed_training_resumes_exactly(files, tmp_path):
     args = ["--steps", 12, "--checkpoint-every", 3, "--sample-every", 100]
     assert run(*train_args(files, straight, *args)).returncode == 0
     killed = tmp_path / "killed.h5"
-    ckpt = tmp_path / "killed.ckpt.h5"
+    ckpt = tmp_path / "runs" / "killed" / "checkpoint.h5"
     with started(train_args(files, killed, *args), stdout=subprocess.DEVNULL,
                  stderr=subprocess.DEVNULL) as proc:
         wait_until(ckpt.exists, proc)
@@ -150,8 +150,9 @@ def bad(files, model, tmp_path):
         for k in src["params"]:
             dst[f"params/{k}"] = src["params"][k][()][..., :1] if k == "conv1.w" else src["params"][k][()]
     Image.fromarray(np.zeros((3, 4, 3), np.uint8)).save(tmp_path / "tiny.png")
-    ckpt = tmp_path / "ck.ckpt.h5"
-    (ckpt).write_bytes(out.with_suffix(".ckpt.h5").read_bytes())
+    ckpt = tmp_path / "runs" / "ck" / "checkpoint.h5"
+    ckpt.parent.mkdir(parents=True)
+    (ckpt).write_bytes((out.parent / "runs" / "starry" / "checkpoint.h5").read_bytes())
     Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(tmp_path / "other_style.png")
     (tmp_path / "sub").mkdir()
     Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(tmp_path / "sub" / "style.png")
@@ -219,7 +220,7 @@ def test_bad_input_is_one_line(files, model, bad, case):
 
 def test_ctrl_c_keeps_the_last_checkpoint(files, tmp_path):
     out = tmp_path / "m.h5"
-    ckpt = tmp_path / "m.ckpt.h5"
+    ckpt = tmp_path / "runs" / "m" / "checkpoint.h5"
     with started(train_args(files, out, "--steps", 1000, "--checkpoint-every", 2,
                             "--sample-every", 1000),
                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
@@ -231,3 +232,57 @@ def test_ctrl_c_keeps_the_last_checkpoint(files, tmp_path):
     assert not out.exists()                               # no model from an unfinished run
     assert load_model(ckpt, training=True)[2]["attrs"]["step"] >= 2
     assert not [n for n in os.listdir(tmp_path) if n.startswith(".stylelab-")]
+
+
+def test_a_short_run_ends_with_a_sample_and_says_what_it_prepares(files, tmp_path):
+    out = tmp_path / "short.h5"
+    args = train_args(files, out, "--steps", 3, "--sample-every", 500, "--checkpoint-every", 500)
+    args.remove("--quiet")
+    r = run(*args)
+    assert r.returncode == 0, r.stderr
+    # Before the first step, one line says what is being prepared and where the weights came from.
+    first = r.stderr.lstrip("\r").splitlines()[0]
+    assert first.startswith("train style: preparing the loss network from --weights (")
+    assert "then 3 steps" in first
+    # The bar counts steps, as --steps does.
+    assert "3/3" in r.stderr and " step/s" in r.stderr
+    # Shorter than --sample-every, and still a sample of the end; the checkpoint is there too.
+    assert os.listdir(tmp_path / "runs" / "short" / "samples") == ["step_000003.png"]
+    assert load_model(tmp_path / "runs" / "short" / "checkpoint.h5", training=True)[2][
+        "attrs"]["step"] == 3
+
+
+def test_one_weights_folder_serves_both_networks(files, tmp_path, monkeypatch, capsys):
+    from stylelab import cli
+    from stylelab.files import download
+
+    def main(args):
+        try:
+            return cli.main([str(a) for a in args])
+        except SystemExit as exc:
+            return exc.code
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    for arch in ("vgg16", "vgg19"):
+        (folder / f"{arch}.h5").write_bytes((files / f"{arch}.h5").read_bytes())
+    monkeypatch.setenv("STYLELAB_WEIGHTS", str(folder))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    train = [a for a in train_args(files, tmp_path / "m.h5", "--steps", 1)
+             if a not in ("--weights", files / "vgg16.h5")]
+    assert main(train) == 0, capsys.readouterr().err
+    # VGG-19 from the same folder (Gatys's default layers need relu5_1; these do not).
+    gatys = ["gatys", "--content", files / "style.png", "--style", files / "style.png", "--out",
+             tmp_path / "g.png", "--size", 16, "--iterations", 1, "--content-layers", "relu2_1",
+             "--style-layers", "relu1_1"]
+    capsys.readouterr()
+    assert main(gatys) == 0
+    assert f"vgg19 from the $STYLELAB_WEIGHTS folder ({folder / 'vgg19.h5'})" in \
+        capsys.readouterr().err
+    # A file in the variable serves the network it holds; for the other one, the message
+    # says what the variable holds (here, offline: nothing to download either).
+    monkeypatch.setenv("STYLELAB_WEIGHTS", str(folder / "vgg19.h5"))
+    monkeypatch.setitem(download.URLS, "vgg16", "http://127.0.0.1:9/vgg16-00b39a1b.pth")
+    assert main(train) == 2
+    err = capsys.readouterr().err
+    assert "no vgg16 weights on this machine ($STYLELAB_WEIGHTS holds vgg19; no vgg16.h5 in " \
+           "the cache); downloading them once" in err, err

@@ -71,6 +71,32 @@ def test_train_decoder_resumes_exactly(files, tmp_path):
     assert all(np.array_equal(a[k], b[k]) for k in a)
 
 
+def test_train_decoder_trains_the_whole_set_and_resumes_it(files, tmp_path):
+    d = tmp_path / "decoders"
+    args = ["train-decoder", "--levels", "2,1", "--out-dir", d, "--data", files / "data",
+            "--weights", files / "vgg19.h5", "--crop-size", 32, "--batch-size", 2, "--steps", 2,
+            "--quiet"]
+    r = run(*args)
+    assert r.returncode == 0, r.stderr
+    # The models alone at the top; each level's checkpoint and samples under runs/.
+    assert sorted(os.listdir(d)) == ["relu1_1.h5", "relu2_1.h5", "runs"]
+    for layer in ("relu2_1", "relu1_1"):
+        assert sorted(os.listdir(d / "runs" / layer)) == ["checkpoint.h5", "samples"]
+        assert os.listdir(d / "runs" / layer / "samples") == ["step_000002.png"]
+    # Killed during relu1_1 (its model not yet written): --resume keeps relu2_1 as it is
+    # and finishes relu1_1 from its checkpoint.
+    kept = (d / "relu2_1.h5").stat().st_mtime_ns
+    (d / "relu1_1.h5").unlink()
+    r = run(*args, "--resume")
+    assert r.returncode == 0, r.stderr
+    assert (d / "relu2_1.h5").stat().st_mtime_ns == kept and (d / "relu1_1.h5").exists()
+    # The set serves wct as it is.
+    r = run("wct", "--content", files / "content.png", "--style", files / "style.png", "--out",
+            tmp_path / "o.png", "--weights", files / "vgg19.h5", "--levels", "2,1",
+            "--decoders", d, "--quiet")
+    assert r.returncode == 0, r.stderr
+
+
 @pytest.mark.parametrize("road", ["decoders", "invert"])
 def test_wct_end_to_end(files, decoders, tmp_path, road):
     how = ["--decoders", decoders] if road == "decoders" else ["--invert", "--iterations", 2]
@@ -157,8 +183,11 @@ CASES = {
                                                                0, "--content-weight", 0),
                                   "nothing to learn from"),
     "decoder: level 6": (lambda f, d, t: decoder_args(f, 6, t / "d.h5"), "invalid choice: 6"),
+    "decoders: --levels without --out-dir": (lambda f, d, t: decoder_args(f, 1, t / "d.h5")[:1]
+                                             + ["--levels", "2,1"] + decoder_args(f, 1, t / "d.h5")[3:],
+                                             "--levels trains a set of decoders into --out-dir"),
     "decoder: resume another level": (lambda f, d, t: decoder_args(
-        f, 1, t / "d.h5", "--resume", "--checkpoint", d / "relu2_1.ckpt.h5"),
+        f, 1, t / "d.h5", "--resume", "--checkpoint", d / "runs" / "relu2_1" / "checkpoint.h5"),
         "--level 1 differs from the checkpoint's 2"),
 }
 

@@ -15,7 +15,7 @@ import numpy as np
 from .. import __version__, backend
 from . import gatys, johnson, layers, models, training, universal, weights
 from ..files.limits import one_line
-from .common import INPUT_ERRORS, error_line
+from .common import INPUT_ERRORS, HelpFormatter, error_line
 
 
 def build_parser():
@@ -51,7 +51,7 @@ def build_parser():
          "PyTorch, Torch7)", models.add_arguments, None),
     ]
     for name, text, add_arguments, run in commands:
-        p = sub.add_parser(name, help=text, description=text)
+        p = sub.add_parser(name, help=text, description=text, formatter_class=HelpFormatter)
         add_arguments(p)
         if run is not None:
             p.set_defaults(run=run)

@@ -3,6 +3,8 @@
 import argparse
 import math
 
+from ..universal.cascade import check_levels
+
 
 def positive_int(text):
     """A whole number >= 1."""
@@ -24,3 +26,11 @@ def non_negative_float(text):
     if not (math.isfinite(value) and value >= 0):
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
     return value
+
+
+def level_list(text):
+    """``"5,4,3"`` -> (5, 4, 3): distinct levels of Li et al.'s cascade, coarse to fine."""
+    try:
+        return check_levels(int(t) for t in text.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (got {text!r})") from None

@@ -1,5 +1,6 @@
 """What several commands share: the error boundary, durations, the summary line, snapshot names."""
 
+import argparse
 import os
 import re
 import sys
@@ -22,6 +23,22 @@ def error_line(exc):
     elif isinstance(exc, RecursionError):
         text = f"a file nests too deeply ({text})"
     return text or type(exc).__name__
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` shows every default (and none where there is nothing to show)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or \
+                action.default is argparse.SUPPRESS:
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+def status(quiet, text):
+    """A line on stderr saying what is being prepared, before a command's first step."""
+    if not quiet:
+        print(text, file=sys.stderr, flush=True)
 
 
 def duration(seconds):

@@ -20,7 +20,7 @@ from ..gatys import CONTENT_LAYERS, INITS, STYLE_LAYERS, stylize
 from ..gatys.color import COLOR_MODES
 from ..gatys.losses import STYLE_STATISTICS
 from .argtypes import non_negative_float, positive_int
-from .common import duration, is_snapshot_of, report, snapshot_path
+from .common import duration, is_snapshot_of, report, snapshot_path, status
 
 
 def layer_spec(text):
@@ -40,64 +40,75 @@ def layer_spec(text):
 
 
 def add_arguments(p):
-    """The arguments of ``stylelab gatys`` (and ``examples/gatys.py``)."""
-    p.add_argument("--content", required=True, help="the photograph")
-    p.add_argument("--style", required=True, nargs="+", help="one or more paintings")
-    p.add_argument("--out", required=True, help="the output picture (.png or .jpg)")
-    p.add_argument("--weights", help="VGG weights in stylelab's HDF5 layout (default: "
-                   "$STYLELAB_WEIGHTS, else the download cache, else download them)")
-    p.add_argument("--arch", choices=["vgg19", "vgg16"], default="vgg19",
-                   help="the network the weights must be (default: vgg19, as in the paper)")
-    p.add_argument("--size", type=positive_int, default=512,
-                   help="longest side of the output in pixels (default: 512)")
-    p.add_argument("--iterations", type=positive_int, default=500,
-                   help="optimiser iterations per scale (default: 500); an L-BFGS iteration "
-                   "may evaluate the loss more than once")
-    p.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs")
-    p.add_argument("--learning-rate", type=non_negative_float, default=0.02,
-                   help="Adam's step size on pixels in [0, 1] (default: 0.02)")
-    p.add_argument("--init", default="noise", help="noise (default, seeded), content, "
-                   "style, or an image file")
-    p.add_argument("--seed", type=int, default=0, help="seed of the noise (default: 0)")
-    p.add_argument("--content-weight", type=non_negative_float, default=1.0)
-    p.add_argument("--style-weight", type=non_negative_float, default=1e3,
-                   help="default 1e3: the paper's alpha/beta = 1e-3; raise it if the "
-                   "result looks too much like the photograph")
-    p.add_argument("--tv-weight", type=non_negative_float, default=0.0)
-    p.add_argument("--content-layers", type=layer_spec, default=list(CONTENT_LAYERS),
-                   help="comma-separated, optionally name:weight (default: relu4_2)")
-    p.add_argument("--style-layers", type=layer_spec, default=list(STYLE_LAYERS),
-                   help="comma-separated, optionally name:weight (default: relu1_1,"
-                   "relu2_1,relu3_1,relu4_1,relu5_1, weighted equally)")
-    p.add_argument("--style-blend", type=non_negative_float, nargs="+",
+    """The arguments of ``stylelab gatys`` (and ``examples/gatys.py``), grouped as the README shows them."""
+    g = p.add_argument_group("what to paint")
+    g.add_argument("--content", required=True, help="the photograph")
+    g.add_argument("--style", required=True, nargs="+", help="one or more paintings")
+    g.add_argument("--out", required=True, help="the output picture (.png or .jpg)")
+    g = p.add_argument_group("the network")
+    g.add_argument("--weights", help="VGG weights in stylelab's HDF5 layout (default: "
+                   "$STYLELAB_WEIGHTS, a file or a folder holding vgg19.h5; else the download "
+                   "cache; else download them once)")
+    g.add_argument("--arch", choices=["vgg19", "vgg16"], default="vgg19",
+                   help="the network the weights must be (VGG-19 in the paper)")
+    g.add_argument("--pooling", choices=["max", "avg"], default="max",
+                   help="max-pooling as VGG was trained, or average (the paper's preference)")
+    g = p.add_argument_group("the loss")
+    g.add_argument("--content-weight", type=non_negative_float, default=1.0,
+                   help="alpha, the content loss's weight")
+    g.add_argument("--style-weight", type=non_negative_float, default=1e3,
+                   help="beta, the style loss's weight (the paper's alpha/beta = 1e-3); raise "
+                   "it if the result looks too much like the photograph")
+    g.add_argument("--tv-weight", type=non_negative_float, default=0.0,
+                   help="total variation: smooths the picture")
+    g.add_argument("--content-layers", type=layer_spec, default=",".join(CONTENT_LAYERS),
+                   help="comma-separated, optionally name:weight")
+    g.add_argument("--style-layers", type=layer_spec, default=",".join(STYLE_LAYERS),
+                   help="comma-separated, optionally name:weight (equal weights if none)")
+    g.add_argument("--style-blend", type=non_negative_float, nargs="+",
                    help="one weight per style image (default: equal)")
-    p.add_argument("--style-scale", type=non_negative_float, default=1.0,
-                   help="style images' longest side relative to the output's (default: 1)")
-    p.add_argument("--statistic", choices=STYLE_STATISTICS, default="gram",
-                   help="match Gram matrices (default) or covariance matrices")
-    p.add_argument("--pooling", choices=["max", "avg"], default="max")
-    p.add_argument("--scales", type=positive_int, default=1,
-                   help="coarse-to-fine: optimise at 1/2^(k-1) ... 1/2, 1 of the size, each "
-                   "result starting the next (default: 1)")
-    p.add_argument("--original-colors", choices=COLOR_MODES,
+    g.add_argument("--style-scale", type=non_negative_float, default=1.0,
+                   help="style images' longest side relative to the output's")
+    g.add_argument("--statistic", choices=STYLE_STATISTICS, default="gram",
+                   help="match Gram matrices or covariance matrices")
+    g.add_argument("--original-colors", choices=COLOR_MODES,
                    help="keep the photograph's colours: luminance-only transfer, or the "
                    "style recoloured to the photo's colour histogram")
-    p.add_argument("--save-every", type=positive_int,
+    g = p.add_argument_group("the optimisation")
+    g.add_argument("--size", type=positive_int, default=512,
+                   help="longest side of the output in pixels")
+    g.add_argument("--iterations", type=positive_int, default=500,
+                   help="optimiser iterations per scale; an L-BFGS iteration may evaluate the "
+                   "loss more than once")
+    g.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs",
+                   help="L-BFGS as the paper, or Adam")
+    g.add_argument("--learning-rate", type=non_negative_float, default=0.02,
+                   help="Adam's step size on pixels in [0, 1]")
+    g.add_argument("--init", default="noise", help="noise (seeded), content, style, or an "
+                   "image file")
+    g.add_argument("--seed", type=int, default=0, help="seed of the noise")
+    g.add_argument("--scales", type=positive_int, default=1,
+                   help="coarse-to-fine: optimise at 1/2^(k-1) ... 1/2, 1 of the size, each "
+                   "result starting the next")
+    g.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                   help="float64 for checks")
+    g = p.add_argument_group("progress and extras")
+    g.add_argument("--save-every", type=positive_int,
                    help="also write OUT_<iteration> every N iterations")
-    p.add_argument("--history", help="write the loss per iteration to this .csv or .json")
-    p.add_argument("--plot", help="draw the loss curve into this picture (.png)")
-    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument("--history", help="write the loss per iteration to this .csv or .json")
+    g.add_argument("--plot", help="draw the loss curve into this picture (.png)")
+    g.add_argument("--quiet", action="store_true", help="no status line, no progress bar")
 
 
 def load_network(args):
-    """VGG from the weights `args` point to, checked to be ``args.arch``."""
-    path = resolve_weights(args.weights, args.arch, args.quiet)
+    """VGG from the weights `args` point to, checked to be ``args.arch``; and where it came from."""
+    path, origin = resolve_weights(args.weights, args.arch, args.quiet)
     net = load_vgg(path, pooling=args.pooling, dtype=np.dtype(args.dtype))
     if net.arch != args.arch:
-        raise ValueError(f"{path} holds {net.arch} weights, but this run uses {args.arch} "
-                         f"(give --arch {net.arch} to use them)")
-    return net, path
+        raise ValueError(f"{path} (from {origin}) holds {net.arch} weights, but this run uses "
+                         f"{args.arch} (give --arch {net.arch} to use them, or --weights a "
+                         f"{args.arch} file)")
+    return net, path, origin
 
 
 def load_images(args, dtype):
@@ -173,8 +184,11 @@ class Progress:
 
 def run(args):
     check_outputs(args)
-    net, weights = load_network(args)
+    net, weights, origin = load_network(args)
     content, styles, init = load_images(args, net.dtype)
+    status(args.quiet, f"gatys: {net.arch} from {origin} ({weights}); computing the content and "
+           f"style targets at {content.shape[1]}x{content.shape[0]}, then {args.iterations} "
+           f"iterations{f' at each of {args.scales} scales' if args.scales > 1 else ''}")
     progress = Progress(args.iterations * args.scales, args.optimizer, args.quiet,
                         args.out, args.save_every)
     start = time.perf_counter()

@@ -29,7 +29,8 @@ def add_stylize_arguments(p):
                    "(created if needed) that gets IN's name with .png")
     p.add_argument("--size", type=positive_int, help="resize inputs so their longest side is "
                    "this many pixels (default: as they are)")
-    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                   help="float64 for checks")
 
 
 def add_upscale_arguments(p):
@@ -39,7 +40,8 @@ def add_upscale_arguments(p):
     p.add_argument("out", metavar="OUT", help="the upscaled image (.png or .jpg)")
     p.add_argument("--size", type=positive_int, help="first resize the input so its longest "
                    "side is this many pixels (default: as it is)")
-    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                   help="float64 for checks")
 
 
 def _expand_inputs(inputs):

@@ -1,4 +1,4 @@
-"""``stylelab layers``: the seed article's first block (conv 3x3 -> ReLU -> 2x2 max-pool) on a photo."""
+"""``stylelab layers``: one block of VGG (conv 3x3 -> ReLU -> 2x2 max-pool) on a photo, with hand-made filters."""
 
 import numpy as np
 
@@ -28,7 +28,7 @@ def _edge_filters(dtype):
 
 
 def run(args):
-    """Run the seed's block (conv 3x3 -> ReLU -> 2x2 max-pool) on a photo."""
+    """Run one block (conv 3x3 -> ReLU -> 2x2 max-pool) on a photo."""
     image_format(args.out)
     check_outputs([args.out], [args.image])
     img = load_image(args.image, size=args.size)

@@ -6,21 +6,22 @@ from ..files.foreign import FORMATS, read_network
 from ..files.atomic import check_outputs
 from ..files.model_file import save_model
 from ..files.published import PUBLISHED, cached_network, download_network, lookup
+from .common import HelpFormatter
 
 
 def add_arguments(p):
     """``models list``, ``models download`` and ``models convert``, as subcommands of `p`."""
     sub = p.add_subparsers(dest="models_command", required=True)
-    ls = sub.add_parser("list", help="the published networks stylelab knows: name, source, "
+    ls = sub.add_parser("list", formatter_class=HelpFormatter, help="the published networks stylelab knows: name, source, "
                         "format, licence, size, and whether it is downloaded")
     ls.set_defaults(run=run_list)
-    d = sub.add_parser("download", help="fetch a published network, check it and convert it "
+    d = sub.add_parser("download", formatter_class=HelpFormatter, help="fetch a published network, check it and convert it "
                        "into the cache")
     d.add_argument("name", help="a name from `stylelab models list`")
     d.add_argument("--url", help="fetch from this address instead of where it is published")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
     d.set_defaults(run=run_download)
-    c = sub.add_parser("convert", help="convert a network from TensorFlow (deeplearn.js "
+    c = sub.add_parser("convert", formatter_class=HelpFormatter, help="convert a network from TensorFlow (deeplearn.js "
                        "folder), PyTorch (.pth) or Torch7 (.t7) into stylelab's .h5")
     c.add_argument("src", help="a deeplearn.js folder, a pytorch/examples .pth or .model, or a "
                    "jcjohnson/fast-neural-style .t7")

@@ -8,6 +8,7 @@ and refuses an option that contradicts it, or a changed style image or data
 folder: the resumed run must draw the batches the killed one would have.
 """
 
+import argparse
 import os
 import sys
 import time
@@ -18,112 +19,157 @@ from ..backend import asarray
 from ..files.atomic import check_output_folder, check_outputs
 from ..files.images import load_image, save_image
 from ..files.model_file import load_model
-from ..files.weights import find_weights
+from ..files.weights import locate_weights
 from ..johnson.tasks import TASKS, build, check_resumable, settle_options
 from ..johnson.training import identity
 from ..optim import NonFiniteLoss
-from ..nets.decoder import LEVELS
+from ..nets.decoder import LEVELS, level_layer
 from ..nets.transform import SR_ARCH, UPSAMPLING
-from .argtypes import non_negative_float, positive_int
+from .argtypes import level_list, non_negative_float, positive_int
+from .common import status
 
 STYLE_DEFAULTS, SR_DEFAULTS, DECODER_DEFAULTS = (TASKS[t] for t in ("style", "super-resolution",
                                                                      "decoder"))
 
 
-def add_training_arguments(p, defaults, steps, loss_network="VGG-16"):
-    p.add_argument("--data", required=True, help="a folder of training photos (searched "
-                   "recursively; unreadable files are skipped and counted)")
-    p.add_argument("--out", required=True, help="the trained model (.h5)")
-    p.add_argument("--weights", help=f"{loss_network} weights for the loss network (default: "
-                   "$STYLELAB_WEIGHTS, else the cache, else download them)")
-    p.add_argument("--steps", type=positive_int, default=steps,
-                   help=f"Adam steps in all (default: {steps})")
+def add_training_arguments(p, defaults, steps, loss_network="VGG-16", out=True):
+    """The options every training command shares, in the groups the README shows.
+
+    Returns the groups by name, for each command to add its own options to.
+    """
+    io = p.add_argument_group("data and output")
+    io.add_argument("--data", required=True, help="a folder of training photos (searched "
+                    "recursively; unreadable files are skipped and counted)")
+    if out:
+        io.add_argument("--out", required=True, help="the trained model (.h5); its checkpoint "
+                        "and samples go to runs/NAME/ beside it")
+    net = p.add_argument_group("the network")
     if "arch" in defaults:
-        p.add_argument("--arch", help=f"architecture string (default: {defaults['arch']})"
-                       if defaults["arch"] else "architecture string (default: the paper's "
-                       "for the factor)")
-        p.add_argument("--upsample", choices=UPSAMPLING,
-                       help="u stages: nearest + conv (default) or transposed conv")
-    p.add_argument("--batch-size", type=positive_int,
-                   help=f"default: {defaults['batch_size']}")
-    p.add_argument("--crop-size", type=positive_int,
-                   help=f"side of the training crops (default: {defaults['crop_size']})")
-    p.add_argument("--lr", type=non_negative_float,
-                   help=f"Adam's learning rate (default: {defaults['lr']:g})")
-    p.add_argument("--seed", type=int, help="seed of the initial weights and the data "
-                   "order (default: 0)")
-    p.add_argument("--content-weight", type=non_negative_float,
-                   help=f"default: {defaults['content_weight']}")
-    p.add_argument("--tv-weight", type=non_negative_float,
-                   help=f"default: {defaults['tv_weight']}")
-    p.add_argument("--checkpoint", help="checkpoint file (default: OUT with .ckpt.h5)")
-    p.add_argument("--checkpoint-every", type=positive_int, default=500,
-                   help="write the checkpoint every N steps (default: 500)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue from the checkpoint exactly where it was written")
-    p.add_argument("--sample", help="a photo to run through the network every "
-                   "--sample-every steps (default: the first readable training image)")
-    p.add_argument("--sample-every", type=positive_int, default=500,
-                   help="write a sample every N steps (default: 500)")
-    p.add_argument("--samples", help="folder of the samples (default: OUT_samples)")
-    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+        net.add_argument("--arch", help=f"architecture string (default: {defaults['arch']})"
+                         if defaults["arch"] else "architecture string (default: the paper's "
+                         "for the factor)")
+        net.add_argument("--upsample", choices=UPSAMPLING,
+                         help="u stages: nearest + conv or transposed conv (default: nearest)")
+    loss = p.add_argument_group("the loss")
+    loss.add_argument("--weights", help=f"{loss_network} weights for the loss network (default: "
+                      "$STYLELAB_WEIGHTS, a file or a folder holding both networks; else the "
+                      "cache; else download them once)")
+    loss.add_argument("--content-weight", type=non_negative_float,
+                      help=f"default: {defaults['content_weight']:g}")
+    loss.add_argument("--tv-weight", type=non_negative_float,
+                      help=f"default: {defaults['tv_weight']:g}")
+    opt = p.add_argument_group("the optimisation")
+    opt.add_argument("--steps", type=positive_int, default=steps, help="Adam steps in all")
+    opt.add_argument("--batch-size", type=positive_int,
+                     help=f"default: {defaults['batch_size']}")
+    opt.add_argument("--crop-size", type=positive_int,
+                     help=f"side of the training crops (default: {defaults['crop_size']})")
+    opt.add_argument("--lr", type=non_negative_float,
+                     help=f"Adam's learning rate (default: {defaults['lr']:g})")
+    opt.add_argument("--seed", type=int, help="seed of the initial weights and the data "
+                     f"order (default: {defaults['seed']})")
+    opt.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                     help="float64 for checks")
+    run = p.add_argument_group("checkpoints, samples and progress")
+    run.add_argument("--checkpoint", help="checkpoint file (default: runs/NAME/checkpoint.h5 "
+                     "beside --out)")
+    run.add_argument("--checkpoint-every", type=positive_int, default=500,
+                     help="write the checkpoint every N steps (and at the end)")
+    run.add_argument("--resume", action="store_true",
+                     help="continue from the checkpoint exactly where it was written")
+    run.add_argument("--sample", help="a photo to run through the network every "
+                     "--sample-every steps and at the end (default: the first readable "
+                     "training image)")
+    run.add_argument("--sample-every", type=positive_int, default=500,
+                     help="write a sample every N steps (and at the end)")
+    run.add_argument("--samples", help="folder of the samples (default: runs/NAME/samples/ "
+                     "beside --out)")
+    run.add_argument("--quiet", action="store_true", help="no status line, no progress bar")
+    return {"data and output": io, "the network": net, "the loss": loss}
 
 
 def add_train_arguments(p):
     """``stylelab train``: a style network."""
-    p.add_argument("--style", required=True, help="the style image")
-    add_training_arguments(p, STYLE_DEFAULTS, steps=40000)
-    p.add_argument("--style-weight", type=non_negative_float,
-                   help=f"default: {STYLE_DEFAULTS['style_weight']:g} (for torchvision's "
-                   "VGG-16; see docs/johnson.md)")
-    p.add_argument("--style-size", type=positive_int,
-                   help=f"longest side of the style image (default: {STYLE_DEFAULTS['style_size']})")
+    groups = add_training_arguments(p, STYLE_DEFAULTS, steps=40000)
+    groups["data and output"].add_argument("--style", required=True, help="the style image")
+    loss = groups["the loss"]
+    loss.add_argument("--style-weight", type=non_negative_float,
+                      help=f"default: {STYLE_DEFAULTS['style_weight']:g} (for torchvision's "
+                      "VGG-16; see docs/johnson.md)")
+    loss.add_argument("--style-size", type=positive_int,
+                      help=f"longest side of the style image (default: "
+                      f"{STYLE_DEFAULTS['style_size']})")
 
 
 def add_train_sr_arguments(p):
     """``stylelab train-sr``: a super-resolution network."""
-    add_training_arguments(p, SR_DEFAULTS, steps=200000)
-    p.add_argument("--factor", type=int, choices=sorted(SR_ARCH),
-                   help="upscaling factor (default: 4)")
-    p.add_argument("--pixel-weight", type=non_negative_float,
-                   help="weight of a per-pixel squared error, the paper's baseline (default: 0; "
-                   "--content-weight 0 --pixel-weight 1 trains the baseline alone)")
+    groups = add_training_arguments(p, SR_DEFAULTS, steps=200000)
+    groups["the network"].add_argument("--factor", type=int, choices=sorted(SR_ARCH),
+                                       help="upscaling factor (default: 4)")
+    groups["the loss"].add_argument(
+        "--pixel-weight", type=non_negative_float, help="weight of a per-pixel squared error, "
+        "the paper's baseline (default: 0; --content-weight 0 --pixel-weight 1 trains the "
+        "baseline alone)")
 
 
 def add_train_decoder_arguments(p):
-    """``stylelab train-decoder``: a decoder from VGG-19's relu{L}_1 back to pixels."""
-    p.add_argument("--level", type=int, choices=LEVELS, required=True,
-                   help="decode relu{LEVEL}_1 (5 is the deepest)")
-    add_training_arguments(p, DECODER_DEFAULTS, steps=20000, loss_network="VGG-19")
-    p.add_argument("--pixel-weight", type=non_negative_float,
-                   help="weight of the pixel reconstruction loss (default: 1; "
-                   "--content-weight weighs the feature reconstruction at relu{LEVEL}_1)")
+    """``stylelab train-decoder``: decoders from VGG-19's relu{L}_1 back to pixels."""
+    groups = add_training_arguments(p, DECODER_DEFAULTS, steps=20000, loss_network="VGG-19",
+                                    out=False)
+    io = groups["data and output"]
+    which = io.add_mutually_exclusive_group(required=True)
+    which.add_argument("--levels", type=level_list, help="train these levels one after the "
+                       "other, e.g. 5,4,3,2,1 (the whole set for `stylelab wct`), into "
+                       "--out-dir; with --resume, finished levels are kept and the unfinished "
+                       "one continues")
+    which.add_argument("--level", type=int, choices=LEVELS, help="train one level, into --out")
+    io.add_argument("--out-dir", help="with --levels: the folder of the decoders "
+                    "relu{L}_1.h5 (their checkpoints and samples go to OUT_DIR/runs/)")
+    io.add_argument("--out", help="with --level: the decoder's model file (.h5)")
+    groups["the loss"].add_argument(
+        "--pixel-weight", type=non_negative_float, help="weight of the pixel reconstruction "
+        "loss (default: 1; --content-weight weighs the feature reconstruction at relu{L}_1)")
+
+
+def _run_folder(args):
+    """``runs/NAME/`` beside the model: its checkpoint and samples, apart from the models."""
+    folder, name = os.path.split(os.path.abspath(args.out))
+    return os.path.join(folder, "runs", os.path.splitext(name)[0])
 
 
 def _checkpoint_path(args):
-    return args.checkpoint or os.path.splitext(args.out)[0] + ".ckpt.h5"
+    return args.checkpoint or os.path.join(_run_folder(args), "checkpoint.h5")
 
 
 def _samples_path(args):
-    return args.samples or os.path.splitext(args.out)[0] + "_samples"
+    return args.samples or os.path.join(_run_folder(args), "samples")
 
 
-def _check_outputs(args, task):
+def _check_outputs(args, task, weights):
     """Refuse, before any work, outputs that cannot be written or would destroy an input."""
     if os.path.splitext(args.out)[1].lower() not in (".h5", ".hdf5"):
         raise ValueError(f"--out {args.out}: a model is an HDF5 file; name it .h5")
-    arch = "vgg19" if task == "decoder" else "vgg16"
-    inputs = [args.weights or find_weights(arch), getattr(args, "style", None), args.data,
-              args.sample]
+    inputs = [weights, getattr(args, "style", None), args.data, args.sample]
     # A resumed run reads its checkpoint and then writes it again: that one is meant.
     check_outputs([args.out, _checkpoint_path(args)], inputs)
     check_output_folder(_samples_path(args), inputs + [args.out, _checkpoint_path(args)])
 
 
+def _loss_weights(args, task):
+    """The loss network's weight file and where it came from; (None, None) if the run needs none."""
+    pixel_only = task == "super-resolution" and args.content_weight == 0
+    if pixel_only:
+        return None, None
+    arch = "vgg19" if task == "decoder" else "vgg16"
+    if args.weights:
+        return args.weights, "--weights"
+    return locate_weights(arch)         # (None, ...): downloaded once by build()
+
+
 def run_training(args, task):
     """``stylelab train``, ``train-sr`` and ``train-decoder`` (a task of :data:`~stylelab.johnson.tasks.TASKS`)."""
-    _check_outputs(args, task)
+    weights, origin = _loss_weights(args, task)
+    _check_outputs(args, task, weights)
     dtype = np.dtype(args.dtype)
     ckpt_path = _checkpoint_path(args)
     ckpt_meta = None
@@ -135,7 +181,14 @@ def run_training(args, task):
             raise ValueError(f"{ckpt_path} is a {ckpt_meta.get('task')} checkpoint, not {task}")
     given = {key: getattr(args, key) for key in TASKS[task]}
     opts = settle_options(task, given, ckpt_meta)
-    trainer, meta = build(task, opts, args.data, weights=args.weights,
+    if weights:
+        loss_net = f"the loss network from {origin} ({weights})"
+    else:
+        loss_net = "no loss network" if origin is None else "the loss network (downloaded once)"
+    status(args.quiet, f"train {task}: preparing {loss_net}, "
+           + ("the style targets, " if task == "style" else "")
+           + f"the photos in {args.data}; then {args.steps} steps")
+    trainer, meta = build(task, opts, args.data, weights=weights,
                           style=getattr(args, "style", None), dtype=dtype, quiet=args.quiet)
     if args.resume:
         check_resumable(ckpt_meta, meta, ckpt_path)
@@ -161,23 +214,30 @@ def _train_loop(args, trainer, meta, ckpt_path):
     from tqdm import tqdm
     samples = _samples_path(args)
     sample = _sample_input(args, trainer)
-    b = trainer.batch_size
-    bar = tqdm(total=args.steps * b, initial=min(trainer.step, args.steps) * b, unit="img",
+
+    def write_sample():
+        out, _ = trainer.net.forward(sample, keep_cache=False)
+        save_image(os.path.join(samples, f"step_{trainer.step:06d}.png"), out[0])
+
+    # The bar counts steps, as --steps does; created now, so its ETA starts at the first step.
+    bar = tqdm(total=args.steps, initial=min(trainer.step, args.steps), unit=" step",
                disable=args.quiet, dynamic_ncols=True, desc=f"train {meta['task']}")
     start, start_step = time.perf_counter(), trainer.step
     saved = trainer.step if args.resume else None      # the step the checkpoint holds
+    sampled = None
     try:
         while trainer.step < args.steps:
             trainer.train_step()
             terms = trainer.loss.terms
-            bar.set_postfix_str(f"step {trainer.step}, loss {trainer.last_loss:.4g} = "
+            bar.set_postfix_str(f"loss {trainer.last_loss:.4g} = "
                                 + " + ".join(f"{k} {v:.3g}" for k, v in terms.items())
+                                + f", {trainer.batch_size} images a step"
                                 + (f"; {len(trainer.data.unreadable)} unreadable"
                                    if trainer.data.unreadable else ""), refresh=False)
-            bar.update(b)
+            bar.update(1)
             if trainer.step % args.sample_every == 0:
-                out, _ = trainer.net.forward(sample, keep_cache=False)
-                save_image(os.path.join(samples, f"step_{trainer.step:06d}.png"), out[0])
+                write_sample()
+                sampled = trainer.step
             if trainer.step % args.checkpoint_every == 0:
                 trainer.save(ckpt_path, meta)
                 saved = trainer.step
@@ -190,14 +250,18 @@ def _train_loop(args, trainer, meta, ckpt_path):
         bar.close()
         raise NonFiniteLoss(f"{exc}; {_checkpoint_state(ckpt_path, saved, args)}") from None
     bar.close()
+    if sampled != trainer.step:          # every run ends with a sample of what it learnt
+        write_sample()
     trainer.save(ckpt_path, meta)
     trainer.save(args.out, meta, checkpoint=False)
     seconds = time.perf_counter() - start
     done = trainer.step - start_step
     bad = trainer.data.unreadable
     print(f"{args.out}: {meta['task']} network after {trainer.step} steps "
-          f"({done * trainer.batch_size / max(seconds, 1e-9):.2f} images/s this run); "
+          f"({done / max(seconds, 1e-9):.2f} steps/s, "
+          f"{done * trainer.batch_size / max(seconds, 1e-9):.2f} images/s this run); "
           f"final loss {trainer.last_loss if trainer.last_loss is not None else float('nan'):.4g}"
+          f"; samples in {samples}"
           + (f"; skipped {len(bad)} unreadable file(s), e.g. {sorted(bad)[0]}" if bad else ""))
     if "random weights" in meta["loss_network"]:
         print(f"stylelab: note: the loss network had random weights; this model is "
@@ -221,4 +285,34 @@ def run_train_sr(args):
 
 
 def run_train_decoder(args):
-    run_training(args, "decoder")
+    """One decoder (``--level``, ``--out``) or a set (``--levels``, ``--out-dir``), one level at a time."""
+    if args.level is not None:
+        if not args.out or args.out_dir:
+            raise ValueError("--level trains one decoder into --out FILE.h5 (--out-dir goes "
+                             "with --levels)")
+        run_training(args, "decoder")
+        return
+    if not args.out_dir or args.out:
+        raise ValueError("--levels trains a set of decoders into --out-dir DIR (--out goes "
+                         "with --level)")
+    if args.checkpoint or args.samples:
+        raise ValueError("--levels keeps each level's checkpoint and samples in "
+                         "OUT_DIR/runs/relu{L}_1/: --checkpoint and --samples go with --level")
+    for level in args.levels:
+        one = argparse.Namespace(**vars(args))
+        one.level, one.out = level, os.path.join(args.out_dir, f"{level_layer(level)}.h5")
+        one.resume = False
+        if args.resume:
+            if _finished(one.out, args.steps):
+                status(args.quiet, f"train-decoder: {one.out} is done ({args.steps} steps); "
+                       f"kept")
+                continue
+            one.resume = os.path.exists(_checkpoint_path(one))
+        run_training(one, "decoder")
+
+
+def _finished(path, steps):
+    """Whether `path` holds a decoder trained for `steps` steps (a --levels run already made it)."""
+    if not os.path.exists(path):
+        return False
+    return load_model(path)[1].get("steps") == steps

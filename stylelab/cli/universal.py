@@ -7,7 +7,6 @@ weights). Everything is checked before any work is done; the picture is
 written atomically.
 """
 
-import argparse
 import os
 import sys
 import time
@@ -22,53 +21,52 @@ from ..files.vgg_h5 import weights_source
 from ..files.weights import find_weights, load_paper_vgg
 from ..gatys.objective import blend_weights
 from ..nets.decoder import level_layer
-from ..universal.cascade import (LEVELS, check_levels, check_style_options, load_decoders,
+from ..universal.cascade import (LEVELS, check_style_options, load_decoders,
                                  universal_transfer)
 from ..universal.wct import EPS
-from .argtypes import non_negative_float, positive_int
-from .common import duration, report
-
-
-def level_list(text):
-    """``"5,4,3"`` -> (5, 4, 3), checked."""
-    try:
-        return check_levels(int(t) for t in text.split(","))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{exc} (got {text!r})") from None
+from .argtypes import level_list, non_negative_float, positive_int
+from .common import duration, report, status
 
 
 def add_arguments(p):
-    p.add_argument("--content", required=True, help="the photograph")
-    p.add_argument("--style", required=True, nargs="+", help="one or more style images")
-    p.add_argument("--out", required=True, help="the output picture (.png or .jpg)")
-    road = p.add_mutually_exclusive_group(required=True)
+    """The arguments of ``stylelab wct``, grouped as the README shows them."""
+    g = p.add_argument_group("what to paint")
+    g.add_argument("--content", required=True, help="the photograph")
+    g.add_argument("--style", required=True, nargs="+", help="one or more style images")
+    g.add_argument("--out", required=True, help="the output picture (.png or .jpg)")
+    g = p.add_argument_group("back to pixels (one of)")
+    road = g.add_mutually_exclusive_group(required=True)
     road.add_argument("--decoders", metavar="DIR", help="a folder of trained decoders "
-                      "relu5_1.h5 ... relu1_1.h5 (from `stylelab train-decoder`)")
+                      "relu5_1.h5 ... relu1_1.h5 (from `stylelab train-decoder --levels`)")
     road.add_argument("--invert", action="store_true", help="no decoders: invert the "
                       "features by L-BFGS on the image (slower)")
-    p.add_argument("--alpha", type=non_negative_float, default=0.6,
-                   help="how much of the transformed features to keep, 0..1 (default: 0.6)")
-    p.add_argument("--levels", type=level_list, default=LEVELS,
-                   help="comma-separated levels to run, coarse to fine (default: 5,4,3,2,1)")
-    p.add_argument("--style-weights", type=non_negative_float, nargs="+",
+    g = p.add_argument_group("the transfer")
+    g.add_argument("--alpha", type=non_negative_float, default=0.6,
+                   help="how much of the transformed features to keep, 0..1")
+    g.add_argument("--levels", type=level_list, default=",".join(map(str, LEVELS)),
+                   help="comma-separated levels to run, coarse to fine")
+    g.add_argument("--style-weights", type=non_negative_float, nargs="+",
                    help="interpolate between the styles with these weights (default: equal)")
-    p.add_argument("--mask", help="a picture assigning regions to the styles: grey level "
+    g.add_argument("--mask", help="a picture assigning regions to the styles: grey level "
                    "round(v * (styles - 1)) picks the style (two styles: black the first, "
                    "white the second)")
-    p.add_argument("--weights", help="VGG-19 weights (default: $STYLELAB_WEIGHTS, else the "
-                   "cache, else download them)")
-    p.add_argument("--size", type=positive_int, default=512,
-                   help="longest side of the output in pixels (default: 512)")
-    p.add_argument("--style-size", type=positive_int,
+    g.add_argument("--weights", help="VGG-19 weights (default: $STYLELAB_WEIGHTS, a file or a "
+                   "folder holding vgg19.h5; else the cache; else download them once)")
+    g.add_argument("--size", type=positive_int, default=512,
+                   help="longest side of the output in pixels")
+    g.add_argument("--style-size", type=positive_int,
                    help="longest side of the style images (default: --size)")
-    p.add_argument("--iterations", type=positive_int, default=50,
-                   help="L-BFGS iterations per level with --invert (default: 50)")
-    p.add_argument("--tv-weight", type=non_negative_float, default=0.0,
-                   help="total variation weight of the inversion (default: 0)")
-    p.add_argument("--eps", type=non_negative_float, default=EPS,
-                   help=f"eigenvalues below eps * the largest are left out (default: {EPS:g})")
-    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument("--eps", type=non_negative_float, default=EPS,
+                   help="eigenvalues below eps * the largest are left out")
+    g.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                   help="float64 for checks")
+    g = p.add_argument_group("the inversion (--invert)")
+    g.add_argument("--iterations", type=positive_int, default=50,
+                   help="L-BFGS iterations per level")
+    g.add_argument("--tv-weight", type=non_negative_float, default=0.0,
+                   help="total variation weight")
+    g = p.add_argument_group("progress")
+    g.add_argument("--quiet", action="store_true", help="no status line, no progress bar")
 
 
 def _check_args(args):
@@ -101,6 +99,11 @@ def run(args):
     styles = [load_image(s, size=args.style_size or args.size, dtype=net.dtype)
               for s in args.style]
     mask = _load_mask(args.mask, content.shape[:2]) if args.mask else None
+    status(args.quiet, f"wct: VGG-19 from {weights_path}; encoding the content and "
+           f"{len(styles)} style(s) at {content.shape[1]}x{content.shape[0]}, then levels "
+           f"{','.join(map(str, args.levels))}"
+           + (f" by the decoders in {args.decoders}" if decoders else
+              f" by {args.iterations} L-BFGS iterations each"))
 
     from tqdm import tqdm
     total = len(args.levels) * (1 if decoders else args.iterations)

@@ -4,7 +4,7 @@ import argparse
 
 from ..files.convert import convert_vgg
 from ..files.download import download_vgg
-from .common import INPUT_ERRORS, error_line
+from .common import INPUT_ERRORS, HelpFormatter, error_line
 
 
 def add_convert_arguments(parser):
@@ -28,11 +28,11 @@ def run_download(args):
 def add_arguments(p):
     """``weights convert`` and ``weights download``, as subcommands of `p`."""
     sub = p.add_subparsers(dest="weights_command", required=True)
-    c = sub.add_parser("convert", help="convert a torchvision .pth, Keras .h5 or MatConvNet "
+    c = sub.add_parser("convert", formatter_class=HelpFormatter, help="convert a torchvision .pth, Keras .h5 or MatConvNet "
                        ".mat VGG file to stylelab's HDF5 layout")
     add_convert_arguments(c)
     c.set_defaults(run=run_convert)
-    d = sub.add_parser("download", help="download torchvision's VGG weights and convert them "
+    d = sub.add_parser("download", formatter_class=HelpFormatter, help="download torchvision's VGG weights and convert them "
                        "into the cache")
     d.add_argument("arch", choices=["vgg19", "vgg16"])
     d.add_argument("--url", help="fetch from this address instead of torchvision's")
