@@ -6,13 +6,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_ci_runs_exactly_the_readme_test_command():
+def test_ci_runs_exactly_the_readme_install_and_test_commands():
     readme = (ROOT / "README.md").read_text()
-    commands = re.findall(r"```bash\n(?:#.*\n)*(.+)\n```", readme)
+    commands = [line for block in re.findall(r"```bash\n(.*?)```", readme, re.S)
+                for line in block.splitlines() if line and not line.startswith("#")]
+    install = [c for c in commands if "pip install" in c]
     test_cmd = [c for c in commands if "pytest" in c]
-    assert len(test_cmd) == 1, commands
+    assert len(install) == 1 and len(test_cmd) == 1, commands
     ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
-    assert test_cmd[0] in ci_lines
+    assert install[0] in ci_lines and test_cmd[0] in ci_lines
 
 
 def assert_machine_line(stdout):

@@ -14,7 +14,7 @@ With these conventions the paper's formulas read::
     TV         sum of squared differences of neighbouring pixels
 
 The covariance variant centres ``F`` over the positions before the Gram
-product (the seed's remark: it works as well).
+product: it works as well as the Gram matrix.
 """
 
 from ..backend import get_array_module

@@ -77,8 +77,8 @@ class GatysObjective:
     styles : ndarray of shape (H_s, W_s, 3), or a list of them
         The painting(s); any size each.
     content_layers, style_layers : sequence of str, or mapping name -> weight
-        A sequence gives every layer the same weight, ``1 / len(layers)`` (the
-        seed's "average"); a mapping gives each its own.
+        A sequence gives every layer the same weight, ``1 / len(layers)`` (an
+        average over the layers); a mapping gives each its own.
     content_weight, style_weight, tv_weight : float
         The paper's alpha and beta, and the weight of the total variation.
     style_blend : sequence of float, optional

@@ -1,6 +1,7 @@
-"""The convolutional layer: the seed article's loops, and the same computation as one GEMM.
+"""The convolutional layer: as loops, and the same computation as one GEMM.
 
-The article writes a conv layer as loops (here with a batch axis ``n``)::
+A conv layer written as loops, as the pseudocode of the explainer "TLDR: Artistic Style Transfer"
+writes it (here with a batch axis ``n``)::
 
     for each filter f:
         for each output position (i, j):
@@ -89,7 +90,7 @@ def conv_output_size(size, kernel, stride=1, pad=0):
 
 
 def conv2d_naive(x, w, b, stride=1, padding="same", pad_mode="zeros", relu=False):
-    """The seed's convolutional layer, written as its loops.
+    """The convolutional layer written as its loops (the pseudocode above).
 
     Slow by design: it is the lesson and the oracle the fast path is tested
     against. Use it on small inputs only.
@@ -97,16 +98,16 @@ def conv2d_naive(x, w, b, stride=1, padding="same", pad_mode="zeros", relu=False
     Parameters
     ----------
     x : ndarray of shape (N, H, W, C)
-        The seed's ``in_arr[IX, IY, IZ]``, with a batch axis in front.
+        The pseudocode's ``in_arr[IX, IY, IZ]``, with a batch axis in front.
     w : ndarray of shape (F, K, K, C)
-        The seed's ``filters[NUM_FILTERS, FLT_SZ, FLT_SZ, IZ]``; K odd.
+        The pseudocode's ``filters[NUM_FILTERS, FLT_SZ, FLT_SZ, IZ]``; K odd.
     b : ndarray of shape (F,)
     stride : int
     padding : "same", int or (top, bottom, left, right)
         ``"same"`` pads ``(K - 1) // 2`` on every side.
     pad_mode : {"zeros", "reflect", "edge"}
     relu : bool
-        Apply the ReLU inside the loop, as the seed's layer does.
+        Apply the ReLU inside the loop, as the pseudocode's layer does.
 
     Returns
     -------

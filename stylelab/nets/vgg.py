@@ -1,6 +1,6 @@
 """VGG-16 and VGG-19 as the papers draw them: a table of named layers, each a pair of layer functions.
 
-The convolutional part of the network, as the seed article draws it: blocks
+The convolutional part of the network: blocks
 of 3x3 convolutions with ReLUs, each block closed by a 2x2 pooling that
 halves the image::
 

@@ -1,7 +1,7 @@
 """Whitening and colouring transforms (Li et al. 2017), and AdaIN (Huang & Belongie 2017).
 
-Style, for Gatys et al., is a Gram matrix; the seed remarks that a covariance
-matrix works as well. Li et al. take that literally: make the content's
+Style, for Gatys et al., is a Gram matrix; a covariance matrix works as well
+(centre the features first). Li et al. take that literally: make the content's
 features carry the style's covariance *directly*, by a linear map.
 
 With a feature map as ``F`` of shape (M, C) -- M = H*W positions, C channels,
