@@ -281,3 +281,16 @@ def t7_nested(path, depth=5000):
     w.obj(None)
     open(path, "wb").write(bytes(w.out))
     return path
+
+
+def t7_storage_bomb(path, values=1 << 40):
+    """A Torch7 file of a few dozen bytes whose one storage declares `values` floats."""
+    from .t7_files import Writer
+    w = Writer()
+    w.int32(4)
+    w.ref()
+    w.string("V 1")
+    w.string("torch.FloatStorage")
+    w.int64(values)
+    open(path, "wb").write(bytes(w.out))
+    return path

@@ -21,7 +21,7 @@ from stylelab.files.images import load_image, save_image
 from stylelab.files.model_file import load_model, save_model
 from stylelab.johnson.training import Trainer
 
-from . import t7_files
+from . import hostile_files, t7_files
 from .reference import check_gradients, from_torch, rel_err, to_torch
 from .torch_foreign import ExamplesNet, johnson_network, random_tf_variables, tf_network
 
@@ -347,13 +347,7 @@ def test_truncated_files_are_one_line_errors(tmp_path, rng, fmt):
 
 def test_a_t7_declaring_more_than_it_holds_allocates_nothing(tmp_path):
     # A storage of 2**40 floats in a file of a few dozen bytes: refused before any allocation.
-    w = t7_files.Writer()
-    w.int32(4)
-    w.ref()
-    w.string("V 1")
-    w.string("torch.FloatStorage")
-    w.int64(1 << 40)
-    (tmp_path / "bomb.t7").write_bytes(bytes(w.out))
+    hostile_files.t7_storage_bomb(tmp_path / "bomb.t7")
     with pytest.raises(ValueError, match="declares 1099511627776 values, more than the file holds"):
         read_network(tmp_path / "bomb.t7", "torch7")
 

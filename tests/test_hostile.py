@@ -181,6 +181,14 @@ def case(cls, name, mode="in-process"):
     return register
 
 
+def _table_case(table, name):
+    """A case from a table of name -> (build returning (argv, message))."""
+    def build(k, o):
+        argv, message = table[name](k, o)
+        return dict(argv=argv, message=message, keep=[])
+    return build
+
+
 # 1. An HDF5 file makes stylelab read other files -----------------------------------------
 
 def _first(path, group):
@@ -404,7 +412,7 @@ MEMORY_CASES = {
     "a MATLAB zlib bomb via weights convert": lambda k, o: (
         convert(k, o, H.mat_bomb(o / "b.mat")), "declares 268435456 once inflated"),
     "a Torch7 storage of 2**40 floats via stylize": lambda k, o: (
-        stylize(k, o, _t7_bomb(o / "b.t7")), "more than the file holds"),
+        stylize(k, o, H.t7_storage_bomb(o / "b.t7")), "more than the file holds"),
     "a deeplearn.js variable of 9e10 floats": lambda k, o: (
         stylize(k, o, _dljs_shape(k, o, [100000, 100000, 3, 3])), "bytes, but variable"),
     "a 140 KB PNG of 12000 x 12000 via layers": lambda k, o: (
@@ -429,17 +437,6 @@ MEMORY_CASES = {
 }
 
 
-def _t7_bomb(path):
-    w = t7_files.Writer()
-    w.int32(4)
-    w.ref()
-    w.string("V 1")
-    w.string("torch.FloatStorage")
-    w.int64(1 << 40)
-    path.write_bytes(bytes(w.out))
-    return path
-
-
 def _dljs_shape(k, o, shape):
     shutil.copytree(k / "dljs", o / "net")
     manifest = json.loads((o / "net" / "manifest.json").read_text())
@@ -448,15 +445,8 @@ def _dljs_shape(k, o, shape):
     return o / "net"
 
 
-def _memory_case(name):
-    def build(k, o):
-        argv, message = MEMORY_CASES[name](k, o)
-        return dict(argv=argv, message=message, keep=[])
-    return build
-
-
 for _name in MEMORY_CASES:
-    case(3, _name, mode="memory")(_memory_case(_name))
+    case(3, _name, mode="memory")(_table_case(MEMORY_CASES, _name))
 
 
 # 4. NaN and infinity ------------------------------------------------------------------------
@@ -572,15 +562,8 @@ NAN_CASES = {
 }
 
 
-def _nan_case(name):
-    def build(k, o):
-        argv, message = NAN_CASES[name](k, o)
-        return dict(argv=argv, message=message, keep=[])
-    return build
-
-
 for _name in NAN_CASES:
-    case(4, _name)(_nan_case(_name))
+    case(4, _name)(_table_case(NAN_CASES, _name))
 
 
 # 5. Exceptions that used to escape as tracebacks ---------------------------------------------
@@ -714,15 +697,8 @@ def _mat(o, data):
     return o / "odd.mat"
 
 
-def _escape_case(name):
-    def build(k, o):
-        argv, message = ESCAPE_CASES[name](k, o)
-        return dict(argv=argv, message=message, keep=[])
-    return build
-
-
 for _name in ESCAPE_CASES:
-    case(5, _name)(_escape_case(_name))
+    case(5, _name)(_table_case(ESCAPE_CASES, _name))
 
 
 # 6. The smaller ones (as cases; the rest are tests below) ------------------------------------
