@@ -82,6 +82,13 @@ def sweep_stale_temps(folder):
     return removed
 
 
+def _remove(names):
+    """Remove the temporary files in `names` that exist (an interrupted write's)."""
+    for name in names:
+        if os.path.exists(name):
+            os.unlink(name)
+
+
 def new_temp(folder, suffix=""):
     """A new empty temporary file in `folder`, named as :func:`sweep_stale_temps` knows.
 
@@ -92,9 +99,7 @@ def new_temp(folder, suffix=""):
     try:
         return _create_temp(folder, suffix, created)
     except BaseException:
-        for name in created:
-            if os.path.exists(name):
-                os.unlink(name)
+        _remove(created)
         raise
 
 
@@ -116,9 +121,7 @@ def write_atomically(path, write):
         write(tmp)
         os.replace(tmp, path)
     except BaseException:
-        for name in created:
-            if os.path.exists(name):
-                os.unlink(name)
+        _remove(created)
         raise
 
 

@@ -36,6 +36,7 @@ import numpy as np
 from ..backend import asarray
 from ..nets.transform import TransformNet
 from ..nets.transform_options import SOURCES
+from .convert import sha256_of
 from .limits import check_finite, untrusted_reader
 from .model_file import load_task_model
 from .pth import load_pth
@@ -109,22 +110,14 @@ def read_network(path, fmt=None, dtype=np.float32):
         extra = {}
     elif fmt == "pytorch":
         net, extra = read_pytorch_examples(path, dtype), {}
-        digest = sha256_of_file(path)
+        digest = sha256_of(path)
     else:
         net, extra = read_johnson_t7(path, dtype)
-        digest = sha256_of_file(path)
+        digest = sha256_of(path)
     name = os.path.basename(path)
     meta = {"task": "style", "source_format": fmt, "source": f"{name} sha256:{digest}",
             "style_name": os.path.splitext(name)[0], **extra}
     return net, meta
-
-
-def sha256_of_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # -- deeplearn.js / ml5.js checkpoints of lengstrom/fast-style-transfer ----------
