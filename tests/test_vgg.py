@@ -21,22 +21,34 @@ def weights19():
     return vgg_files.random_torch_weights("vgg19", seed=19)
 
 
+def _normalised_t7(p, a, w):
+    vgg_files.write_normalised_t7(p, w, vgg_files.random_colour_map(7))
+
+
+MATCONVNET = dict(channel_order="RGB", input_scale=255.0, mean=vgg_files.MATCONVNET_MEAN,
+                  std=[1.0, 1.0, 1.0])
+# name: (writer, extension, input convention, convert_vgg's options, torch_vgg's options)
 SOURCES = {
     "torchvision-zip": (lambda p, a, w: vgg_files.write_torchvision(p, a, w), ".pth",
-                        vgg_files.TORCHVISION),
+                        vgg_files.TORCHVISION, {"convention": "torchvision"}, {}),
     "torchvision-legacy": (lambda p, a, w: vgg_files.write_torchvision(p, a, w, legacy=True),
-                           ".pth", vgg_files.TORCHVISION),
-    "keras": (vgg_files.write_keras, ".h5", vgg_files.KERAS),
-    "matconvnet": (vgg_files.write_matconvnet, ".mat",
-                   dict(channel_order="RGB", input_scale=255.0,
-                        mean=vgg_files.MATCONVNET_MEAN, std=[1.0, 1.0, 1.0])),
+                           ".pth", vgg_files.TORCHVISION, {"convention": "torchvision"}, {}),
+    "neural-style-pth": (lambda p, a, w: vgg_files.write_torchvision(p, a, w), ".pth",
+                         vgg_files.CAFFE, {"convention": "caffe"}, {}),
+    "caffemodel-v1": (vgg_files.write_caffemodel, ".caffemodel", vgg_files.CAFFE, {}, {}),
+    "caffemodel": (lambda p, a, w: vgg_files.write_caffemodel(p, a, w, v1=False), ".caffemodel",
+                   vgg_files.CAFFE, {}, {}),
+    "torch7-normalised": (_normalised_t7, ".t7", vgg_files.IDENTITY, {},
+                          {"padding": "reflect", "preprocess": vgg_files.random_colour_map(7)}),
+    "keras": (vgg_files.write_keras, ".h5", vgg_files.KERAS, {}, {}),
+    "matconvnet": (vgg_files.write_matconvnet, ".mat", MATCONVNET, {}, {}),
     "matconvnet-old": (lambda p, a, w: vgg_files.write_matconvnet(p, a, w, old_format=True),
-                       ".mat", dict(channel_order="RGB", input_scale=255.0,
-                                    mean=vgg_files.MATCONVNET_MEAN, std=[1.0, 1.0, 1.0])),
+                       ".mat", MATCONVNET, {}, {}),
 }
 
 
-def compare_with_torch(path, arch, weights, convention, pooling, rng, size=32, engine="fast"):
+def compare_with_torch(path, arch, weights, convention, pooling, rng, size=32, engine="fast",
+                       torch_options=None):
     net = load_vgg(path, pooling=pooling, dtype=np.float64, engine=engine)
     x = rng.random((2, size, size, 3))
     relus = [n for n in net.names if n.startswith("relu")]
@@ -45,7 +57,8 @@ def compare_with_torch(path, arch, weights, convention, pooling, rng, size=32, e
     dx = net.backward(grads)
 
     xt = to_torch(x, grad=True)
-    ref = vgg_files.torch_vgg(arch, weights, convention, xt, pooling=pooling)
+    ref = vgg_files.torch_vgg(arch, weights, convention, xt, pooling=pooling,
+                              **(torch_options or {}))
     loss = sum((ref[n] * to_torch(grads[n])).sum() for n in relus)
     loss.backward()
     for n in relus:
@@ -56,13 +69,13 @@ def compare_with_torch(path, arch, weights, convention, pooling, rng, size=32, e
 
 def convert_and_compare(source, arch, weights, pooling, tmp_path, rng, engine="fast"):
     """Write `weights` as `source` does, convert, and check the network against PyTorch."""
-    write, ext, convention = SOURCES[source]
+    write, ext, convention, options, torch_options = SOURCES[source]
     src = tmp_path / f"{arch}{ext}"
     write(src, arch, weights)
     dst = tmp_path / f"{arch}-stylelab.h5"          # not src: a Keras source is .h5 too
-    assert convert_vgg(str(src), str(dst)) == arch
+    assert convert_vgg(str(src), str(dst), **options) == arch
     compare_with_torch(dst, arch, weights, convention, pooling, rng,
-                       engine=engine)
+                       engine=engine, torch_options=torch_options)
 
 
 @pytest.mark.parametrize("source", SOURCES)
@@ -86,7 +99,7 @@ def test_layout_and_options(weights19, tmp_path):
     src = tmp_path / "vgg19-0123abcd.pth"
     vgg_files.write_torchvision(src, "vgg19", weights19)
     dst = tmp_path / "small.h5"
-    convert_vgg(str(src), str(dst), half=True, upto="relu5_1")
+    convert_vgg(str(src), str(dst), half=True, upto="relu5_1", convention="torchvision")
     with h5py.File(dst, "r") as f:
         assert f.attrs["arch"] == "vgg19" and f.attrs["channel_order"] == "RGB"
         assert f.attrs["input_scale"] == 1.0
@@ -107,7 +120,7 @@ def test_layout_and_options(weights19, tmp_path):
 def test_forward_runs_only_as_deep_as_needed(weights16, tmp_path):
     src = tmp_path / "v.pth"
     vgg_files.write_torchvision(src, "vgg16", weights16)
-    convert_vgg(str(src), str(tmp_path / "v.h5"))
+    convert_vgg(str(src), str(tmp_path / "v.h5"), convention="torchvision")
     net = load_vgg(tmp_path / "v.h5")
     x = np.random.default_rng(0).random((1, 8, 12, 3)).astype(np.float32)
     feats = net.forward(x, layers=["relu1_1", "pool2", "relu3_1"])

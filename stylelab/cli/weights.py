@@ -3,20 +3,28 @@
 import argparse
 
 from ..files.convert import convert_vgg
-from ..files.download import download_vgg
+from ..files.download import URLS, download_vgg
+from ..files.vgg_h5 import FAMILIES
 from .common import INPUT_ERRORS, HelpFormatter, error_line
 
 
 def add_convert_arguments(parser):
-    parser.add_argument("src", help="torchvision .pth, Keras .h5 or MatConvNet .mat")
+    parser.add_argument("src", help="a .pth (torchvision's or neural-style-pt's), .caffemodel, "
+                        "Torch7 .t7 (normalised VGG-19), Keras .h5 or MatConvNet .mat")
     parser.add_argument("dst", help="output .h5 in stylelab's layout")
     parser.add_argument("--half", action="store_true", help="store float16")
     parser.add_argument("--upto", metavar="LAYER",
                         help="drop the layers after this one, e.g. relu5_1")
+    parser.add_argument("--convention", choices=FAMILIES,
+                        help="whose VGG the file holds, where the file cannot say: a .pth of "
+                        "Caffe's weights (neural-style-pt) or torchvision's, or a .caffemodel of "
+                        "the normalised VGG (default: told from the file; a .pth whose digest is "
+                        "not a published one is refused without it)")
 
 
 def run_convert(args):
-    arch = convert_vgg(args.src, args.dst, half=args.half, upto=args.upto)
+    arch = convert_vgg(args.src, args.dst, half=args.half, upto=args.upto,
+                       convention=args.convention)
     print(f"{args.dst}: {arch} converted from {args.src}")
 
 
@@ -28,14 +36,17 @@ def run_download(args):
 def add_arguments(p):
     """``weights convert`` and ``weights download``, as subcommands of `p`."""
     sub = p.add_subparsers(dest="weights_command", required=True)
-    c = sub.add_parser("convert", formatter_class=HelpFormatter, help="convert a torchvision .pth, Keras .h5 or MatConvNet "
-                       ".mat VGG file to stylelab's HDF5 layout")
+    c = sub.add_parser("convert", formatter_class=HelpFormatter, help="convert a VGG file "
+                       "(.pth, .caffemodel, .t7, Keras .h5, MatConvNet .mat) to stylelab's "
+                       "HDF5 layout")
     add_convert_arguments(c)
     c.set_defaults(run=run_convert)
-    d = sub.add_parser("download", formatter_class=HelpFormatter, help="download torchvision's VGG weights and convert them "
-                       "into the cache")
-    d.add_argument("arch", choices=["vgg19", "vgg16"])
-    d.add_argument("--url", help="fetch from this address instead of torchvision's")
+    d = sub.add_parser("download", formatter_class=HelpFormatter, help="download VGG weights "
+                       "(Caffe's as neural-style-pt published them, or torchvision's) and convert "
+                       "them into the cache")
+    d.add_argument("arch", choices=list(URLS), help="vgg19/vgg16: Caffe's VGG (neural-style's "
+                   "weights); -torchvision: torchvision's")
+    d.add_argument("--url", help="fetch from this address instead of the official one")
     d.set_defaults(run=run_download)
 
 

@@ -1,16 +1,29 @@
 """Convert published VGG weight files to stylelab's HDF5 layout.
 
-Three sources, recognised from the file's first bytes, each with its own input
-convention (recorded in the output, so no caller ever needs to know it):
+Each source is recognised from the file's first bytes and has its own input
+convention and family (recorded in the output, so no caller ever needs to
+know them):
 
-================  =============  =====  =====  ==============================  =============
-source            filters        order  scale  mean                            std
-================  =============  =====  =====  ==============================  =============
-torchvision .pth  (F, C, H, W)   RGB    1      0.485, 0.456, 0.406             0.229, 0.224,
-                                                                               0.225
-Keras .h5         (H, W, C, F)   BGR    255    103.939, 116.779, 123.68        1, 1, 1
-MatConvNet .mat   (W, H, C, F)   RGB    255    the file's averageImage         1, 1, 1
-================  =============  =====  =====  ==============================  =============
+==================  =============  =====  =====  ========================  ==========  =========
+source              filters        order  scale  mean                      std         family
+==================  =============  =====  =====  ========================  ==========  =========
+torchvision .pth    (F, C, H, W)   RGB    1      0.485, 0.456, 0.406       0.229, ...  torchvision
+neural-style-pt     (F, C, H, W)   BGR    255    103.939, 116.779, 123.68  1, 1, 1     caffe
+.pth
+Caffe .caffemodel   (F, C, H, W)   BGR    255    103.939, 116.779, 123.68  1, 1, 1     caffe or
+                                                                                       normalised
+Torch7 .t7          (F, C, H, W)   RGB    1      0 (a 1x1 conv first)      1, 1, 1     normalised
+Keras .h5           (H, W, C, F)   BGR    255    103.939, 116.779, 123.68  1, 1, 1     caffe
+MatConvNet .mat     (W, H, C, F)   RGB    255    the file's averageImage   1, 1, 1     caffe
+==================  =============  =====  =====  ========================  ==========  =========
+
+A ``.pth`` of torchvision's VGG and one of neural-style-pt's (Caffe's
+weights under torchvision's key names) look alike; they are told apart by
+the first 8 hex digits of the file's SHA-256, which torch.hub puts in the
+published names (``vgg19-dcbb9e9d.pth``, ``vgg19-d01eb7cb.pth``). Any other
+``.pth`` needs ``convention=`` said: the converter does not guess. A
+``.caffemodel`` is Caffe's VGG unless its net is named "normalised" or
+``convention="normalised"`` says so (bethgelab's ``vgg_normalised``).
 
 References: torchvision's ``transforms.Normalize`` values for its ImageNet
 models; Keras ``applications.vgg19.preprocess_input`` ("converted from RGB to
@@ -31,14 +44,20 @@ from ..nets.vgg import BLOCKS, conv_shapes, convs_upto, layer_names
 from .atomic import check_outputs
 from .hdf5 import open_hdf5
 from .limits import check_finite, untrusted_reader
+from .caffe import read_caffemodel
 from .pth import load_pth
-from .vgg_h5 import TORCHVISION, save_vgg_h5
+from .torch7_vgg import IDENTITY, read_torch7_vgg
+from .vgg_h5 import CAFFE, CONVENTIONS, FAMILIES, save_vgg_h5
 
-KERAS = dict(channel_order="BGR", input_scale=255.0,
-             mean=[103.939, 116.779, 123.68], std=[1.0, 1.0, 1.0])
+KERAS = CAFFE
 MATCONVNET = dict(channel_order="RGB", input_scale=255.0, std=[1.0, 1.0, 1.0])
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+T7_MAGIC = (b"\x03\x00\x00\x00", b"\x04\x00\x00\x00")   # a table or a torch object
+# The published .pth files of VGG, by the first 8 hex digits of their SHA-256:
+# (arch, family). torchvision's, and neural-style-pt's conversions of Caffe's.
+KNOWN_PTH = {"dcbb9e9d": ("vgg19", "torchvision"), "397923af": ("vgg16", "torchvision"),
+             "d01eb7cb": ("vgg19", "caffe"), "00b39a1b": ("vgg16", "caffe")}
 
 
 def _arch_from_count(n, path):
@@ -49,7 +68,7 @@ def _arch_from_count(n, path):
 
 
 def sniff(path):
-    """The format of `path` from its first bytes: 'pth', 'keras' or 'matconvnet'."""
+    """The format of `path` from its first bytes: 'pth', 'keras', 'matconvnet', 'torch7' or 'caffe'."""
     try:
         with open(path, "rb") as f:
             head = f.read(520)
@@ -66,8 +85,12 @@ def sniff(path):
     if head.startswith(b"MATLAB 7.3 MAT-file") or head[512:520] == HDF5_MAGIC:
         raise ValueError(f"{path}: MATLAB v7.3 files are not supported; in MATLAB, "
                          f"re-save it with save(..., '-v7')")
-    raise ValueError(f"{path}: not a VGG weight file this converter knows "
-                     f"(torchvision .pth, Keras .h5 or MatConvNet .mat)")
+    if head[:4] in T7_MAGIC:
+        return "torch7"
+    if path.lower().endswith(".caffemodel"):        # protobuf has no magic bytes
+        return "caffe"
+    raise ValueError(f"{path}: not a VGG weight file this converter knows (a .pth, "
+                     f".caffemodel, Torch7 .t7, Keras .h5 or MatConvNet .mat)")
 
 
 @untrusted_reader("torchvision checkpoint")
@@ -92,7 +115,28 @@ def read_torchvision(path):
         if w.ndim != 4:
             raise ValueError(f"{path}: {name} weight has shape {w.shape}, expected 4 axes")
         weights[name] = (w.transpose(0, 2, 3, 1), b)
-    return arch, weights, dict(TORCHVISION)
+    return dict(arch=arch, weights=weights)
+
+
+def pth_family(path, arch, convention, digest):
+    """Whose VGG a ``.pth`` holds: torchvision's or Caffe's, by its digest or as `convention` says.
+
+    Raises ValueError when neither tells, or when they disagree.
+    """
+    known = KNOWN_PTH.get(digest[:8])
+    if known is not None and known[0] != arch:
+        raise ValueError(f"{path}: its digest is that of {known[1]}'s {known[0]}, but it "
+                         f"holds {arch} weights; the file is damaged")
+    if convention is None:
+        if known is None:
+            raise ValueError(f"{path}: cannot tell whether this .pth holds torchvision's VGG "
+                             f"(inputs in [0, 1]) or Caffe's (neural-style-pt's, BGR 0..255); "
+                             f"say which with --convention caffe or --convention torchvision")
+        return known[1]
+    if known is not None and known[1] != convention:
+        raise ValueError(f"{path} is {known[1]}'s {arch} (by its digest), not "
+                         f"{convention}'s; leave out --convention")
+    return convention
 
 
 @untrusted_reader("Keras weight file")
@@ -123,7 +167,7 @@ def read_keras(path):
                                  f"{g[bias].shape}, but {arch} needs {(k, k, c, f_)} and {(f_,)}")
             w, b = g[kernel][()], g[bias][()]
             weights[name] = (w.transpose(3, 0, 1, 2), b)
-    return arch, weights, dict(KERAS)
+    return dict(arch=arch, weights=weights, convention=dict(KERAS), family="caffe")
 
 
 def _field(struct, name, path):
@@ -167,7 +211,25 @@ def read_matconvnet(path):
         raise ValueError(f"{path}: no normalization.averageImage (the input mean)")
     avg = np.asarray(avg, dtype=np.float64)
     mean = avg.reshape(-1, 3).mean(axis=0) if avg.size > 3 else avg.reshape(3)
-    return arch, weights, dict(MATCONVNET, mean=[float(m) for m in mean])
+    return dict(arch=arch, weights=weights, family="caffe",
+                convention=dict(MATCONVNET, mean=[float(m) for m in mean]))
+
+
+def read_caffe(path):
+    """A ``.caffemodel``'s VGG: the conv layers in order, named as VGG's."""
+    net_name, convs = read_caffemodel(path)
+    arch = _arch_from_count(len(convs), path)
+    weights = {name: (w, b) for name, (_, w, b) in zip(conv_shapes(arch), convs)}
+    normalised = "normali" in net_name.lower()
+    return dict(arch=arch, weights=weights, convention=dict(CAFFE),
+                family="normalised" if normalised else None)
+
+
+def read_torch7(path):
+    """A normalised VGG-19 ``.t7`` (:mod:`stylelab.files.torch7_vgg`)."""
+    arch, weights, preprocess, padding = read_torch7_vgg(path)
+    return dict(arch=arch, weights=weights, convention=dict(IDENTITY), family="normalised",
+                padding=padding, preprocess=preprocess)
 
 
 def check_mat_sizes(path, max_expansion=64):
@@ -200,7 +262,8 @@ def check_mat_sizes(path, max_expansion=64):
         raise ValueError(f"{path}: cannot read as a MATLAB file ({exc})") from None
 
 
-READERS = {"pth": read_torchvision, "keras": read_keras, "matconvnet": read_matconvnet}
+READERS = {"pth": read_torchvision, "keras": read_keras, "matconvnet": read_matconvnet,
+           "caffe": read_caffe, "torch7": read_torch7}
 
 
 def sha256_of(path):
@@ -213,13 +276,15 @@ def sha256_of(path):
 
 
 def convert_vgg(src, dst, half=False, upto=None, source_name=None, sha256=None,
-                expect_arch=None):
+                expect_arch=None, convention=None):
     """Convert a VGG weight file to stylelab's HDF5 layout (written atomically).
 
     Parameters
     ----------
     src : str
-        A torchvision ``.pth``, Keras ``.h5`` or MatConvNet ``.mat`` file.
+        A ``.pth`` (torchvision's or neural-style-pt's), ``.caffemodel``,
+        Torch7 ``.t7`` (the normalised VGG-19), Keras ``.h5`` or MatConvNet
+        ``.mat`` file.
     dst : str
         The ``.h5`` file to write.
     half : bool
@@ -233,15 +298,33 @@ def convert_vgg(src, dst, half=False, upto=None, source_name=None, sha256=None,
     expect_arch : {"vgg16", "vgg19"}, optional
         Refuse a file holding the other network (a download named vgg19
         that is really VGG-16).
+    convention : {"caffe", "torchvision", "normalised"}, optional
+        Whose VGG `src` is, where the file cannot say: needed for a ``.pth``
+        whose digest is not a published one; ``"normalised"`` marks a
+        ``.caffemodel`` of the normalised VGG-19.
 
     Returns
     -------
     arch : str
     """
     check_outputs([dst], [src])
+    if convention is not None and convention not in FAMILIES:
+        raise ValueError(f"--convention must be one of {', '.join(FAMILIES)}, got {convention!r}")
     kind = sniff(src)
-    arch, weights, convention = READERS[kind](src)
+    found = READERS[kind](src)
+    arch, weights = found["arch"], found["weights"]
     name = source_name or os.path.basename(src)
+    sha256 = sha256 or sha256_of(src)
+    if kind == "pth":
+        family = pth_family(name, arch, convention, sha256)
+    elif convention is not None and kind == "caffe":
+        family = convention
+    else:
+        family = found.get("family") or "caffe"
+        if convention is not None and convention != family:
+            raise ValueError(f"{name} holds {family} weights (a {kind} file says so itself); "
+                             f"leave out --convention")
+    input_convention = found.get("convention") or dict(CONVENTIONS[family])
     if expect_arch is not None and arch != expect_arch:
         raise ValueError(f"{name} holds {arch} weights, not {expect_arch}; nothing was saved")
     if upto is not None:
@@ -249,9 +332,13 @@ def convert_vgg(src, dst, half=False, upto=None, source_name=None, sha256=None,
         weights = {n: weights[n] for n in keep}
     weights = {n: (np.asarray(w, np.float32), np.asarray(b, np.float32))
                for n, (w, b) in weights.items()}
-    for n, (w, b) in weights.items():
+    preprocess = found.get("preprocess")
+    if preprocess is not None:
+        preprocess = tuple(np.asarray(a, np.float32) for a in preprocess)
+    for n, (w, b) in {**weights, **({"preprocess": preprocess} if preprocess else {})}.items():
         check_finite(w, f"{src}: {n}'s weights")
         check_finite(b, f"{src}: {n}'s bias")
-    source = f"{name} sha256:{sha256 or sha256_of(src)}"
-    save_vgg_h5(dst, arch, weights, convention, source, half=half)
+    source = f"{name} sha256:{sha256}"
+    save_vgg_h5(dst, arch, weights, input_convention, source, half=half, family=family,
+                padding=found.get("padding", "zeros"), preprocess=preprocess)
     return arch

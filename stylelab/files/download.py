@@ -1,8 +1,11 @@
-"""Downloads: torchvision's VGG files (``stylelab weights download``), and the fetch every download uses.
+"""Downloads: VGG files (``stylelab weights download``), and the fetch every download uses.
 
-torchvision names its files ``<arch>-<first hex digits of the sha256>.pth``;
-the download is checked against that prefix before it is converted into the
-user cache (``$XDG_CACHE_HOME/stylelab``, default ``~/.cache/stylelab``).
+``vgg19`` and ``vgg16`` are Caffe's VGG as neural-style-pt converted them to
+``.pth`` (the weights the published neural-style pictures were made with);
+``vgg19-torchvision`` and ``vgg16-torchvision`` are torchvision's. Both name
+their files ``<arch>-<first hex digits of the sha256>.pth``; the download is
+checked against that prefix before it is converted into the user cache
+(``$XDG_CACHE_HOME/stylelab/<arch>.h5``, default ``~/.cache/stylelab``).
 Nothing half-downloaded or unchecked is ever left in the cache.
 """
 
@@ -16,8 +19,10 @@ from .atomic import new_temp, sweep_stale_temps
 from .convert import convert_vgg
 
 URLS = {
-    "vgg16": "https://download.pytorch.org/models/vgg16-397923af.pth",
-    "vgg19": "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+    "vgg19": "https://web.eecs.umich.edu/~justincj/models/vgg19-d01eb7cb.pth",
+    "vgg16": "https://web.eecs.umich.edu/~justincj/models/vgg16-00b39a1b.pth",
+    "vgg19-torchvision": "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+    "vgg16-torchvision": "https://download.pytorch.org/models/vgg16-397923af.pth",
 }
 MAX_VGG_BYTES = 1 << 30         # torchvision's VGG-19 is 548 MB
 
@@ -89,10 +94,12 @@ def download_vgg(arch="vgg19", url=None, progress=True):
 
     Parameters
     ----------
-    arch : {"vgg16", "vgg19"}
+    arch : {"vgg19", "vgg16", "vgg19-torchvision", "vgg16-torchvision"}
+        Caffe's VGG (neural-style-pt's file) or torchvision's; either is
+        cached as ``<cache>/vgg19.h5`` (or ``vgg16.h5``).
     url : str, optional
-        Where to fetch from (default: torchvision's official address). Its file
-        name must carry the sha256 prefix, as torchvision's do.
+        Where to fetch from (default: the official address). Its file name
+        must carry the sha256 prefix, as the published ones do.
     progress : bool
         Show a progress bar.
 
@@ -102,8 +109,10 @@ def download_vgg(arch="vgg19", url=None, progress=True):
         The converted ``<cache>/<arch>.h5``.
     """
     if arch not in URLS:
-        raise ValueError(f"unknown architecture {arch!r}: expected 'vgg16' or 'vgg19'")
+        raise ValueError(f"unknown weights {arch!r}: expected one of {', '.join(URLS)}")
     url = url or URLS[arch]
+    arch, _, family = arch.partition("-")
+    family = family or "caffe"
     match = re.search(r"-([0-9a-f]{6,64})\.pth$", url)
     if not match:
         raise ValueError(f"{url}: the file name carries no hash prefix to check "
@@ -130,7 +139,8 @@ def download_vgg(arch="vgg19", url=None, progress=True):
         if not sha.startswith(match.group(1)):
             raise ValueError(f"{url}: hash mismatch: the file's sha256 is {sha[:16]}..., "
                              f"its name promises {match.group(1)}...; nothing was saved")
-        convert_vgg(tmp, dst, source_name=url.rsplit("/", 1)[-1], sha256=sha, expect_arch=arch)
+        convert_vgg(tmp, dst, source_name=url.rsplit("/", 1)[-1], sha256=sha, expect_arch=arch,
+                    convention=family)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -15,17 +15,34 @@ import os
 import h5py
 import numpy as np
 
-from ..nets.vgg import (BLOCKS, CONVENTION_KEYS, check_weights, conv_shapes,
-                        normalise_convention, random_weights)
+from ..nets.vgg import (BLOCKS, CONVENTION_KEYS, PADDINGS, check_preprocess_conv, check_weights,
+                        conv_shapes, normalise_convention, random_weights)
 from .atomic import write_atomically
 from .hdf5 import open_hdf5
 from .limits import check_finite, untrusted_reader
 
 TORCHVISION = dict(channel_order="RGB", input_scale=1.0,
                    mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
+CAFFE = dict(channel_order="BGR", input_scale=255.0,
+             mean=[103.939, 116.779, 123.68], std=[1.0, 1.0, 1.0])
+# Whose VGG a file holds: Caffe's (Simonyan & Zisserman's own, as neural-style and
+# Keras use it), torchvision's (retrained in PyTorch), or Caffe's normalised by
+# Gatys et al. (each filter's mean activation over ImageNet scaled to 1).
+FAMILIES = ("caffe", "torchvision", "normalised")
+CONVENTIONS = {"caffe": CAFFE, "torchvision": TORCHVISION, "normalised": CAFFE}
 
 
-def save_vgg_h5(path, arch, weights, convention, source, half=False):
+def family_of(convention):
+    """The family a file without a ``family`` attribute belongs to, told from its convention.
+
+    Weights for 0..255 pixels came from Caffe (Keras and MatConvNet converted
+    Caffe's); weights for [0, 1] pixels are torchvision's.
+    """
+    return "caffe" if float(convention["input_scale"]) > 1 else "torchvision"
+
+
+def save_vgg_h5(path, arch, weights, convention, source, half=False, family=None,
+                padding="zeros", preprocess=None):
     """Write weights in stylelab's HDF5 layout, atomically.
 
     Parameters
@@ -43,9 +60,20 @@ def save_vgg_h5(path, arch, weights, convention, source, half=False):
         Where the weights came from (file name and its sha256).
     half : bool
         Store float16 instead of float32.
+    family : {"caffe", "torchvision", "normalised"}, optional
+        Whose VGG this is (default: told from `convention`, :func:`family_of`).
+    padding : {"zeros", "reflect"}
+    preprocess : (w (3, 1, 1, 3), b (3,)), optional
+        The 1x1 conv the Torch7 normalised VGG runs first.
     """
     check_weights(arch, weights, what="weights")
-    for name, (w, b) in weights.items():
+    family = family or family_of(convention)
+    if family not in FAMILIES or padding not in PADDINGS:
+        raise ValueError(f"family must be one of {FAMILIES} and padding one of {PADDINGS}, "
+                         f"got {family!r} and {padding!r}")
+    preprocess = check_preprocess_conv(preprocess, "save_vgg_h5")
+    extra = {} if preprocess is None else {"preprocess": preprocess}
+    for name, (w, b) in {**weights, **extra}.items():
         check_finite(w, f"{name}'s weights")
         check_finite(b, f"{name}'s bias")
     convention = normalise_convention(convention, where="save_vgg_h5")
@@ -59,21 +87,24 @@ def save_vgg_h5(path, arch, weights, convention, source, half=False):
             f.attrs["mean"] = convention["mean"]
             f.attrs["std"] = convention["std"]
             f.attrs["source"] = source
-            for name, (w, b) in weights.items():
+            f.attrs["family"] = family
+            f.attrs["padding"] = padding
+            for name, (w, b) in {**extra, **weights}.items():
                 g = f.create_group(name)
                 g.create_dataset("weight", data=np.asarray(w, dtype=dtype))
                 g.create_dataset("bias", data=np.asarray(b, dtype=dtype))
     write_atomically(path, write)
 
 
-def save_random_vgg_h5(path, arch="vgg19", seed=0, upto=None):
+def save_random_vgg_h5(path, arch="vgg19", seed=0, upto=None, family="torchvision"):
     """Write a VGG file of **random weights** (:func:`stylelab.nets.vgg.random_weights`), for tests and demos.
 
     Its ``source`` attribute says "random weights": nothing it computes is
-    what a trained VGG would see. Uses torchvision's input convention.
+    what a trained VGG would see. It takes the input convention of `family`
+    (torchvision's by default), so it stands in for that family's file.
     """
-    save_vgg_h5(path, arch, random_weights(arch, seed, upto), TORCHVISION,
-                source=f"random weights (seed {seed})")
+    save_vgg_h5(path, arch, random_weights(arch, seed, upto), CONVENTIONS[family],
+                source=f"random weights (seed {seed})", family=family)
 
 
 def _attr_str(value):
@@ -92,7 +123,6 @@ def weights_source(path):
         return _attr_str(f.attrs.get("source", "unknown"))
 
 
-@untrusted_reader("VGG weight file")
 def read_vgg_h5(path):
     """Read and check a weight file in stylelab's layout (data only; no code runs).
 
@@ -101,6 +131,39 @@ def read_vgg_h5(path):
     arch : str
     weights : dict name -> (w, b), NumPy arrays as stored
     convention : dict (see :func:`save_vgg_h5`)
+    """
+    f = read_vgg_file(path)
+    return f["arch"], f["weights"], f["convention"]
+
+
+def _stored_pair(f, path, name, shape):
+    """``(w, b)`` of group `name`, checked to be floats of `shape` (and `shape[:1]`) before reading."""
+    g = f[name]
+    w, b = (g.get("weight"), g.get("bias")) if isinstance(g, h5py.Group) else (None, None)
+    if not isinstance(w, h5py.Dataset) or not isinstance(b, h5py.Dataset):
+        raise ValueError(f"{path}: {name} lacks its weight or bias")
+    if w.dtype.kind != "f" or b.dtype.kind != "f":
+        raise ValueError(f"{path}: {name} is not stored as floats")
+    if w.shape != shape or b.shape != shape[:1]:
+        raise ValueError(f"{path}: {name} has weight {w.shape} and bias {b.shape}, "
+                         f"but it needs {shape} and {shape[:1]}")
+    pair = (w[()], b[()])
+    check_finite(pair[0], f"{path}: {name}'s weights")
+    check_finite(pair[1], f"{path}: {name}'s bias")
+    return pair
+
+
+@untrusted_reader("VGG weight file")
+def read_vgg_file(path):
+    """Everything a weight file in stylelab's layout holds, checked (data only; no code runs).
+
+    Returns
+    -------
+    dict
+        ``arch``, ``weights``, ``convention`` (as :func:`read_vgg_h5`),
+        ``family`` (see :data:`FAMILIES`), ``padding``, ``preprocess``
+        (``(w, b)`` or None) and ``source``: the keyword arguments of
+        :class:`stylelab.nets.vgg.VGG` besides pooling and dtype.
     """
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -119,22 +182,18 @@ def read_vgg_h5(path):
         convention = normalise_convention(
             {k: _attr_str(f.attrs[k]) if k == "channel_order" else f.attrs[k]
              for k in CONVENTION_KEYS}, where=path)
+        family = _attr_str(f.attrs.get("family", family_of(convention)))
+        padding = _attr_str(f.attrs.get("padding", "zeros"))
+        if family not in FAMILIES or padding not in PADDINGS:
+            raise ValueError(f"{path}: unknown family {family!r} or padding {padding!r}")
         weights = {}
         for name in conv_shapes(arch):
             if name not in f:
                 break
-            g = f[name]
-            w, b = (g.get("weight"), g.get("bias")) if isinstance(g, h5py.Group) else (None, None)
-            if not isinstance(w, h5py.Dataset) or not isinstance(b, h5py.Dataset):
-                raise ValueError(f"{path}: {name} lacks its weight or bias")
-            if w.dtype.kind != "f" or b.dtype.kind != "f":
-                raise ValueError(f"{path}: {name} is not stored as floats")
-            shape = conv_shapes(arch)[name]           # checked before a byte is read
-            if w.shape != shape or b.shape != shape[:1]:
-                raise ValueError(f"{path}: {name} has weight {w.shape} and bias {b.shape}, "
-                                 f"but {arch} needs {shape} and {shape[:1]}")
-            weights[name] = (w[()], b[()])
-            check_finite(weights[name][0], f"{path}: {name}'s weights")
-            check_finite(weights[name][1], f"{path}: {name}'s bias")
+            # Each shape is checked before a byte is read.
+            weights[name] = _stored_pair(f, path, name, conv_shapes(arch)[name])
         check_weights(arch, weights, what=path)
-    return arch, weights, convention
+        preprocess = _stored_pair(f, path, "preprocess", (3, 1, 1, 3)) if "preprocess" in f else None
+        source = _attr_str(f.attrs.get("source", "unknown"))
+    return dict(arch=arch, weights=weights, convention=convention, family=family,
+                padding=padding, preprocess=preprocess, source=source)

@@ -21,7 +21,7 @@ import numpy as np
 from ..nets.fast_vgg import FastVGG
 from ..nets.vgg import VGG
 from .download import cached_weights, download_vgg
-from .vgg_h5 import read_vgg_h5, weights_arch
+from .vgg_h5 import read_vgg_file, weights_arch
 
 ENGINES = {"fast": FastVGG, "readable": VGG}
 
@@ -47,8 +47,10 @@ def load_vgg(path, pooling="max", dtype=np.float32, engine="fast"):
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {tuple(ENGINES)}, got {engine!r}")
-    arch, weights, convention = read_vgg_h5(path)
-    return ENGINES[engine](arch, weights, convention, pooling=pooling, dtype=dtype)
+    f = read_vgg_file(path)
+    return ENGINES[engine](f["arch"], f["weights"], f["convention"], pooling=pooling,
+                           dtype=dtype, padding=f["padding"], preprocess=f["preprocess"],
+                           family=f["family"])
 
 
 def locate_weights(arch="vgg19"):

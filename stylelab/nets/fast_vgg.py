@@ -21,6 +21,10 @@ Each pass records a tape of ``(name, kind, cache)`` (a conv's cache names
 its kernel); the backward pass runs the method of each step's kind.
 ``tests/test_fast_paths.py`` checks every layer's output and the image
 gradient against the readable network.
+
+Reflection padding (the normalised Torch7 VGG) has no zero border to
+borrow, so a reflect-padded network runs the readable passes of
+:class:`~stylelab.nets.vgg.VGG`: the same numbers, at the readable speed.
 """
 
 from ..backend import get_array_module
@@ -55,6 +59,8 @@ class FastVGG(VGG):
 
     # -- the forward pass --
     def forward(self, x, layers=None, reuse_buffers=False):
+        if self.padding != "zeros":
+            return VGG.forward(self, x, layers, reuse_buffers)
         requested = list(self.names if layers is None else layers)
         deepest = self.deepest(requested)
         self.check_input(x, deepest)
@@ -155,6 +161,8 @@ class FastVGG(VGG):
 
     # -- the backward pass --
     def backward(self, grads, release=False):
+        if self.padding != "zeros":
+            return VGG.backward(self, grads, release)
         self.check_gradients(grads)
         tape = self._tape
         d = dpad = None      # the gradient at the current layer's output (and its border)

@@ -35,6 +35,7 @@ BLOCKS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
 WIDTHS = (64, 128, 256, 512, 512)
 CONVENTION_KEYS = ("channel_order", "input_scale", "mean", "std")
 POOLINGS = ("max", "avg")
+PADDINGS = ("zeros", "reflect")
 
 
 def layer_names(arch):
@@ -140,10 +141,22 @@ def random_weights(arch="vgg19", seed=0, upto=None):
     return weights
 
 
-def _frozen_conv(w, b):
+def check_preprocess_conv(preprocess, where):
+    """Refuse a preprocessing conv that is not 3 -> 3 channels, 1x1, finite: ``(w, b)`` or None."""
+    if preprocess is None:
+        return None
+    w, b = preprocess
+    if tuple(w.shape) != (3, 1, 1, 3) or tuple(b.shape) != (3,):
+        raise ValueError(f"{where}: the preprocessing conv has weight {tuple(w.shape)} and bias "
+                         f"{tuple(b.shape)}, but it must map RGB to 3 channels: (3, 1, 1, 3) "
+                         f"and (3,)")
+    return w, b
+
+
+def _frozen_conv(w, b, pad_mode="zeros"):
     """A conv layer with fixed filters: forward, and backward to its input only."""
     def forward(x):
-        return conv2d_forward(x, w, b, padding="same")
+        return conv2d_forward(x, w, b, padding="same", pad_mode=pad_mode)
 
     def backward(dy, cache):
         return conv2d_backward(dy, cache, weight_grads=False)[0]
@@ -165,6 +178,17 @@ class VGG:
         Max-pooling as trained, or average pooling (Gatys et al.'s preference).
     dtype : float dtype
         Of the weights, of the input the network takes and of its outputs.
+    padding : {"zeros", "reflect"}
+        How each 3x3 conv sees past the border: zeros as Caffe and
+        torchvision trained VGG, or the mirrored image as the normalised
+        Torch7 VGG of Li et al. and Huang & Belongie computes it.
+    preprocess : (w, b) or None
+        A 1x1 conv, ``w`` of shape (3, 1, 1, 3) and ``b`` of shape (3,), run on
+        the image after the convention's scaling: the Torch7 normalised VGG
+        folds "RGB -> BGR, times 255, minus the mean" into such a layer.
+    family : {"caffe", "torchvision", "normalised"} or None
+        Whose VGG the weights are: it chooses the default Gatys recipe
+        (:mod:`stylelab.gatys.recipes`). None: told from the convention.
 
     Attributes
     ----------
@@ -180,9 +204,12 @@ class VGG:
         objective of :mod:`stylelab.gatys` asks).
     """
 
-    def __init__(self, arch, weights, convention, pooling="max", dtype=np.float32):
+    def __init__(self, arch, weights, convention, pooling="max", dtype=np.float32,
+                 padding="zeros", preprocess=None, family=None):
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be 'max' or 'avg', got {pooling!r}")
+        if padding not in PADDINGS:
+            raise ValueError(f"padding must be 'zeros' or 'reflect', got {padding!r}")
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
             raise ValueError(f"dtype must be a float dtype, got {dtype}")
@@ -192,6 +219,10 @@ class VGG:
         self.convention = normalise_convention(convention, where="VGG")
         self.params = {n: (xp.asarray(w, dtype=dtype), xp.asarray(b, dtype=dtype))
                        for n, (w, b) in weights.items()}
+        self.padding, self.family = padding, family
+        preprocess = check_preprocess_conv(preprocess, "VGG")
+        self.preprocess_conv = None if preprocess is None else tuple(
+            xp.asarray(a, dtype=dtype) for a in preprocess)
         all_names = layer_names(arch)
         end = all_names.index(list(weights)[-1]) + 2        # a stored conv brings its ReLU,
         if end < len(all_names) and all_names[end].startswith("pool"):
@@ -209,7 +240,7 @@ class VGG:
         table = {}
         for name in self.names:
             if name.startswith("conv"):
-                table[name] = _frozen_conv(*self.params[name])
+                table[name] = _frozen_conv(*self.params[name], pad_mode=self.padding)
             elif name.startswith("relu"):
                 table[name] = (relu_forward, relu_backward)
             else:
@@ -223,16 +254,21 @@ class VGG:
                 xp.asarray(c["mean"] / c["std"], dtype=self.dtype))
 
     def preprocess(self, x):
-        """``(x[..., order] * input_scale - mean) / std`` for RGB `x` in [0, 1]."""
+        """``(x[..., order] * input_scale - mean) / std`` for RGB `x` in [0, 1], then the 1x1 conv if any."""
         xp = get_array_module(x)
         if self.convention["channel_order"] == "BGR":
             x = x[..., ::-1]
         scale, shift = self._scale_and_shift(xp)
-        return x * scale - shift
+        h = x * scale - shift
+        if self.preprocess_conv is not None:
+            h, self._preprocess_cache = conv2d_forward(h, *self.preprocess_conv, padding=0)
+        return h
 
     def preprocess_backward(self, d):
         """The gradient with respect to the RGB input, from the one at the preprocessed input."""
         xp = get_array_module(d)
+        if self.preprocess_conv is not None:
+            d = conv2d_backward(d, self._preprocess_cache, weight_grads=False)[0]
         scale, _ = self._scale_and_shift(xp)
         d = d * scale
         if self.convention["channel_order"] == "BGR":
