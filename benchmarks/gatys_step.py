@@ -58,7 +58,7 @@ def run_stylelab(args):
     xp = stylelab.array_module()
     net = load_vgg(args.weights)
     content, style, x = (xp.asarray(a) for a in images(args.size))
-    objective = GatysObjective(net, content, style)
+    objective = GatysObjective(net, content, style, recipe="paper")   # torch_gatys.py's formulas
     sync = xp.cuda.Device().synchronize if args.backend == "cupy" else (lambda: None)
     times = []
     for _ in range(args.repeats + 1):                  # the first run warms up

@@ -27,9 +27,11 @@ def parse(argv):
     p.add_argument("--weights", help="VGG-19 weights in stylelab's HDF5 layout (default: "
                    "$STYLELAB_WEIGHTS, else the download cache)")
     p.add_argument("--size", type=int, default=512, help="longest side of the output (default: 512)")
-    p.add_argument("--iterations", type=int, default=500, help="L-BFGS iterations (default: 500)")
-    p.add_argument("--content-weight", type=float, default=1.0, help="(default: 1)")
-    p.add_argument("--style-weight", type=float, default=1e3, help="(default: 1e3)")
+    p.add_argument("--iterations", type=int, help="L-BFGS iterations (default: the recipe's)")
+    p.add_argument("--recipe", choices=["neural-style", "tutorial", "paper"],
+                   help="whose objective (default: the one made for the weights)")
+    p.add_argument("--content-weight", type=float, help="(default: the recipe's)")
+    p.add_argument("--style-weight", type=float, help="(default: the recipe's)")
     p.add_argument("--style-blend", type=float, nargs="+", help="one weight per style image")
     p.add_argument("--seed", type=int, default=0, help="seed of the starting noise (default: 0)")
     p.add_argument("--quiet", action="store_true", help="accepted for the command's sake")
@@ -53,11 +55,16 @@ def main(argv=None):
     content = load_image(args.content, size=args.size, dtype=dtype)
     styles = [load_image(s, size=args.size, dtype=dtype) for s in args.style]
 
-    # 3. The objective: targets P (relu4_2) and A (Gram matrices) computed once;
-    #    then loss, grad = objective(x) for any image x of the content's shape.
-    weighting = dict(content_weight=args.content_weight, style_weight=args.style_weight,
-                     style_blend=args.style_blend)
+    # 3. The objective: targets P (content layers) and A (Gram matrices) computed
+    #    once; then loss, grad = objective(x) for any image x of the content's
+    #    shape. The recipe (layers, weights, normalisation) defaults to the one
+    #    made for these weights: neural-style's for Caffe's VGG, the tutorial's
+    #    for torchvision's.
+    weighting = dict(recipe=args.recipe, content_weight=args.content_weight,
+                     style_weight=args.style_weight, style_blend=args.style_blend)
     objective = GatysObjective(net, content, styles, **weighting)
+    print(f"recipe {objective.recipe.name} ({objective.recipe.reference}): content "
+          f"{list(objective.content_layers)}, style {list(objective.style_layers)}")
     noise = np.random.default_rng(args.seed).random(content.shape).astype(dtype)
     loss, grad = objective(noise)
     print(f"at white noise: loss {loss:.4g} = " + " + ".join(
@@ -65,7 +72,7 @@ def main(argv=None):
         f"; gradient {grad.shape}")
 
     # 4. The optimisation: stylize() builds that objective and hands it to
-    #    L-BFGS over the pixels, bounded to [0, 1], from the same noise.
+    #    L-BFGS over the pixels, bounded to [0, 1], from the recipe's start.
     result = stylize(net, content, styles, iterations=args.iterations, seed=args.seed,
                      **weighting)
     print(f"{result.iterations} L-BFGS iterations, {result.evaluations} loss evaluations; "

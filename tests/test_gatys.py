@@ -1,5 +1,7 @@
 """The Gatys objective against the same formulas in PyTorch, and the optimisation end to end."""
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +13,11 @@ from stylelab.gatys import color, losses
 from stylelab.gatys.objective import layer_weights
 from tests.reference import from_torch, rel_err, to_torch
 from tests.vgg_files import torch_vgg
+
+# This module proves the paper's formulas (tests/test_recipes.py the others): the
+# random torchvision-convention weights would otherwise get the tutorial's recipe.
+Objective = functools.partial(gatys.GatysObjective, recipe="paper")
+stylize = functools.partial(gatys.stylize, recipe="paper")
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +96,7 @@ def test_objective_equals_pytorch(weights_file, images, case):
     two = "style_blend" in kw
     styles = [painting, other] if two else [painting]
     net = load_vgg(weights_file, dtype=np.float64)
-    objective = gatys.GatysObjective(net, photo, styles, **kw)
+    objective = Objective(net, photo, styles, **kw)
     x = np.random.default_rng(0).random(photo.shape)
     loss, grad = objective(x)
 
@@ -113,7 +120,7 @@ def test_objective_gradient_is_numerically_right(weights_file):
     net = load_vgg(weights_file, dtype=np.float64)
     rng = np.random.default_rng(1)
     content, style = rng.random((8, 8, 3)), rng.random((8, 8, 3))
-    objective = gatys.GatysObjective(net, content, style, content_layers=["relu2_2"],
+    objective = Objective(net, content, style, content_layers=["relu2_2"],
                                      style_layers=["relu1_1", "relu3_1"], tv_weight=0.1)
     x = rng.random((8, 8, 3))
     _, grad = objective(x)
@@ -131,14 +138,14 @@ def test_objective_refuses_what_does_not_fit(weights_file, images):
     photo, painting, _ = images
     net = load_vgg(weights_file, dtype=np.float64)
     with pytest.raises(ValueError, match="has dtype float32 but the network is float64"):
-        gatys.GatysObjective(net, photo.astype(np.float32), painting)
+        Objective(net, photo.astype(np.float32), painting)
     with pytest.raises(ValueError, match="2 style blend weights for 1 style images"):
-        gatys.GatysObjective(net, photo, painting, style_blend=[1, 2])
+        Objective(net, photo, painting, style_blend=[1, 2])
     with pytest.raises(ValueError, match="has no layer 'relu6_1'"):
-        gatys.GatysObjective(net, photo, painting, style_layers=["relu6_1"])
+        Objective(net, photo, painting, style_layers=["relu6_1"])
     with pytest.raises(ValueError, match="too small to reach relu5_1"):
-        gatys.GatysObjective(net, photo[:12, :12], painting)
-    objective = gatys.GatysObjective(net, photo, painting)
+        Objective(net, photo[:12, :12], painting)
+    objective = Objective(net, photo, painting)
     with pytest.raises(ValueError, match=r"the objective was built for \(32, 32, 3\)"):
         objective(photo[:16])
 
@@ -147,8 +154,8 @@ def test_stylize_drives_the_loss_down_by_orders_of_magnitude(weights_file, image
     photo, painting, _ = images
     net = load_vgg(weights_file)
     c, s = photo.astype(np.float32), painting.astype(np.float32)
-    result = gatys.stylize(net, c, s, iterations=100, seed=5)
-    objective = gatys.GatysObjective(net, c, s)
+    result = stylize(net, c, s, iterations=100, seed=5)
+    objective = Objective(net, c, s)
     noise = np.random.default_rng(5).random(c.shape).astype(np.float32)
     start, end = objective(noise)[0], objective(result.image)[0]
     assert end < start / 30, (start, end)
@@ -166,8 +173,8 @@ def test_texture_synthesis_brings_the_grams_to_the_style(weights_file, images):
     photo, painting, _ = images
     net = load_vgg(weights_file)
     c, s = photo.astype(np.float32), painting.astype(np.float32)
-    result = gatys.stylize(net, c, s, iterations=100, seed=5, content_weight=0.0)
-    objective = gatys.GatysObjective(net, c, s)
+    result = stylize(net, c, s, iterations=100, seed=5, content_weight=0.0)
+    objective = Objective(net, c, s)
     noise = np.random.default_rng(5).random(c.shape).astype(np.float32)
     layers = list(gatys.STYLE_LAYERS)
     made, noisy = net.forward(result.image[None], layers), net.forward(noise[None], layers)
@@ -180,9 +187,9 @@ def test_the_same_seed_gives_the_same_image(weights_file, images):
     photo, painting, _ = images
     net = load_vgg(weights_file)
     c, s = photo.astype(np.float32), painting.astype(np.float32)
-    first = gatys.stylize(net, c, s, iterations=10, seed=5).image
-    assert np.array_equal(gatys.stylize(net, c, s, iterations=10, seed=5).image, first)
-    assert not np.array_equal(gatys.stylize(net, c, s, iterations=10, seed=6).image, first)
+    first = stylize(net, c, s, iterations=10, seed=5).image
+    assert np.array_equal(stylize(net, c, s, iterations=10, seed=5).image, first)
+    assert not np.array_equal(stylize(net, c, s, iterations=10, seed=6).image, first)
 
 
 OPTIONS = {
@@ -202,7 +209,7 @@ def test_stylize_options_run_and_lower_the_loss(weights_file, images, name):
     styles = [painting, other] if "style_blend" in kw else [painting]
     net = load_vgg(weights_file, pooling="avg" if "avg" in name else "max")
     rows = []
-    result = gatys.stylize(net, photo.astype(np.float32), [s.astype(np.float32) for s in styles],
+    result = stylize(net, photo.astype(np.float32), [s.astype(np.float32) for s in styles],
                            iterations=8, style_layers=["relu1_1", "relu2_1", "relu3_1"],
                            callback=lambda info: rows.append(info) and False, **kw)
     assert result.image.shape == photo.shape and np.isfinite(result.image).all()
@@ -222,10 +229,10 @@ def test_stylize_checks_sizes_before_it_starts(weights_file, images):
     photo, painting, _ = images
     net = load_vgg(weights_file)
     with pytest.raises(ValueError, match="8x8 pixels is too small to reach relu5_1"):
-        gatys.stylize(net, photo.astype(np.float32), painting.astype(np.float32),
+        stylize(net, photo.astype(np.float32), painting.astype(np.float32),
                       iterations=1, scales=3, style_layers=["relu5_1", "relu1_1"], content_layers=())
     with pytest.raises(ValueError, match="the style image becomes"):
-        gatys.stylize(net, photo.astype(np.float32), painting.astype(np.float32),
+        stylize(net, photo.astype(np.float32), painting.astype(np.float32),
                       iterations=1, style_scale=0.25)
 
 
@@ -233,7 +240,7 @@ def test_nan_in_the_optimisation_is_reported(weights_file, images):
     photo, painting, _ = images
     net = load_vgg(weights_file)
     with pytest.raises(optim.NonFiniteLoss, match="(loss|gradient) became (nan|NaN or infinite).* at evaluation 1"):
-        gatys.stylize(net, photo.astype(np.float32), painting.astype(np.float32),
+        stylize(net, photo.astype(np.float32), painting.astype(np.float32),
                       iterations=2, style_weight=1e300)
 
 

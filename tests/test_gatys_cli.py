@@ -36,6 +36,8 @@ def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("gatys_cli")
     save_random_vgg_h5(d / "vgg19.h5", "vgg19", seed=0, upto="relu5_1")
     save_random_vgg_h5(d / "vgg16.h5", "vgg16", seed=0, upto="relu5_1")
+    save_random_vgg_h5(d / "vgg19_relu2.h5", "vgg19", seed=0, upto="relu2_1")
+    save_random_vgg_h5(d / "caffe19.h5", "vgg19", seed=0, upto="relu5_1", family="caffe")
     rng = np.random.default_rng(2)
     Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)).save(d / "photo.png")
     Image.fromarray(rng.integers(0, 256, (30, 30, 3), dtype=np.uint8)).save(d / "painting.png")
@@ -71,6 +73,21 @@ def test_the_command_writes_the_image_history_plot_and_snapshots(files, tmp_path
     os.umask(umask)
     for name in ("out.png", "h.json", "loss.png", "out_0002.png"):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
+
+
+@pytest.mark.parametrize("weights,recipe,why", [
+    ("vgg19.h5", "tutorial", "the default for torchvision's VGG"),
+    ("caffe19.h5", "neural-style", "the default for Caffe's VGG"),
+])
+def test_the_recipe_follows_the_weights_and_the_summary_says_so(files, tmp_path, weights, recipe,
+                                                                 why):
+    args = [str(a) for a in base_args(files, tmp_path / "out.png")]
+    args[args.index("--weights") + 1] = str(files / weights)
+    res = run(*args)
+    assert res.returncode == 0, res.stderr
+    assert f"recipe {recipe} ({why}" in res.stdout
+    res = run(*args, "--recipe", "paper")
+    assert res.returncode == 0 and "recipe paper (asked for)" in res.stdout, res.stderr
 
 
 def test_options_from_the_command_line(files, tmp_path):
@@ -133,14 +150,20 @@ BAD = {
     "missing content": ({"--content": ["missing.png"]}, "no such image file: missing.png"),
     "corrupt style": ({"--style": ["BAD/notes.png"]}, "cannot read image"),
     "truncated content": ({"--content": ["BAD/cut.png"]}, "cannot read image"),
-    "too small for relu5_1": ({"--size": [12]}, "too small to reach relu5_1"),
+    "too small for relu5_1": ({"--size": [12], "--recipe": ["paper"]},
+                              "too small to reach relu5_1"),
+    "a recipe for another VGG": ({"--recipe": ["neural-style"]},
+                                 "use --recipe tutorial (or paper)"),
+    "a recipe's layers beyond the weights": ({"--weights": ["FILES/vgg19_relu2.h5"]},
+                                             "recipe 'tutorial' reads content layer conv2_2, but "
+                                             "these weights stop at relu2_1"),
     "wrong architecture": ({"--weights": ["FILES/vgg16.h5"]},
                            "holds vgg16 weights, but this run uses vgg19"),
     "not a weight file": ({"--weights": ["BAD/weights.txt"]}, "is not an HDF5 weight file"),
     "NaN in the optimisation": ({"--style-weight": ["1e300"]}, "became NaN or infinite"),
     "unknown layer": ({"--style-layers": ["relu9_9"]}, "has no layer 'relu9_9'"),
     "bad output name": ({"--out": ["out.unknown"]}, "cannot tell an image format"),
-    "bad init": ({"--init": ["sparkles"]}, "--init must be noise, content, style or an image"),
+    "bad init": ({"--init": ["sparkles"]}, "--init must be noise, content, style, mean or an image"),
     "blend count": ({"--style-blend": [1, 2]}, "2 style blend weights for 1 style images"),
     "history format": ({"--history": ["h.txt"]}, "use .csv or .json"),
     "half-weighted layers": ({"--style-layers": ["relu1_1:0.5,relu2_1"]},

@@ -61,7 +61,7 @@ def test_inversion_objective_matches_pytorch(rng, vgg19_weights):
     vgg = encoder(vgg19_weights, np.float64)
     x = rng.random((24, 20, 3))
     target = rng.random((1, 6, 5, 256))
-    objective = GatysObjective(vgg, x, [], content_layers=("relu3_1",), style_layers=(),
+    objective = GatysObjective(vgg, x, [], recipe="paper", content_layers=("relu3_1",), style_layers=(),
                                content_weight=1.0, style_weight=0.0,
                                content_targets={"relu3_1": target})
     loss, grad = objective(x)

@@ -1,7 +1,10 @@
 """``stylelab gatys``: the command line of :mod:`stylelab.gatys`.
 
 Weights come from ``--weights``, ``$STYLELAB_WEIGHTS`` or the download cache,
-and are downloaded on first use when none are there. A progress bar shows
+and are downloaded on first use when none are there (Caffe's VGG-19, as
+neural-style runs it). The recipe -- layers, weights, normalisation, start
+-- is the one made for the weights unless ``--recipe`` says otherwise, and
+every loss option overrides one of its values. A progress bar shows
 the iteration, the loss terms and the time left; Ctrl-C writes the best image
 so far. Every file is written atomically.
 """
@@ -16,9 +19,10 @@ from ..files.history import check_history_path, plot_history, write_history
 from ..files.images import image_format, load_image, save_image
 from ..files import atomic as files
 from ..files.weights import find_weights, load_vgg, resolve_weights
-from ..gatys import CONTENT_LAYERS, INITS, STYLE_LAYERS, stylize
+from ..gatys import INITS, RECIPES, stylize
 from ..gatys.color import COLOR_MODES
 from ..gatys.losses import STYLE_STATISTICS
+from ..gatys.recipes import WHY, get_recipe, net_family
 from .argtypes import non_negative_float, positive_int
 from .common import duration, is_snapshot_of, report, snapshot_path, status
 
@@ -54,17 +58,29 @@ def add_arguments(p):
     g.add_argument("--pooling", choices=["max", "avg"], default="max",
                    help="max-pooling as VGG was trained, or average (the paper's preference)")
     g = p.add_argument_group("the loss")
-    g.add_argument("--content-weight", type=non_negative_float, default=1.0,
-                   help="alpha, the content loss's weight")
-    g.add_argument("--style-weight", type=non_negative_float, default=1e3,
-                   help="beta, the style loss's weight (the paper's alpha/beta = 1e-3); raise "
-                   "it if the result looks too much like the photograph")
-    g.add_argument("--tv-weight", type=non_negative_float, default=0.0,
-                   help="total variation: smooths the picture")
-    g.add_argument("--content-layers", type=layer_spec, default=",".join(CONTENT_LAYERS),
-                   help="comma-separated, optionally name:weight")
-    g.add_argument("--style-layers", type=layer_spec, default=",".join(STYLE_LAYERS),
-                   help="comma-separated, optionally name:weight (equal weights if none)")
+    g.add_argument("--recipe", choices=list(RECIPES),
+                   help="whose objective: neural-style (neural-style-pt's layers, weights and "
+                   "normalisation, made for Caffe's VGG), tutorial (PyTorch's tutorial, made for "
+                   "torchvision's VGG) or paper (Gatys et al.). Default: the one made for the "
+                   "weights -- neural-style for Caffe's VGG (the download), tutorial for "
+                   "torchvision's, paper for the normalised VGG -- as a weight ratio tuned for "
+                   "one VGG does not paint with another. The options below override its values")
+    g.add_argument("--content-weight", type=non_negative_float,
+                   help="alpha, the content loss's weight (default: the recipe's: 5, 1, 1)")
+    g.add_argument("--style-weight", type=non_negative_float,
+                   help="beta, the style loss's weight (default: the recipe's: 100, 1e6, 1e3); "
+                   "raise it if the result looks too much like the photograph")
+    g.add_argument("--tv-weight", type=non_negative_float,
+                   help="total variation: smooths the picture (default: the recipe's: 1e-3, "
+                   "0, 0)")
+    g.add_argument("--normalize-gradients", action="store_true",
+                   help="neural-style's -normalize_gradients: scale each term's gradient by its "
+                   "weight squared")
+    g.add_argument("--content-layers", type=layer_spec,
+                   help="comma-separated, optionally name:weight (default: the recipe's)")
+    g.add_argument("--style-layers", type=layer_spec,
+                   help="comma-separated, optionally name:weight; equal weights if none "
+                   "(default: the recipe's)")
     g.add_argument("--style-blend", type=non_negative_float, nargs="+",
                    help="one weight per style image (default: equal)")
     g.add_argument("--style-scale", type=non_negative_float, default=1.0,
@@ -77,15 +93,15 @@ def add_arguments(p):
     g = p.add_argument_group("the optimisation")
     g.add_argument("--size", type=positive_int, default=512,
                    help="longest side of the output in pixels")
-    g.add_argument("--iterations", type=positive_int, default=500,
+    g.add_argument("--iterations", type=positive_int,
                    help="optimiser iterations per scale; an L-BFGS iteration may evaluate the "
-                   "loss more than once")
+                   "loss more than once (default: the recipe's: 1000, 300, 500)")
     g.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs",
                    help="L-BFGS as the paper, or Adam")
     g.add_argument("--learning-rate", type=non_negative_float, default=0.02,
                    help="Adam's step size on pixels in [0, 1]")
-    g.add_argument("--init", default="noise", help="noise (seeded), content, style, or an "
-                   "image file")
+    g.add_argument("--init", help="noise (seeded), content, style, mean (the mean pixel plus "
+                   "tiny noise), or an image file (default: the recipe's: mean, content, noise)")
     g.add_argument("--seed", type=int, default=0, help="seed of the noise")
     g.add_argument("--scales", type=positive_int, default=1,
                    help="coarse-to-fine: optimise at 1/2^(k-1) ... 1/2, 1 of the size, each "
@@ -117,21 +133,21 @@ def load_images(args, dtype):
     side = max(1, round(args.style_scale * args.size))
     styles = [load_image(s, size=side, dtype=dtype) for s in args.style]
     init = args.init
-    if init not in INITS:
+    if init is not None and init not in INITS:
         init = load_image(init, dtype=dtype)
     return content, styles, init
 
 
-def stylize_options(args, init):
+def stylize_options(args, init, recipe):
     """The keyword arguments of :func:`stylelab.gatys.stylize` that `args` asks for."""
-    return dict(iterations=args.iterations, optimizer=args.optimizer,
+    return dict(recipe=recipe, iterations=args.iterations, optimizer=args.optimizer,
                 learning_rate=args.learning_rate, init=init, seed=args.seed,
                 scales=args.scales, style_scale=args.style_scale,
                 original_colors=args.original_colors,
                 content_layers=args.content_layers, style_layers=args.style_layers,
                 content_weight=args.content_weight, style_weight=args.style_weight,
                 tv_weight=args.tv_weight, style_blend=args.style_blend,
-                statistic=args.statistic)
+                statistic=args.statistic, normalize_gradients=args.normalize_gradients)
 
 
 def check_outputs(args):
@@ -141,11 +157,12 @@ def check_outputs(args):
         check_history_path(args.history)
     if args.plot:
         image_format(args.plot)
-    if args.init not in INITS and not os.path.exists(args.init):
-        raise ValueError(f"--init must be noise, content, style or an image file; "
+    given_init = args.init is not None and args.init not in INITS
+    if given_init and not os.path.exists(args.init):
+        raise ValueError(f"--init must be noise, content, style, mean or an image file; "
                          f"{args.init!r} is none of these")
     inputs = [args.content, *args.style, args.weights or find_weights(args.arch),
-              None if args.init in INITS else args.init]
+              args.init if given_init else None]
     files.check_outputs([args.out, args.history, args.plot], inputs)
     if args.save_every:
         # The snapshots OUT_0001, OUT_0002, ...: by their pattern, not one by one.
@@ -185,16 +202,20 @@ class Progress:
 def run(args):
     check_outputs(args)
     net, weights, origin = load_network(args)
+    recipe = get_recipe(args.recipe, net)
+    chosen = "asked for" if args.recipe else f"the default for {WHY[net_family(net)]}"
+    iterations = args.iterations or recipe.iterations
     content, styles, init = load_images(args, net.dtype)
-    status(args.quiet, f"gatys: {net.arch} from {origin} ({weights}); computing the content and "
-           f"style targets at {content.shape[1]}x{content.shape[0]}, then {args.iterations} "
-           f"iterations{f' at each of {args.scales} scales' if args.scales > 1 else ''}")
-    progress = Progress(args.iterations * args.scales, args.optimizer, args.quiet,
+    status(args.quiet, f"gatys: {net.arch} from {origin} ({weights}); recipe {recipe.name} "
+           f"({chosen}); computing the content and style targets at "
+           f"{content.shape[1]}x{content.shape[0]}, then {iterations} iterations"
+           f"{f' at each of {args.scales} scales' if args.scales > 1 else ''}")
+    progress = Progress(iterations * args.scales, args.optimizer, args.quiet,
                         args.out, args.save_every)
     start = time.perf_counter()
     try:
         result = stylize(net, content, styles, callback=progress,
-                               **stylize_options(args, init))
+                               **stylize_options(args, init, recipe))
     finally:
         progress.close()
     save_image(args.out, result.image)
@@ -207,7 +228,7 @@ def run(args):
                      f"({os.path.basename(weights)})")
     what = "L-BFGS iterations" if args.optimizer == "lbfgs" else "Adam steps"
     last = result.history[-1] if result.history else {"total": float("nan")}
-    summary = (f"{args.out}: {result.iterations} {what} ({result.evaluations} loss "
-               f"evaluations) at {content.shape[0]}x{content.shape[1]} in "
+    summary = (f"{args.out}: recipe {recipe.name} ({chosen}), {result.iterations} {what} "
+               f"({result.evaluations} loss evaluations) at {content.shape[0]}x{content.shape[1]} in "
                f"{duration(time.perf_counter() - start)}; final loss {last['total']:.4g}")
     report(summary, result.interrupted, "the best image so far")

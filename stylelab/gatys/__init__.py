@@ -7,6 +7,8 @@
 * ``stylize``: :func:`stylize`, the whole run (L-BFGS, several styles,
   coarse to fine, original colours).
 * ``color``: keeping the photograph's colours (Gatys et al. 2016).
+* ``recipes``: the objective as neural-style, PyTorch's tutorial and the
+  paper write it (layers, weights, normalisations), one per VGG.
 
 The objective and the run are this package's API::
 
@@ -14,7 +16,8 @@ The objective and the run are this package's API::
 """
 
 from .objective import CONTENT_LAYERS, STYLE_LAYERS, GatysObjective
+from .recipes import RECIPES, default_recipe
 from .stylize import INITS, StylizeResult, stylize
 
 __all__ = ["GatysObjective", "stylize", "StylizeResult", "CONTENT_LAYERS", "STYLE_LAYERS",
-           "INITS"]
+           "INITS", "RECIPES", "default_recipe"]

@@ -15,12 +15,26 @@ With these conventions the paper's formulas read::
 
 The covariance variant centres ``F`` over the positions before the Gram
 product: it works as well as the Gram matrix.
+
+neural-style and PyTorch's tutorial scale the same sums otherwise
+(``normalisation="mse"``, :mod:`stylelab.gatys.recipes`): the mean over the
+elements, of the features and of ``G / (N_l M_l)``::
+
+    content    L_c = sum((F - P)^2) / (M_l N_l)            dL_c/dF = 2 (F - P) / (M_l N_l)
+    style      E_l = sum((G - A)^2) / (N_l^4 M_l^2)        dE_l/dF = 4 F (G - A) / (N_l^4 M_l^2)
 """
 
 from ..backend import get_array_module
 from ..layers.fast.blas import matmul
 
 STYLE_STATISTICS = ("gram", "covariance")
+NORMALISATIONS = ("paper", "mse")
+TV_KINDS = ("squared", "l1")
+
+
+def _check_normalisation(normalisation):
+    if normalisation not in NORMALISATIONS:
+        raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {normalisation!r}")
 
 
 def _check_style_statistic(statistic):
@@ -68,7 +82,7 @@ def gram(f, statistic="gram"):
     return matmul(fm.transpose(0, 2, 1), fm)
 
 
-def content_loss(f, p, out=None):
+def content_loss(f, p, out=None, normalisation="paper"):
     """``L_c = 1/2 * sum((F - P)^2)``, the squared error of two feature maps.
 
     Parameters
@@ -79,21 +93,28 @@ def content_loss(f, p, out=None):
         Features of the photograph (the target).
     out : ndarray like `f`, optional
         Where to write the gradient (a buffer an optimiser reuses).
+    normalisation : {"paper", "mse"}
+        ``"mse"``: the mean of ``(F - P)^2`` instead (neural-style, the tutorial).
 
     Returns
     -------
     value : float
     grad : ndarray like `f`
-        ``dL_c/dF = F - P``.
+        ``dL_c/dF = F - P`` (``2 (F - P) / F.size`` for ``"mse"``).
     """
+    _check_normalisation(normalisation)
     if f.shape != p.shape:
         raise ValueError(f"content features {tuple(f.shape)} and target "
                          f"{tuple(p.shape)} differ in shape")
     diff = get_array_module(f).subtract(f, p, out=out)
-    return 0.5 * float((diff * diff).sum()), diff
+    total = float((diff * diff).sum())
+    if normalisation == "paper":
+        return 0.5 * total, diff
+    diff *= f.dtype.type(2.0 / f.size)
+    return total / f.size, diff
 
 
-def style_loss(f, a, statistic="gram", out=None):
+def style_loss(f, a, statistic="gram", out=None, normalisation="paper"):
     """``E_l = sum((G - A)^2) / (4 N_l^2 M_l^2)``: one layer's style loss.
 
     Parameters
@@ -106,6 +127,8 @@ def style_loss(f, a, statistic="gram", out=None):
     statistic : {"gram", "covariance"}
     out : C-contiguous ndarray like `f`, optional
         Where to write the gradient (a buffer an optimiser reuses).
+    normalisation : {"paper", "mse"}
+        ``"mse"``: ``mean((G - A)^2) / (N_l M_l)^2`` instead (neural-style, the tutorial).
 
     Returns
     -------
@@ -113,8 +136,9 @@ def style_loss(f, a, statistic="gram", out=None):
         Summed over the batch.
     grad : ndarray like `f`
         ``dE_l/dF = F (G - A) / (N_l^2 M_l^2)``, F being ``f`` centred in
-        the covariance variant.
+        the covariance variant (``4 F (G - A) / (N_l^4 M_l^2)`` for ``"mse"``).
     """
+    _check_normalisation(normalisation)
     xp = get_array_module(f)
     n, h, w, c = f.shape
     if a.shape[-2:] != (c, c):
@@ -123,12 +147,14 @@ def style_loss(f, a, statistic="gram", out=None):
     fm = _style_features(f, statistic)
     diff = matmul(fm.transpose(0, 2, 1), fm) - a
     m = h * w
-    norm = float(c) ** 2 * float(m) ** 2
-    value = float((diff * diff).sum()) / (4.0 * norm)
-    # dE/dG = (G - A) / (2 N^2 M^2); G = F^T F and G - A is symmetric, so
-    # dE/dF = F (dE/dG + dE/dG^T) = F (G - A) / (N^2 M^2). (The scale goes on
-    # the small C x C factor, not on the M x C product.)
-    scaled = diff * f.dtype.type(1.0 / norm)
+    # E = k sum((G - A)^2) with k = 1 / (4 N^2 M^2) (paper) or 1 / (N^4 M^2) (mse).
+    k = 1.0 / (4.0 * c ** 2 * float(m) ** 2) if normalisation == "paper" else 1.0 / (
+        float(c) ** 4 * float(m) ** 2)
+    value = float((diff * diff).sum()) * k
+    # dE/dG = 2 k (G - A); G = F^T F and G - A is symmetric, so
+    # dE/dF = F (dE/dG + dE/dG^T) = 4 k F (G - A). (The scale goes on the
+    # small C x C factor, not on the M x C product.)
+    scaled = diff * f.dtype.type(4.0 * k)
     dfm = xp.empty(fm.shape, dtype=f.dtype) if out is None else out.reshape(fm.shape)
     for i in range(n):
         matmul(fm[i], scaled[i], out=dfm[i])
@@ -149,15 +175,20 @@ def scale_gram(g, m_from, m_to):
     return g * g.dtype.type(m_to / m_from)
 
 
-def tv_loss(x):
-    """Total variation: the sum of squared differences of neighbouring pixels.
+def tv_loss(x, kind="squared", scale=1.0):
+    """Total variation: how much neighbouring pixels differ.
 
     ``TV = sum((x[i+1, j] - x[i, j])^2) + sum((x[i, j+1] - x[i, j])^2)``
-    over all channels; it penalises high-frequency noise.
+    over all channels (``"squared"``), or the sum of absolute differences
+    (``"l1"``, neural-style's); it penalises high-frequency noise.
 
     Parameters
     ----------
     x : ndarray of shape (..., H, W, C)
+    kind : {"squared", "l1"}
+    scale : float
+        Measure the differences of ``scale * x``: neural-style takes its TV
+        of the network's input, the pixels times 256.
 
     Returns
     -------
@@ -166,14 +197,23 @@ def tv_loss(x):
     """
     if x.ndim < 3:
         raise ValueError(f"TV needs an image of shape (..., H, W, C), got {tuple(x.shape)}")
+    if kind not in TV_KINDS:
+        raise ValueError(f"TV kind must be one of {TV_KINDS}, got {kind!r}")
     xp = get_array_module(x)
-    dv = x[..., 1:, :, :] - x[..., :-1, :, :]    # vertical neighbours
-    dh = x[..., :, 1:, :] - x[..., :, :-1, :]    # horizontal neighbours
-    value = float((dv * dv).sum()) + float((dh * dh).sum())
+    t = x.dtype.type(scale)
+    dv = (x[..., 1:, :, :] - x[..., :-1, :, :]) * t    # vertical neighbours
+    dh = (x[..., :, 1:, :] - x[..., :, :-1, :]) * t    # horizontal neighbours
+    if kind == "squared":
+        value = float((dv * dv).sum()) + float((dh * dh).sum())
+        # d/db of (b - a)^2 is +2(b - a), d/da is -2(b - a).
+        gv, gh = dv * (2 * t), dh * (2 * t)
+    else:
+        value = float(xp.abs(dv).sum()) + float(xp.abs(dh).sum())
+        # d/db of |b - a| is sign(b - a) (0 where they are equal, as PyTorch takes it).
+        gv, gh = xp.sign(dv) * t, xp.sign(dh) * t
     grad = xp.zeros_like(x)
-    # d/dx of (b - a)^2 is +2(b - a) for b and -2(b - a) for a.
-    grad[..., 1:, :, :] += 2 * dv
-    grad[..., :-1, :, :] -= 2 * dv
-    grad[..., :, 1:, :] += 2 * dh
-    grad[..., :, :-1, :] -= 2 * dh
+    grad[..., 1:, :, :] += gv
+    grad[..., :-1, :, :] -= gv
+    grad[..., :, 1:, :] += gh
+    grad[..., :, :-1, :] -= gh
     return value, grad

@@ -1,6 +1,6 @@
 """The objective of Gatys et al. 2015: content, style and TV losses through VGG, and their gradient.
 
-The recipe, as in the paper:
+The method, as in the paper:
 
 1. Run the photograph through VGG-19 and keep its ``relu4_2`` activations
    ``P`` (the content target).
@@ -12,7 +12,10 @@ The recipe, as in the paper:
    minimised by L-BFGS with the gradient the network carries back.
 
 :class:`GatysObjective` is step 3's ``loss, grad = objective(x)``;
-:func:`stylelab.gatys.stylize.stylize` runs the whole thing.
+:func:`stylelab.gatys.stylize.stylize` runs the whole thing. Which layers,
+weights and normalisations it uses is a recipe
+(:mod:`stylelab.gatys.recipes`): the paper's, neural-style's or PyTorch's
+tutorial's, by default the one made for the network's weights.
 """
 
 from collections.abc import Mapping
@@ -22,6 +25,7 @@ import numpy as np
 from ..backend import get_array_module
 from ..profile import timed
 from . import losses
+from .recipes import get_recipe, gradient_scale, input_gain, recipe_layers
 
 CONTENT_LAYERS = ("relu4_2",)
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -76,10 +80,14 @@ class GatysObjective:
         being made has its shape.
     styles : ndarray of shape (H_s, W_s, 3), or a list of them
         The painting(s); any size each.
-    content_layers, style_layers : sequence of str, or mapping name -> weight
+    recipe : {"neural-style", "tutorial", "paper"}, Recipe or None
+        Whose objective (:mod:`stylelab.gatys.recipes`): its layers, weights,
+        normalisation and TV are the defaults of the options below. None:
+        the recipe made for the network's weights.
+    content_layers, style_layers : sequence of str, or mapping name -> weight, optional
         A sequence gives every layer the same weight, ``1 / len(layers)`` (an
         average over the layers); a mapping gives each its own.
-    content_weight, style_weight, tv_weight : float
+    content_weight, style_weight, tv_weight : float, optional
         The paper's alpha and beta, and the weight of the total variation.
     style_blend : sequence of float, optional
         One weight per style image (normalised to sum to 1); the target Gram
@@ -91,6 +99,9 @@ class GatysObjective:
         only the start's shape. Inverting given features (Li et al.'s
         training-free path, :mod:`stylelab.universal.cascade`) is this objective
         with no style layers.
+    normalize_gradients : bool
+        neural-style's ``-normalize_gradients``
+        (:func:`stylelab.gatys.recipes.gradient_scale`).
 
     Notes
     -----
@@ -101,9 +112,15 @@ class GatysObjective:
     (``content``, ``style``, ``tv``) and their ``total``.
     """
 
-    def __init__(self, net, content, styles, content_layers=CONTENT_LAYERS,
-                 style_layers=STYLE_LAYERS, content_weight=1.0, style_weight=1e3,
-                 tv_weight=0.0, style_blend=None, statistic="gram", content_targets=None):
+    def __init__(self, net, content, styles, recipe=None, content_layers=None,
+                 style_layers=None, content_weight=None, style_weight=None, tv_weight=None,
+                 style_blend=None, statistic="gram", content_targets=None,
+                 normalize_gradients=False):
+        self.recipe = recipe = get_recipe(recipe, net)
+        content_layers, style_layers = recipe_layers(recipe, net, content_layers, style_layers)
+        content_weight = recipe.content_weight if content_weight is None else content_weight
+        style_weight = recipe.style_weight if style_weight is None else style_weight
+        tv_weight = recipe.tv_weight if tv_weight is None else tv_weight
         if not isinstance(styles, (list, tuple)):
             styles = [styles]
         if not styles and style_layers:
@@ -123,12 +140,16 @@ class GatysObjective:
         self.content_weight = float(content_weight)
         self.style_weight = float(style_weight)
         self.tv_weight = float(tv_weight)
+        self.normalize_gradients = bool(normalize_gradients)
         self.layers = list(dict.fromkeys([*self.content_layers, *self.style_layers]))
         blend = blend_weights(style_blend, len(styles)) if styles else []
+        # neural-style feeds its VGG pixels x 256 where Caffe's convention says
+        # 255: every image goes in times this gain, every gradient comes out times it.
+        self.gain = net.dtype.type(input_gain(recipe, net))
 
         # The targets, computed once. The content's features at the style
         # layers give the number of positions the image being made will have.
-        feats = (net.forward(content[None], layers=self.layers)
+        feats = (net.forward(self._input(content[None]), layers=self.layers)
                  if content_targets is None or self.style_layers else {})
         # Copies: the features are views into buffers the network will reuse.
         if content_targets is None:
@@ -139,7 +160,7 @@ class GatysObjective:
         del feats                 # free the photo's activations before the painting's
         self.style_targets = {}
         for style, b in zip(styles, blend):
-            sfeats = net.forward(style[None], layers=list(self.style_layers))
+            sfeats = net.forward(self._input(style[None]), layers=list(self.style_layers))
             for n in self.style_layers:
                 f = sfeats[n]
                 a = losses.scale_gram(losses.gram(f, statistic),
@@ -148,6 +169,9 @@ class GatysObjective:
             del sfeats
         self.terms = {}
         self._buffers, self._keep = {}, False
+
+    def _input(self, x):
+        return x * self.gain if self.gain != 1 else x
 
     def __call__(self, x):
         """The loss and its gradient at image `x`.
@@ -168,16 +192,18 @@ class GatysObjective:
         dtype = x.dtype.type
         profile = self.net.profile
         # Each call overwrites the last one's features: nothing is kept between calls.
-        feats = self.net.forward(x[None], layers=self.layers, reuse_buffers=True)
+        feats = self.net.forward(self._input(x[None]), layers=self.layers, reuse_buffers=True)
         self._keep_work(feats)
         grads = {}
         content = style = 0.0
+        norm, scale = self.recipe.normalisation, self.normalize_gradients
         with timed(profile, "content loss"):
             for n, w in self.content_layers.items():
                 value, g = losses.content_loss(feats[n], self.content_targets[n],
-                                               out=self._work(("content grad", n), feats[n]))
+                                               out=self._work(("content grad", n), feats[n]),
+                                               normalisation=norm)
                 content += w * value
-                g *= dtype(self.content_weight * w)       # g is ours: scale it in place
+                g *= dtype(gradient_scale(self.content_weight * w, scale))   # g is ours
                 grads[n] = g
         with timed(profile, "style loss (Gram)"):
             for n, w in self.style_layers.items():
@@ -186,18 +212,21 @@ class GatysObjective:
                 f = self._work(("features", n), feats[n])
                 f[...] = feats[n]
                 value, g = losses.style_loss(f, self.style_targets[n], self.statistic,
-                                             out=self._work(("style grad", n), f))
+                                             out=self._work(("style grad", n), f),
+                                             normalisation=norm)
                 style += w * value
-                g *= dtype(self.style_weight * w)
+                g *= dtype(gradient_scale(self.style_weight * w, scale))
                 if n in grads:
                     grads[n] += g
                 else:
                     grads[n] = g
         grad = self.net.backward(grads, release=True)[0]
+        if self.gain != 1:
+            grad *= self.gain
         tv = 0.0
         if self.tv_weight:
             with timed(profile, "TV loss"):
-                tv, tv_grad = losses.tv_loss(x)
+                tv, tv_grad = losses.tv_loss(x, self.recipe.tv, self.recipe.pixel_scale or 1.0)
                 grad += tv_grad * dtype(self.tv_weight)
         self.terms = {"content": self.content_weight * content,
                       "style": self.style_weight * style,

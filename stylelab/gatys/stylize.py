@@ -15,9 +15,10 @@ from ..backend import get_array_module
 from ..files.images import fit_longest_side, resize_image
 from ..optim import minimize
 from . import color
-from .objective import CONTENT_LAYERS, STYLE_LAYERS, GatysObjective, layer_weights
+from .objective import GatysObjective, layer_weights
+from .recipes import get_recipe, input_gain, mean_pixel_start, recipe_layers
 
-INITS = ("noise", "content", "style")
+INITS = ("noise", "content", "style", "mean")
 
 
 @dataclass
@@ -53,13 +54,17 @@ def scale_sizes(shape, scales):
             for k in reversed(range(scales))]
 
 
-def _initial_image(init, content, styles, seed):
+def _initial_image(init, content, styles, seed, net, recipe):
     xp = get_array_module(content)
     if isinstance(init, str):
         if init == "noise":
             # White noise, as in the paper; seeded so runs repeat.
             rng = np.random.default_rng(seed)
             return xp.asarray(rng.random(content.shape), dtype=content.dtype)
+        if init == "mean":
+            # neural-style's start: tiny noise around the network's mean pixel.
+            return xp.asarray(mean_pixel_start(net, content.shape, input_gain(recipe, net), seed,
+                                               content.dtype))
         if init == "content":
             return content.copy()
         if init == "style":
@@ -68,9 +73,9 @@ def _initial_image(init, content, styles, seed):
     return resize_image(init, *content.shape[:2]).copy()
 
 
-def stylize(net, content, styles, *, iterations=500, optimizer="lbfgs", learning_rate=0.02,
-            init="noise", seed=0, scales=1, style_scale=1.0, original_colors=None,
-            callback=None, **objective_options):
+def stylize(net, content, styles, *, recipe=None, iterations=None, optimizer="lbfgs",
+            learning_rate=0.02, init=None, seed=0, scales=1, style_scale=1.0,
+            original_colors=None, callback=None, **objective_options):
     """Run Gatys et al.'s optimisation, optionally coarse to fine.
 
     Parameters
@@ -81,15 +86,20 @@ def stylize(net, content, styles, *, iterations=500, optimizer="lbfgs", learning
     styles : ndarray or list of ndarray, each (H_s, W_s, 3)
         At any size: each is resized to ``style_scale`` times the longest
         side of the image being made, at every scale.
-    iterations : int
+    recipe : {"neural-style", "tutorial", "paper"}, Recipe or None
+        Whose objective and defaults (:mod:`stylelab.gatys.recipes`); None:
+        the one made for the network's weights.
+    iterations : int, optional
         Optimiser iterations at each scale (L-BFGS iterations, each of which
-        may evaluate the loss more than once; or Adam steps).
+        may evaluate the loss more than once; or Adam steps). Default: the
+        recipe's.
     optimizer : {"lbfgs", "adam"}
     learning_rate : float
         Adam's step size (pixels are in [0, 1]).
-    init : {"noise", "content", "style"} or ndarray
-        The first scale's starting image; later scales start from the
-        previous result, upsampled.
+    init : {"noise", "content", "style", "mean"} or ndarray, optional
+        The first scale's starting image (``"mean"``: the network's mean
+        pixel plus tiny noise, neural-style's); later scales start from the
+        previous result, upsampled. Default: the recipe's.
     seed : int
         Seeds the noise: the same seed gives the same image.
     scales : int
@@ -102,13 +112,17 @@ def stylize(net, content, styles, *, iterations=500, optimizer="lbfgs", learning
         plus ``image`` (the current iterate, colours restored if asked) and
         ``scales``; returning True stops the run.
     **objective_options
-        Passed to :class:`GatysObjective` (layers, weights, blend, statistic).
+        Passed to :class:`GatysObjective` (layers, weights, blend, statistic,
+        normalize_gradients).
 
     Returns
     -------
     StylizeResult
     """
     styles = list(styles) if isinstance(styles, (list, tuple)) else [styles]
+    recipe = get_recipe(recipe, net)
+    iterations = recipe.iterations if iterations is None else iterations
+    init = recipe.init if init is None else init
     if not styles:
         raise ValueError("at least one style image is needed")
     if scales < 1:
@@ -125,8 +139,9 @@ def stylize(net, content, styles, *, iterations=500, optimizer="lbfgs", learning
     elif original_colors == "histogram":
         styles = [color.match_color_histogram(s, content) for s in styles]
 
-    layers = [*layer_weights(objective_options.get("content_layers", CONTENT_LAYERS), "content"),
-              *layer_weights(objective_options.get("style_layers", STYLE_LAYERS), "style")]
+    content_layers, style_layers = recipe_layers(recipe, net, objective_options.get("content_layers"),
+                                                 objective_options.get("style_layers"))
+    layers = [*layer_weights(content_layers, "content"), *layer_weights(style_layers, "style")]
     need = max(net.min_size(n) for n in layers) if layers else 1
     sizes = scale_sizes(content.shape[:2], scales)
     for hw in sizes:
@@ -147,8 +162,9 @@ def stylize(net, content, styles, *, iterations=500, optimizer="lbfgs", learning
             raise ValueError(f"the style image becomes {small[0][0]}x{small[0][1]} pixels, "
                              f"too small for the layers asked for (at least {need}x{need}); "
                              f"raise the style scale or the size")
-        objective = GatysObjective(net, c, s_sized, **objective_options)
-        x0 = _initial_image(init, c, s_sized, seed) if x is None else resize_image(x, h, w)
+        objective = GatysObjective(net, c, s_sized, recipe=recipe, **objective_options)
+        x0 = (_initial_image(init, c, s_sized, seed, net, recipe) if x is None
+              else resize_image(x, h, w))
         photo_here = resize_image(photo, h, w) if original_colors == "luminance" else None
         done = (result.iterations, result.evaluations)
 

@@ -162,7 +162,7 @@ def invert_features(vgg, target, layer, x0, iterations=50, tv_weight=0.0, callba
     -------
     stylelab.optim.OptimizeResult
     """
-    objective = GatysObjective(vgg, x0, [], content_layers=(layer,), style_layers=(),
+    objective = GatysObjective(vgg, x0, [], recipe="paper", content_layers=(layer,), style_layers=(),
                                content_weight=1.0, style_weight=0.0, tv_weight=tv_weight,
                                content_targets={layer: target})
     report = None if callback is None else (
