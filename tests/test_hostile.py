@@ -139,7 +139,10 @@ def upscale(k, o, model=None, image=None, out=None):
 
 
 def convert(k, o, src, out=None):
-    return ["weights", "convert", src, out or o / "c.h5"]
+    # The kit's .pth files hold torchvision-layout random weights; their digests are no
+    # published file's, so the converter is told whose they are.
+    convention = ["--convention", "torchvision"] if str(src).endswith(".pth") else []
+    return ["weights", "convert", src, out or o / "c.h5", *convention]
 
 
 def models_convert(k, o, src, out=None):

@@ -87,8 +87,8 @@ def test_every_readme_command_runs_as_written(tmp_path):
     (project / "examples").symlink_to(ROOT / "examples")
     weights = tmp_path / "weights"
     weights.mkdir()
-    save_random_vgg_h5(weights / "vgg19.h5", "vgg19", seed=0, upto="relu5_1")
-    save_random_vgg_h5(weights / "vgg16.h5", "vgg16", seed=0, upto="relu4_3")
+    save_random_vgg_h5(weights / "vgg19.h5", "vgg19", seed=0, upto="relu5_1", family="caffe")
+    save_random_vgg_h5(weights / "vgg16.h5", "vgg16", seed=0, upto="relu4_3")  # torchvision's, as the download
     env = dict(os.environ, STYLELAB_WEIGHTS=str(weights), XDG_CACHE_HOME=str(tmp_path / "cache"))
     ran = 0
     for _, line in readme_commands():

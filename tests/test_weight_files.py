@@ -231,7 +231,7 @@ def server(tmp_path_factory, weights16):
 def test_download_converts_into_the_cache(server, tmp_path, monkeypatch, weights16, rng):
     base, prefix, served = server
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    path = download_vgg("vgg16-torchvision", url=f"{base}/vgg16-{prefix}.pth", progress=False)
+    path = download_vgg("vgg16", url=f"{base}/vgg16-{prefix}.pth", progress=False)
     assert path == str(tmp_path / "stylelab" / "vgg16.h5")
     assert sorted(os.listdir(tmp_path / "stylelab")) == ["vgg16.h5"]
     import h5py

@@ -44,8 +44,10 @@ def add_arguments(p):
     d = sub.add_parser("download", formatter_class=HelpFormatter, help="download VGG weights "
                        "(Caffe's as neural-style-pt published them, or torchvision's) and convert "
                        "them into the cache")
-    d.add_argument("arch", choices=list(URLS), help="vgg19/vgg16: Caffe's VGG (neural-style's "
-                   "weights); -torchvision: torchvision's")
+    d.add_argument("arch", choices=list(URLS), help="vgg19: Caffe's VGG-19 (neural-style's "
+                   "weights, what the commands fetch on first use); vgg19-torchvision: "
+                   "torchvision's; vgg16: torchvision's VGG-16 (the training loss network); "
+                   "vgg16-caffe: Caffe's")
     d.add_argument("--url", help="fetch from this address instead of the official one")
     d.set_defaults(run=run_download)
 

@@ -1,8 +1,10 @@
 """Downloads: VGG files (``stylelab weights download``), and the fetch every download uses.
 
-``vgg19`` and ``vgg16`` are Caffe's VGG as neural-style-pt converted them to
-``.pth`` (the weights the published neural-style pictures were made with);
-``vgg19-torchvision`` and ``vgg16-torchvision`` are torchvision's. Both name
+``vgg19`` (what the commands fetch on first use) is Caffe's VGG-19 as
+neural-style-pt converted it to ``.pth``, the weights the published
+neural-style pictures were made with; ``vgg19-torchvision`` is torchvision's.
+``vgg16`` stays torchvision's (the loss network the training defaults were
+set with); ``vgg16-caffe`` is neural-style-pt's. Both sources name
 their files ``<arch>-<first hex digits of the sha256>.pth``; the download is
 checked against that prefix before it is converted into the user cache
 (``$XDG_CACHE_HOME/stylelab/<arch>.h5``, default ``~/.cache/stylelab``).
@@ -18,11 +20,14 @@ import urllib.request
 from .atomic import new_temp, sweep_stale_temps
 from .convert import convert_vgg
 
+NEURAL_STYLE_PT = "https://web.eecs.umich.edu/~justincj/models/"
+TORCHVISION = "https://download.pytorch.org/models/"
+# name: (address, architecture, family)
 URLS = {
-    "vgg19": "https://web.eecs.umich.edu/~justincj/models/vgg19-d01eb7cb.pth",
-    "vgg16": "https://web.eecs.umich.edu/~justincj/models/vgg16-00b39a1b.pth",
-    "vgg19-torchvision": "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
-    "vgg16-torchvision": "https://download.pytorch.org/models/vgg16-397923af.pth",
+    "vgg19": (NEURAL_STYLE_PT + "vgg19-d01eb7cb.pth", "vgg19", "caffe"),
+    "vgg19-torchvision": (TORCHVISION + "vgg19-dcbb9e9d.pth", "vgg19", "torchvision"),
+    "vgg16": (TORCHVISION + "vgg16-397923af.pth", "vgg16", "torchvision"),
+    "vgg16-caffe": (NEURAL_STYLE_PT + "vgg16-00b39a1b.pth", "vgg16", "caffe"),
 }
 MAX_VGG_BYTES = 1 << 30         # torchvision's VGG-19 is 548 MB
 
@@ -94,9 +99,9 @@ def download_vgg(arch="vgg19", url=None, progress=True):
 
     Parameters
     ----------
-    arch : {"vgg19", "vgg16", "vgg19-torchvision", "vgg16-torchvision"}
-        Caffe's VGG (neural-style-pt's file) or torchvision's; either is
-        cached as ``<cache>/vgg19.h5`` (or ``vgg16.h5``).
+    arch : {"vgg19", "vgg19-torchvision", "vgg16", "vgg16-caffe"}
+        Which file (see the module notes); each is cached as
+        ``<cache>/vgg19.h5`` (or ``vgg16.h5``).
     url : str, optional
         Where to fetch from (default: the official address). Its file name
         must carry the sha256 prefix, as the published ones do.
@@ -110,9 +115,8 @@ def download_vgg(arch="vgg19", url=None, progress=True):
     """
     if arch not in URLS:
         raise ValueError(f"unknown weights {arch!r}: expected one of {', '.join(URLS)}")
-    url = url or URLS[arch]
-    arch, _, family = arch.partition("-")
-    family = family or "caffe"
+    default_url, arch, family = URLS[arch]
+    url = url or default_url
     match = re.search(r"-([0-9a-f]{6,64})\.pth$", url)
     if not match:
         raise ValueError(f"{url}: the file name carries no hash prefix to check "

@@ -65,7 +65,7 @@ class _Walk:
         return self.modules[self.i - 1]
 
 
-def _modules(obj, path):
+def module_list(obj, path):
     """The ``modules`` list of a container, each checked to be a module."""
     mods = obj.get("modules") if isinstance(obj, TorchObject) else None
     if not isinstance(mods, list) or not all(isinstance(m, TorchObject) for m in mods):
@@ -81,7 +81,7 @@ def _nn(module):
     return module
 
 
-def _int(module, key, path):
+def int_field(module, key, path):
     value = module.get(key)
     if not isinstance(value, (int, float)) or not float(value).is_integer():
         raise ValueError(f"{path}: {module.class_name} has no whole number {key!r}")
@@ -105,12 +105,12 @@ def _array(module, key, path, shape=None, required=True):
     return value.astype(np.float64)
 
 
-def _conv(module, path, transposed=False):
+def conv_module(module, path, transposed=False):
     """A conv's (w in stylelab's layout, b, kernel, stride, pad)."""
-    n_in, n_out = _int(module, "nInputPlane", path), _int(module, "nOutputPlane", path)
-    k, kh = _int(module, "kW", path), _int(module, "kH", path)
-    stride, pad = _int(module, "dW", path), _int(module, "padW", path)
-    if (kh, _int(module, "dH", path), _int(module, "padH", path)) != (k, stride, pad):
+    n_in, n_out = int_field(module, "nInputPlane", path), int_field(module, "nOutputPlane", path)
+    k, kh = int_field(module, "kW", path), int_field(module, "kH", path)
+    stride, pad = int_field(module, "dW", path), int_field(module, "padW", path)
+    if (kh, int_field(module, "dH", path), int_field(module, "padH", path)) != (k, stride, pad):
         raise ValueError(f"{path}: a {module.class_name} that is not square")
     if transposed:   # (nIn, nOut, kH, kW) -> stylelab's transposed layout (C_in, K, K, C_out)
         w = _array(module, "weight", path, (n_in, n_out, k, k)).transpose(0, 2, 3, 1)
@@ -161,11 +161,11 @@ def read_johnson_t7(path, dtype=np.float32):
     preprocessing = str(opt.get("preprocessing", "vgg"))
     if preprocessing not in PREPROCESSING:
         raise ValueError(f"{path}: preprocessing {preprocessing!r} is neither 'vgg' nor 'resnet'")
-    walk = _Walk(_modules(obj, path), path)
+    walk = _Walk(module_list(obj, path), path)
     options = dict(SOURCES["torch7"], **PREPROCESSING[preprocessing], input_pad=0)
     if walk.peek() == "nn.SpatialReflectionPadding":
         pad = walk.take("nn.SpatialReflectionPadding")
-        pads = {_int(pad, k, path) for k in ("pad_l", "pad_r", "pad_t", "pad_b")}
+        pads = {int_field(pad, k, path) for k in ("pad_l", "pad_r", "pad_t", "pad_b")}
         if len(pads) != 1:
             walk.fail("the input's reflection padding is not the same on every side")
         options["input_pad"] = pads.pop()
@@ -184,9 +184,9 @@ def read_johnson_t7(path, dtype=np.float32):
             continue
         transposed = walk.peek() == "nn.SpatialFullConvolution"
         module = walk.take(walk.peek())
-        w, b, k, stride, pad = _conv(module, path, transposed)
+        w, b, k, stride, pad = conv_module(module, path, transposed)
         if transposed:
-            if (k, stride, pad, _int(module, "adjW", path)) != (3, 2, 1, 1):
+            if (k, stride, pad, int_field(module, "adjW", path)) != (3, 2, 1, 1):
                 walk.fail("a transposed conv other than 3x3, stride 2, padding 1, adjustment 1")
             stage, token = name("up"), f"u{w.shape[3]}"
         elif stride == 2 and k == 3:
@@ -212,19 +212,19 @@ def read_johnson_t7(path, dtype=np.float32):
 
 def _residual(block, path, params, stage, norms):
     """``Sequential{ConcatTable{Sequential{conv, norm, ReLU, conv, norm}, ShaveImage}, CAddTable}``."""
-    walk = _Walk(_modules(block, path), path)
+    walk = _Walk(module_list(block, path), path)
     concat = walk.take("nn.ConcatTable")
     walk.take("nn.CAddTable")
-    branches = _modules(concat, path)
+    branches = module_list(concat, path)
     if len(branches) != 2 or branches[0].class_name != "nn.Sequential":
         walk.fail("a residual block that is not {conv block, shortcut}")
     shortcut = branches[1]
-    if shortcut.class_name != "nn.ShaveImage" or _int(shortcut, "size", path) != 2:
+    if shortcut.class_name != "nn.ShaveImage" or int_field(shortcut, "size", path) != 2:
         walk.fail("a residual block whose shortcut is not ShaveImage(2) (the released "
                   "networks' unpadded blocks)")
-    inner = _Walk(_modules(branches[0], path), path)
+    inner = _Walk(module_list(branches[0], path), path)
     for i in (1, 2):
-        w, b, k, stride, pad = _conv(inner.take("nn.SpatialConvolution"), path)
+        w, b, k, stride, pad = conv_module(inner.take("nn.SpatialConvolution"), path)
         if (k, stride, pad) != (3, 1, 0):
             inner.fail("a residual conv other than 3x3, stride 1, unpadded")
         kind, gamma, beta, eps = _norm(inner.take(*NORMS), path, b.shape[0])

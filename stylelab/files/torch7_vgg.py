@@ -25,7 +25,7 @@ padded).
 
 from ..nets.vgg import layer_names
 from .torch7 import load_t7
-from .torch7_models import _conv, _int, _modules
+from .torch7_models import conv_module, int_field, module_list
 from .limits import untrusted_reader
 
 IDENTITY = dict(channel_order="RGB", input_scale=1.0, mean=[0.0, 0.0, 0.0], std=[1.0, 1.0, 1.0])
@@ -57,11 +57,11 @@ def read_torch7_vgg(path):
     if getattr(obj, "class_name", None) != "nn.Sequential":
         raise ValueError(f"{path}: expected an nn.Sequential (the normalised VGG), got "
                          f"{getattr(obj, 'class_name', type(obj).__name__)}")
-    modules = _modules(obj, path)
+    modules = module_list(obj, path)
     if not modules or _kind(modules[0], path, 0) != "conv":
         raise ValueError(f"{path}: the normalised VGG starts with a 1x1 conv from RGB; this "
                          f"file does not")
-    w0, b0, k0, _, _ = _conv(modules[0], path)
+    w0, b0, k0, _, _ = conv_module(modules[0], path)
     if w0.shape != (3, 1, 1, 3):
         raise ValueError(f"{path}: the first conv is {w0.shape[0]} filters of {k0}x{k0}x"
                          f"{w0.shape[-1]}, not the 1x1 colour map (3 filters of 1x1x3)")
@@ -70,7 +70,7 @@ def read_torch7_vgg(path):
     for i, m in enumerate(modules[1:], start=1):
         kind = _kind(m, path, i)
         if kind == "pad":
-            pads = [_int(m, k, path) for k in ("pad_l", "pad_r", "pad_t", "pad_b")]
+            pads = [int_field(m, k, path) for k in ("pad_l", "pad_r", "pad_t", "pad_b")]
             if pads != [1, 1, 1, 1] or pending_pad:
                 raise ValueError(f"{path}: module {i + 1} pads by {pads}; VGG's 3x3 convs need "
                                  f"1 on each side")
@@ -81,7 +81,7 @@ def read_torch7_vgg(path):
             raise ValueError(f"{path}: module {i + 1} is a {kind}, but VGG-19 has {there} "
                              f"there; these layers do not form VGG-19")
         if kind == "conv":
-            w, b, k, stride, pad = _conv(m, path)
+            w, b, k, stride, pad = conv_module(m, path)
             if (k, stride) != (3, 1) or pad != (0 if pending_pad else 1):
                 raise ValueError(f"{path}: {names[at]} is {k}x{k}, stride {stride}, pad {pad}; "
                                  f"VGG's are 3x3, stride 1, padded by 1")
@@ -89,7 +89,7 @@ def read_torch7_vgg(path):
             weights[names[at]] = (w, b)
             pending_pad = False
         elif kind == "pool":
-            sizes = [_int(m, key, path) for key in ("kW", "kH", "dW", "dH")]
+            sizes = [int_field(m, key, path) for key in ("kW", "kH", "dW", "dH")]
             if sizes != [2, 2, 2, 2]:
                 raise ValueError(f"{path}: {names[at]} is not a 2x2 pooling of stride 2")
         elif pending_pad:
