@@ -12,6 +12,10 @@ Two rules keep the rest of the library free of hidden state:
 
 Moving to the host, for SciPy or Pillow, is always explicit: :func:`to_numpy`.
 CuPy is imported only when it is chosen or when a CuPy array is met.
+
+Besides NumPy and CuPy, a test may register a device of its own with
+:func:`register_device` (``tests/cupy_standin.py``: CuPy's behaviour on the
+CPU, for machines without a GPU); it is chosen and recognised the same way.
 """
 
 import os
@@ -20,9 +24,8 @@ import sys
 import numpy as np
 
 __all__ = ["BackendError", "use", "backend_name", "array_module",
-           "get_array_module", "to_numpy", "asarray"]
+           "get_array_module", "to_numpy", "asarray", "register_device"]
 
-_CHOICES = ("numpy", "cupy")
 _ENV = "STYLELAB_BACKEND"
 
 # The one global: the name of the backend new arrays are made on, or None
@@ -53,13 +56,31 @@ def _load_cupy():
     return cupy
 
 
+# Device backends: name -> (loader, the top-level package their array types live in).
+_DEVICES = {"cupy": (_load_cupy, "cupy")}
+
+
+def register_device(name, load, package):
+    """Make `name` a backend: ``load()`` returns its array module, whose arrays' types live in `package`.
+
+    For test instruments (``tests/cupy_standin.py``); stylelab itself knows
+    NumPy and CuPy.
+    """
+    _DEVICES[name] = (load, package)
+
+
+def _choices():
+    return ("numpy", *_DEVICES)
+
+
 def use(name):
     """Choose where new arrays, weights and images live.
 
     Parameters
     ----------
     name : {"numpy", "cupy"}
-        ``"numpy"`` for the CPU, ``"cupy"`` for an NVIDIA GPU.
+        ``"numpy"`` for the CPU, ``"cupy"`` for an NVIDIA GPU (or a device a
+        test registered).
 
     Returns
     -------
@@ -74,10 +95,10 @@ def use(name):
         If ``"cupy"`` is chosen and CuPy or a GPU is missing.
     """
     global _current
-    if name not in _CHOICES:
+    if name not in _choices():
         raise ValueError(f"unknown backend {name!r}: choose one of "
-                         f"{', '.join(map(repr, _CHOICES))}")
-    module = _load_cupy() if name == "cupy" else np
+                         f"{', '.join(map(repr, _choices()))}")
+    module = np if name == "numpy" else _DEVICES[name][0]()
     _current = name
     return module
 
@@ -91,13 +112,18 @@ def backend_name():
 
 def array_module():
     """The module new arrays are made with: ``numpy`` or ``cupy``."""
-    return np if backend_name() == "numpy" else _load_cupy()
+    name = backend_name()
+    return np if name == "numpy" else _DEVICES[name][0]()
 
 
-def _is_cupy(x):
-    # Look at the type's module rather than importing CuPy: NumPy users never
-    # pay for (or need) a CuPy install.
-    return type(x).__module__.split(".")[0] == "cupy"
+def _device_package(x):
+    """The package of a device array's type (``"cupy"``), or None for anything else.
+
+    It looks at the type's module rather than importing CuPy: NumPy users
+    never pay for (or need) a CuPy install.
+    """
+    root = type(x).__module__.split(".")[0]
+    return root if any(root == package for _, package in _DEVICES.values()) else None
 
 
 def get_array_module(*arrays):
@@ -106,14 +132,16 @@ def get_array_module(*arrays):
     Numeric functions call this on their inputs instead of consulting
     :func:`use`, so they run wherever their data already is.
     """
-    if any(_is_cupy(a) for a in arrays):
-        return sys.modules["cupy"]
+    for a in arrays:
+        package = _device_package(a)
+        if package is not None:
+            return sys.modules[package]
     return np
 
 
 def to_numpy(x):
     """Copy `x` to the host as a NumPy array (a no-op for NumPy input)."""
-    if _is_cupy(x):
+    if _device_package(x) is not None:
         return x.get()
     return np.asarray(x)
 
@@ -121,6 +149,6 @@ def to_numpy(x):
 def asarray(x, dtype=None):
     """Put `x` on the current backend (see :func:`use`), optionally as `dtype`."""
     xp = array_module()
-    if xp is not np and not _is_cupy(x):
+    if xp is not np and _device_package(x) is None:
         x = np.asarray(x)
     return xp.asarray(x, dtype=dtype)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .backend import get_array_module, to_numpy
+from .profile import timed
 
 METHODS = ("lbfgs", "adam")
 
@@ -127,7 +128,8 @@ class _Tracker:
         self.best_loss, self.best_x = math.inf, None
 
     def __call__(self, x):
-        # Overflow is checked for below, once, instead of warned about per array.
+        # Overflow is checked for below, once, instead of warned about per array
+        # (NumPy's warnings: CuPy does not warn, and the same check serves it).
         with np.errstate(over="ignore", invalid="ignore"):
             loss, grad = self.fun(x)
         self.evaluations += 1
@@ -143,16 +145,18 @@ class _Tracker:
         return loss, grad
 
 
-def _lbfgs(tracker, x0, iterations, bounds, callback):
+def _lbfgs(tracker, x0, iterations, bounds, callback, profile=None):
     from scipy.optimize import Bounds, minimize as scipy_minimize
 
     xp = get_array_module(x0)
     shape, dtype = x0.shape, x0.dtype
 
     def fun(z):                       # SciPy's side: float64 host vector
-        x = xp.asarray(z.reshape(shape), dtype=dtype)
+        with timed(profile, "host transfer (to the array's device)"):
+            x = xp.asarray(z.reshape(shape), dtype=dtype)
         loss, grad = tracker(x)
-        return loss, np.asarray(to_numpy(grad), dtype=np.float64).reshape(-1)
+        with timed(profile, "host transfer (to SciPy)"):
+            return loss, np.asarray(to_numpy(grad), dtype=np.float64).reshape(-1)
 
     def on_iteration(intermediate_result):
         tracker.iterations += 1
@@ -186,7 +190,8 @@ def _adam(tracker, x0, iterations, bounds, callback, lr):
     return f"{iterations} Adam steps"
 
 
-def minimize(fun, x0, iterations, method="lbfgs", lr=0.02, bounds=(0.0, 1.0), callback=None):
+def minimize(fun, x0, iterations, method="lbfgs", lr=0.02, bounds=(0.0, 1.0), callback=None,
+             profile=None):
     """Minimise ``loss, grad = fun(x)`` from `x0`.
 
     Parameters
@@ -205,6 +210,9 @@ def minimize(fun, x0, iterations, method="lbfgs", lr=0.02, bounds=(0.0, 1.0), ca
     callback : callable, optional
         ``callback(iteration, evaluations, x)`` after each iteration, with the
         counts so far and the current point; returning True stops the run.
+    profile : stylelab.profile.Profile, optional
+        Times L-BFGS's crossings between SciPy (host, float64) and the array's
+        device and dtype, as "host transfer" stages.
 
     Returns
     -------
@@ -220,7 +228,7 @@ def minimize(fun, x0, iterations, method="lbfgs", lr=0.02, bounds=(0.0, 1.0), ca
     interrupted = False
     try:
         if method == "lbfgs":
-            message = _lbfgs(tracker, x0, iterations, bounds, callback)
+            message = _lbfgs(tracker, x0, iterations, bounds, callback, profile)
         else:
             message = _adam(tracker, x0, iterations, bounds, callback, lr)
     except KeyboardInterrupt:

@@ -1,4 +1,9 @@
-"""Shared fixtures: the backend each layer test runs on, and a seeded RNG."""
+"""Shared fixtures: the backend each numeric test runs on, and a seeded RNG.
+
+Every test that takes ``xp`` runs three times: on NumPy, on the CuPy stand-in
+(``tests/cupy_standin.py``: CuPy's refusals, on the CPU) and on CuPy where a
+GPU is.
+"""
 
 import numpy as np
 import pytest
@@ -22,12 +27,23 @@ def _cupy_or_skip():
         pytest.skip(f"CuPy tests need CuPy and a CUDA GPU: {exc}")
 
 
-@pytest.fixture(params=["numpy", "cupy"])
-def xp(request):
-    """The array module a test runs on: NumPy always, CuPy where a GPU is."""
-    if request.param == "cupy":
+BACKENDS = ["numpy", "standin", "cupy"]
+
+
+def use_backend(name):
+    """Select backend `name` for the test (skipping CuPy without a GPU); its array module."""
+    if name == "cupy":
         return _cupy_or_skip()
-    return np
+    if name == "standin":
+        from . import cupy_standin
+        cupy_standin.install()
+    return stylelab.use(name)
+
+
+@pytest.fixture(params=BACKENDS)
+def xp(request):
+    """The array module a test runs on: NumPy, the CuPy stand-in, and CuPy where a GPU is."""
+    return use_backend(request.param)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from stylelab import layers
+from stylelab.backend import get_array_module
 from stylelab.files.vgg_h5 import save_random_vgg_h5
 from stylelab.files.weights import load_vgg
 from stylelab.layers import fast
@@ -24,7 +25,7 @@ from .reference import rel_err
 
 def reference_conv(x, w, b=None, **kw):
     """im2col + GEMM ('same' zero padding unless told), no bias unless given."""
-    b = np.zeros(w.shape[0], x.dtype) if b is None else b
+    b = get_array_module(x).zeros(w.shape[0], x.dtype) if b is None else b
     return layers.conv2d_forward(x, w, b, method="im2col", **kw)
 
 

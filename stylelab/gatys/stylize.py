@@ -181,7 +181,7 @@ def stylize(net, content, styles, *, recipe=None, iterations=None, optimizer="lb
             return callback({**row, "image": shown, "scales": len(sizes)})
 
         res = minimize(objective, x0, iterations, method=optimizer, lr=learning_rate,
-                       callback=on_iteration)
+                       callback=on_iteration, profile=net.profile)
         x = res.x
         result.iterations += res.iterations
         result.evaluations += res.evaluations

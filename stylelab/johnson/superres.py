@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 
-from ..backend import asarray, to_numpy
+from ..backend import get_array_module, to_numpy
 from ..files.images import resize_image
 
 BLUR_SIGMA = 1.0
@@ -35,7 +35,7 @@ def degrade(photos, factor, sigma=BLUR_SIGMA):
 
     Returns
     -------
-    ndarray of shape (N, H/factor, W/factor, 3), same backend and dtype
+    ndarray of shape (N, H/factor, W/factor, 3), on `photos`' array module, its dtype
     """
     n, h, w, _ = photos.shape
     if h % factor or w % factor:
@@ -44,7 +44,8 @@ def degrade(photos, factor, sigma=BLUR_SIGMA):
     host = to_numpy(photos)
     blurred = gaussian_filter(host, sigma=(0, sigma, sigma, 0), mode="reflect")
     small = [resize_image(b, h // factor, w // factor, Image.BICUBIC) for b in blurred]
-    return asarray(np.stack(small).astype(photos.dtype))
+    # Back where the photos came from (not the global backend): SciPy and Pillow ran on the host.
+    return get_array_module(photos).asarray(np.stack(small).astype(photos.dtype))
 
 
 def bicubic_upscale(img, factor):

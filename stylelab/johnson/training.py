@@ -82,7 +82,7 @@ class Trainer:
         if a.m:
             return {"attrs": attrs, "adam_m": a.m, "adam_v": a.v}
         # Before the first step Adam has no moments yet: store zeros of the right shapes.
-        zeros = {k: np.zeros(p.shape, p.dtype) for k, p in self.net.params.items()}
+        zeros = {k: get_array_module(p).zeros(p.shape, p.dtype) for k, p in self.net.params.items()}
         return {"attrs": attrs, "adam_m": zeros, "adam_v": zeros}
 
     def save(self, path, meta, checkpoint=True):

@@ -1,4 +1,6 @@
-"""Input checks shared by the layers: one-line ``ValueError``s that name shapes."""
+"""Input checks shared by the layers: one-line errors that name shapes, dtypes and devices."""
+
+from ..backend import get_array_module
 
 
 def check_float(where, name, a):
@@ -17,8 +19,18 @@ def check_activation(where, x):
     check_float(where, "x", x)
 
 
+def check_same_device(where, **arrays):
+    """Refuse arrays of two array modules (NumPy and CuPy): CuPy would fail deep inside."""
+    modules = {name: get_array_module(a).__name__ for name, a in arrays.items()}
+    if len(set(modules.values())) > 1:
+        listed = ", ".join(f"{n} is a {m} array" for n, m in modules.items())
+        raise TypeError(f"{where}: inputs on two devices ({listed}); put them on one with "
+                        f"stylelab.asarray (or stylelab.to_numpy)")
+
+
 def check_same_dtype(where, **arrays):
-    """Refuse mixed dtypes: mixing would silently upcast the result."""
+    """Refuse arrays of two devices or two dtypes: mixing would fail, or silently upcast the result."""
+    check_same_device(where, **arrays)
     dtypes = {name: a.dtype for name, a in arrays.items()}
     if len(set(dtypes.values())) > 1:
         listed = ", ".join(f"{n} is {d}" for n, d in dtypes.items())

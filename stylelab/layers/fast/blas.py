@@ -7,7 +7,8 @@ of copying them. Sending *every* product of an evaluation there matters too:
 NumPy and SciPy each bring their own OpenBLAS, and two thread pools that
 take turns on two cores spend their time waiting for each other.
 
-On other backends (CuPy) these are ``xp.matmul`` and ``out += a @ b``.
+On other backends (CuPy) these are ``xp.matmul(a, b, out=out)`` (no
+temporary) and ``out += a @ b``.
 """
 
 from ...backend import get_array_module
@@ -91,8 +92,8 @@ def _gemm_into(a, b, out, beta):
     if gemm is None or not out.flags.c_contiguous:
         if beta:
             out += matmul(a, b)
-        else:
-            out[...] = matmul(a, b)
+        else:               # the module's own matmul writes into out: no temporary
+            get_array_module(a, b, out).matmul(a, b, out=out)
         return out
     bt, at, trans_b, trans_a = _gemm_args(a, b)
     result = gemm(1.0, bt, at, beta=beta, c=out.T, overwrite_c=True,
