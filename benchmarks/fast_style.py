@@ -20,6 +20,7 @@ the same random parameters and the same inputs (float32):
 
     python3 benchmarks/fast_style.py                          # 256, 512, 1024 px; train 4 x 256
     python3 benchmarks/fast_style.py --sizes 256 --train-steps 2 --json out.json
+    python3 benchmarks/fast_style.py --backend cupy           # CuPy vs PyTorch CUDA (a GPU)
 
 Except for the pretrained rows the weights are random: they time the arithmetic.
 """
@@ -34,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import best_of, machine_line, peak_rss_gb, thread_env
+from harness import best_of, machine_line, peak_rss_gb, stylelab_device, thread_env, torch_device
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STYLE_WEIGHTS = {"content": 1.0, "style": 1e5, "tv": 1e-6}
@@ -55,22 +56,23 @@ def run_stylelab(args):
     from stylelab.johnson.perceptual import PerceptualLoss
     from stylelab.johnson.training import Trainer
     from stylelab.nets.transform import TransformNet
+    xp, sync = stylelab_device(args.backend)
     rng = np.random.default_rng(0)
     if args.task == "pretrained":
         from stylelab.files.foreign import read_network
         net, _ = read_network(args.weights)
-        img = rng.random((args.size, args.size, 3)).astype(np.float32)
-        return {"seconds": best_of(lambda: net.apply(img), args.repeats)[0]}
+        img = xp.asarray(rng.random((args.size, args.size, 3)).astype(np.float32))
+        return {"seconds": best_of(lambda: net.apply(img), args.repeats, sync)[0]}
     net = TransformNet(seed=0)
     if args.task == "stylize":
-        img = rng.random((args.size, args.size, 3)).astype(np.float32)
-        return {"seconds": best_of(lambda: net.apply(img), args.repeats)[0]}
-    photos = rng.random((args.batch, args.crop, args.crop, 3)).astype(np.float32)
-    style = rng.random((1, args.crop, args.crop, 3)).astype(np.float32)
+        img = xp.asarray(rng.random((args.size, args.size, 3)).astype(np.float32))
+        return {"seconds": best_of(lambda: net.apply(img), args.repeats, sync)[0]}
+    photos = xp.asarray(rng.random((args.batch, args.crop, args.crop, 3)).astype(np.float32))
+    style = xp.asarray(rng.random((1, args.crop, args.crop, 3)).astype(np.float32))
     w = STYLE_WEIGHTS
     loss = PerceptualLoss(load_vgg(args.weights), style, w["content"], w["style"], w["tv"])
     trainer = Trainer(net, loss, FixedBatch(photos), batch_size=args.batch)
-    return {"seconds": best_of(trainer.train_step, args.repeats)[0]}
+    return {"seconds": best_of(trainer.train_step, args.repeats, sync)[0]}
 
 
 def run_torch(args):
@@ -83,27 +85,29 @@ def run_torch(args):
     from tests.reference import to_torch
     from tests.torch_models import torch_params, torch_perceptual, torch_transform
     torch.set_num_threads(args.threads)
+    device, sync = torch_device(args.backend)
     rng = np.random.default_rng(0)
     if args.task == "pretrained":
         from tests.test_foreign import shared_variables
         from tests.torch_foreign import tf_network
-        variables = [torch.tensor(v) for v in shared_variables(Path(args.weights))]
-        x = to_torch(rng.random((1, args.size, args.size, 3)).astype(np.float32))
+        variables = [torch.tensor(v, device=device) for v in shared_variables(Path(args.weights))]
+        x = to_torch(rng.random((1, args.size, args.size, 3)).astype(np.float32)).to(device)
 
         def run_pretrained():
             with torch.no_grad():
                 tf_network(x, variables)
-        return {"seconds": best_of(run_pretrained, args.repeats)[0]}
-    tp = torch_params(TransformNet(seed=0).params)
+        return {"seconds": best_of(run_pretrained, args.repeats, sync)[0]}
+    tp = {k: v.detach().to(device).requires_grad_(True)
+          for k, v in torch_params(TransformNet(seed=0).params).items()}
     if args.task == "stylize":
-        x = to_torch(rng.random((1, args.size, args.size, 3)).astype(np.float32))
+        x = to_torch(rng.random((1, args.size, args.size, 3)).astype(np.float32)).to(device)
 
         def stylize():
             with torch.no_grad():
                 torch_transform(x, tp, STYLE_ARCH)
-        return {"seconds": best_of(stylize, args.repeats)[0]}
-    photos = to_torch(rng.random((args.batch, args.crop, args.crop, 3)).astype(np.float32))
-    style = to_torch(rng.random((1, args.crop, args.crop, 3)).astype(np.float32))
+        return {"seconds": best_of(stylize, args.repeats, sync)[0]}
+    photos = to_torch(rng.random((args.batch, args.crop, args.crop, 3)).astype(np.float32)).to(device)
+    style = to_torch(rng.random((1, args.crop, args.crop, 3)).astype(np.float32)).to(device)
     arch, weights, convention = read_vgg_h5(args.weights)
     tw = {k: (w.transpose(0, 3, 1, 2).copy(), b) for k, (w, b) in weights.items()}
     layers = list(dict.fromkeys(CONTENT_LAYERS + STYLE_LAYERS))
@@ -122,7 +126,7 @@ def run_torch(args):
                                     CONTENT_LAYERS, STYLE_LAYERS)
         total.backward()
         opt.step()
-    return {"seconds": best_of(step, args.repeats)[0]}
+    return {"seconds": best_of(step, args.repeats, sync)[0]}
 
 
 def worker(args):
@@ -137,7 +141,7 @@ def spawn(args, side, task, size=0, weights=""):
            "--size", str(size), "--repeats", str(args.train_steps if task == "train"
                                                   else args.repeats),
            "--threads", str(args.threads), "--batch", str(args.batch), "--crop",
-           str(args.crop), "--weights", weights]
+           str(args.crop), "--weights", weights, "--backend", args.backend]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -150,6 +154,8 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--crop", type=int, default=256)
     p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--backend", choices=["numpy", "cupy"], default="numpy",
+                   help="cupy: CuPy against PyTorch on CUDA (a GPU)")
     p.add_argument("--skip-train", action="store_true")
     p.add_argument("--pretrained-sizes", type=int, nargs="*", default=[512, 1024],
                    help="sizes for the real pretrained network (none: skip it)")
@@ -165,7 +171,8 @@ def main(argv=None):
         return worker(args)
 
     print(machine_line(args.threads))
-    print("# float32, random weights")
+    print(f"# float32, random weights, "
+          f"{'CuPy vs PyTorch CUDA' if args.backend == 'cupy' else 'NumPy vs PyTorch CPU'}")
     rows = []
     for size in args.sizes:
         ours, ref = (spawn(args, side, "stylize", size) for side in ("stylelab", "torch"))

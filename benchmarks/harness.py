@@ -30,15 +30,39 @@ def peak_rss_gb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
 
 
-def best_of(fn, repeats):
-    """The fastest of `repeats` timed calls after one warm-up, and the last call's result."""
+def best_of(fn, repeats, sync=None):
+    """The fastest of `repeats` timed calls after one warm-up, and the last call's result.
+
+    `sync` waits for a device's queued work (CuPy's or CUDA's synchronize):
+    called before the clock starts and before it stops, so a GPU's
+    asynchronous launches are not timed as instant.
+    """
+    sync = sync or (lambda: None)
     out = fn()
     times = []
     for _ in range(repeats):
+        sync()
         start = time.perf_counter()
         out = fn()
+        sync()
         times.append(time.perf_counter() - start)
     return min(times), out
+
+
+def stylelab_device(backend):
+    """Select stylelab's `backend`; its array module and the synchronize its timers need."""
+    import stylelab
+    xp = stylelab.use(backend)
+    sync = xp.cuda.Device().synchronize if backend == "cupy" else None
+    return xp, sync
+
+
+def torch_device(backend):
+    """The PyTorch device that faces stylelab's `backend` (CUDA for CuPy), and its synchronize."""
+    import torch
+    if backend == "cupy":
+        return torch.device("cuda"), torch.cuda.synchronize
+    return torch.device("cpu"), None
 
 
 def _machine_worker():

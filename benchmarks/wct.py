@@ -18,6 +18,7 @@ per evaluation.
 
     python3 benchmarks/wct.py                    # 512 px, decoders and inversion
     python3 benchmarks/wct.py --size 256 --iterations 5 --json out.json
+    python3 benchmarks/wct.py --backend cupy     # CuPy vs PyTorch CUDA (a GPU)
 
 The weights are random: this times the arithmetic, not a trained network.
 """
@@ -31,7 +32,7 @@ import tempfile
 
 import numpy as np
 
-from harness import best_of, machine_line, peak_rss_gb, thread_env
+from harness import best_of, machine_line, peak_rss_gb, stylelab_device, thread_env, torch_device
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LEVELS = (5, 4, 3, 2, 1)
@@ -47,12 +48,13 @@ def run_stylelab(args):
     from stylelab.files.weights import load_vgg
     from stylelab.nets.decoder import make_decoder
     from stylelab.universal import universal_transfer
+    xp, sync = stylelab_device(args.backend)
     vgg = load_vgg(args.weights)
-    content, style = inputs(args.size)
+    content, style = (xp.asarray(a) for a in inputs(args.size))
     decoders = ({v: make_decoder(v, seed=v) for v in LEVELS} if args.task == "decoders"
                 else None)
     seconds, result = best_of(lambda: universal_transfer(
-        vgg, content, style, decoders=decoders, iterations=args.iterations), args.repeats)
+        vgg, content, style, decoders=decoders, iterations=args.iterations), args.repeats, sync)
     return {"seconds": seconds, "evaluations": result.evaluations}
 
 
@@ -65,20 +67,22 @@ def run_torch(args):
     from tests.torch_models import torch_params
     from tests.torch_universal import torch_universal
     torch.set_num_threads(args.threads)
+    device, sync = torch_device(args.backend)
     _, weights, convention = read_vgg_h5(args.weights)
     tw = {k: (w.transpose(0, 3, 1, 2).copy(), b) for k, (w, b) in weights.items()}
-    content, style = (to_torch(a[None]) for a in inputs(args.size))
+    content, style = (to_torch(a[None]).to(device) for a in inputs(args.size))
     decoders = None
     if args.task == "decoders":
         nets = {v: make_decoder(v, seed=v) for v in LEVELS}
-        decoders = {v: (torch_params(d.params, grad=False), d.arch) for v, d in nets.items()}
+        decoders = {v: ({k: t.to(device) for k, t in torch_params(d.params, grad=False).items()},
+                        d.arch) for v, d in nets.items()}
     stats = {}
 
     def once():
         stats.clear()
         return torch_universal(tw, convention, content, [style], LEVELS, 0.6,
                                decoders=decoders, iterations=args.iterations, stats=stats)
-    seconds, _ = best_of(once, args.repeats)
+    seconds, _ = best_of(once, args.repeats, sync)
     return {"seconds": seconds, "evaluations": stats.get("evaluations", 0)}
 
 
@@ -92,7 +96,8 @@ def spawn(args, side, task, weights):
     env = thread_env(args.threads)
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", side, "--task", task,
            "--size", str(args.size), "--repeats", str(args.repeats), "--threads",
-           str(args.threads), "--iterations", str(args.iterations), "--weights", weights]
+           str(args.threads), "--iterations", str(args.iterations), "--weights", weights,
+           "--backend", args.backend]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -104,6 +109,8 @@ def main(argv=None):
                    help="L-BFGS iterations per level for the inversion (default: 10)")
     p.add_argument("--repeats", type=int, default=1, help="timed runs per road (best taken)")
     p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--backend", choices=["numpy", "cupy"], default="numpy",
+                   help="cupy: CuPy against PyTorch on CUDA (a GPU)")
     p.add_argument("--tasks", nargs="+", choices=["decoders", "invert"],
                    default=["decoders", "invert"])
     p.add_argument("--json", help="also write the results here")
@@ -116,7 +123,7 @@ def main(argv=None):
 
     from stylelab.files.vgg_h5 import save_random_vgg_h5
     print(machine_line(args.threads))
-    print(f"# float32, "
+    print(f"# float32, {'CuPy vs PyTorch CUDA' if args.backend == 'cupy' else 'NumPy vs PyTorch CPU'}, "
           f"random weights, {args.size}x{args.size}, levels relu5_1 ... relu1_1")
     rows = []
     with tempfile.TemporaryDirectory() as d:

@@ -209,8 +209,8 @@ def test_ctrl_c_writes_the_best_image_so_far(files, tmp_path):
 
 
 def test_weights_are_downloaded_on_first_use(files, tmp_path, monkeypatch, capsys):
-    # A random VGG-19 in torchvision's format, served on 127.0.0.1 as if it
-    # were torchvision's file; nothing on this machine has weights yet.
+    # A random VGG-19 in torchvision's key layout, served on 127.0.0.1 as if it
+    # were neural-style-pt's Caffe VGG-19; nothing on this machine has weights yet.
     weights = vgg_files.random_torch_weights("vgg19", seed=4)
     src = tmp_path / "src.pth"
     vgg_files.write_torchvision(src, "vgg19", weights)
@@ -222,15 +222,18 @@ def test_weights_are_downloaded_on_first_use(files, tmp_path, monkeypatch, capsy
                      "--content-layers", "relu2_2")
     del args[args.index("--weights"):args.index("--weights") + 2]
     with serve({name: data}) as base:
-        monkeypatch.setitem(download.URLS, "vgg19", f"{base}/{name}")
+        monkeypatch.setitem(download.URLS, "vgg19", (f"{base}/{name}", "vgg19", "caffe"))
         assert cli.main(["gatys", *map(str, args)]) == 0
-    assert "downloading them once" in capsys.readouterr().err
+    said = capsys.readouterr()
+    assert "downloading them once" in said.err
+    assert "recipe neural-style (the default for Caffe's VGG" in said.out
     assert (tmp_path / "cache" / "stylelab" / "vgg19.h5").exists()
     assert (tmp_path / "out.png").exists()
     # Offline, the message says what to do instead.
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty"))
-    monkeypatch.setitem(download.URLS, "vgg19", "http://127.0.0.1:9/vgg19-dcbb9e9d.pth")
+    monkeypatch.setitem(download.URLS, "vgg19", ("http://127.0.0.1:9/vgg19-d01eb7cb.pth", "vgg19",
+                                                 "caffe"))
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["gatys", *map(str, args)])
     assert exit_info.value.code == 2
-    assert "stylelab weights convert vgg19-dcbb9e9d.pth" in capsys.readouterr().err
+    assert "stylelab weights convert vgg19-d01eb7cb.pth" in capsys.readouterr().err

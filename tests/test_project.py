@@ -1,6 +1,8 @@
 """The project's promises about itself: CI runs the README's test command."""
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,3 +89,15 @@ def test_wct_benchmark_runs_and_prints_its_table(tmp_path):
     rows = json.loads((tmp_path / "w.json").read_text())["rows"]
     assert len(rows) == 2 and all(r[side]["seconds"] > 0 for r in rows for side in ("stylelab", "torch"))
     assert rows[1]["stylelab"]["evaluations"] >= 5 and rows[1]["torch"]["evaluations"] >= 5
+
+
+def test_the_gpu_check_runs_the_suite_and_the_three_benchmarks_on_cupy():
+    script = (ROOT / "benchmarks" / "gpu_check.sh").read_text()
+    assert subprocess.run(["bash", "-n", str(ROOT / "benchmarks" / "gpu_check.sh")]).returncode == 0
+    assert "python3 -m pytest" in script
+    for bench in ("gatys_step.py", "fast_style.py", "wct.py"):
+        assert f"benchmarks/{bench} --backend cupy" in script, bench
+        res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / bench), "--help"],
+                             capture_output=True, text=True)
+        assert res.returncode == 0 and "--backend {numpy,cupy}" in res.stdout, bench
+    assert "bash benchmarks/gpu_check.sh" in (ROOT / "README.md").read_text()

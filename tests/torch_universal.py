@@ -66,17 +66,18 @@ def torch_invert(encode, target, x0, iterations, stats=None):
     def fun(z):
         if stats is not None:
             stats["evaluations"] = stats.get("evaluations", 0) + 1
-        x = torch.tensor(z.reshape(x0.shape), dtype=x0.dtype, requires_grad=True)
+        x = torch.tensor(z.reshape(x0.shape), dtype=x0.dtype, device=x0.device,
+                         requires_grad=True)
         loss = 0.5 * ((encode(x) - target) ** 2).sum()
         loss.backward()
         if loss.item() < best[0]:
             best[:] = [loss.item(), z.copy()]
-        return loss.item(), x.grad.numpy().astype(np.float64).reshape(-1)
+        return loss.item(), x.grad.cpu().numpy().astype(np.float64).reshape(-1)
 
-    z0 = x0.detach().numpy().astype(np.float64).reshape(-1)
+    z0 = x0.detach().cpu().numpy().astype(np.float64).reshape(-1)
     minimize(fun, z0, jac=True, method="L-BFGS-B", bounds=Bounds(0.0, 1.0),
              options=dict(maxiter=iterations, maxfun=50 * iterations + 20, ftol=0.0, gtol=0.0))
-    return torch.tensor(best[1].reshape(x0.shape), dtype=x0.dtype)
+    return torch.tensor(best[1].reshape(x0.shape), dtype=x0.dtype, device=x0.device)
 
 
 def torch_universal(weights, convention, content, styles, levels=(5, 4, 3, 2, 1), alpha=0.6,

@@ -120,12 +120,13 @@ def torch_vgg(arch, weights, convention, x, pooling="max", upto=None, padding="z
     h = x
     if convention["channel_order"] == "BGR":
         h = h.flip(1)
-    mean = torch.tensor(convention["mean"], dtype=x.dtype).view(1, 3, 1, 1)
-    std = torch.tensor(convention["std"], dtype=x.dtype).view(1, 3, 1, 1)
+    on = dict(device=x.device, dtype=x.dtype)       # CPU in the tests; CUDA in the GPU check
+    mean = torch.tensor(convention["mean"], **on).view(1, 3, 1, 1)
+    std = torch.tensor(convention["std"], **on).view(1, 3, 1, 1)
     h = (h * convention["input_scale"] - mean) / std
     if preprocess is not None:
-        h = F.conv2d(h, torch.from_numpy(preprocess[0]).to(x.dtype),
-                     torch.from_numpy(preprocess[1]).to(x.dtype))
+        h = F.conv2d(h, torch.from_numpy(preprocess[0]).to(**on),
+                     torch.from_numpy(preprocess[1]).to(**on))
     out = {}
     for name in layer_names(arch):
         if name.startswith("conv"):
@@ -134,10 +135,10 @@ def torch_vgg(arch, weights, convention, x, pooling="max", upto=None, padding="z
             w, b = weights[name]
             if padding == "reflect":
                 h = F.conv2d(F.pad(h, (1, 1, 1, 1), mode="reflect"),
-                             torch.from_numpy(w).to(x.dtype), torch.from_numpy(b).to(x.dtype))
+                             torch.from_numpy(w).to(**on), torch.from_numpy(b).to(**on))
             else:
-                h = F.conv2d(h, torch.from_numpy(w).to(x.dtype),
-                             torch.from_numpy(b).to(x.dtype), padding=1)
+                h = F.conv2d(h, torch.from_numpy(w).to(**on),
+                             torch.from_numpy(b).to(**on), padding=1)
         elif name.startswith("relu"):
             h = torch.relu(h)
         elif pooling == "max":
