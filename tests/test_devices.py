@@ -74,6 +74,17 @@ def test_the_standin_refuses_what_cupy_refuses():
     assert stylelab.get_array_module(a) is xp and isinstance(np.add(a, a), xp.ndarray)
 
 
+def test_vgg_weights_on_a_device_are_saved_by_explicit_transfer(tmp_path, rng):
+    from stylelab.files.vgg_h5 import TORCHVISION, read_vgg_h5, save_vgg_h5
+    from stylelab.nets.vgg import random_weights
+    xp = cupy_standin.install()
+    w = random_weights("vgg16", seed=1, upto="relu1_2")
+    save_vgg_h5(tmp_path / "v.h5", "vgg16", {k: (xp.asarray(a), xp.asarray(b))
+                                             for k, (a, b) in w.items()}, TORCHVISION, "test")
+    _, back, _ = read_vgg_h5(tmp_path / "v.h5")
+    np.testing.assert_array_equal(back["conv1_2"][0], w["conv1_2"][0])
+
+
 def test_layers_refuse_two_devices_in_one_line(rng):
     xp = cupy_standin.install()
     x = xp.asarray(rng.random((1, 5, 5, 3)))

@@ -15,6 +15,7 @@ import os
 import h5py
 import numpy as np
 
+from ..backend import to_numpy
 from ..nets.vgg import (BLOCKS, CONVENTION_KEYS, PADDINGS, check_preprocess_conv, check_weights,
                         conv_shapes, normalise_convention, random_weights)
 from .atomic import write_atomically
@@ -90,9 +91,9 @@ def save_vgg_h5(path, arch, weights, convention, source, half=False, family=None
             f.attrs["family"] = family
             f.attrs["padding"] = padding
             for name, (w, b) in {**extra, **weights}.items():
-                g = f.create_group(name)
-                g.create_dataset("weight", data=np.asarray(w, dtype=dtype))
-                g.create_dataset("bias", data=np.asarray(b, dtype=dtype))
+                g = f.create_group(name)     # h5py writes host arrays: to_numpy, explicitly
+                g.create_dataset("weight", data=to_numpy(w).astype(dtype))
+                g.create_dataset("bias", data=to_numpy(b).astype(dtype))
     write_atomically(path, write)
 
 
