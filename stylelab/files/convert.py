@@ -46,6 +46,7 @@ from .hdf5 import open_hdf5
 from .limits import check_finite, untrusted_reader
 from .caffe import read_caffemodel
 from .pth import load_pth
+from .released import sequential_convs
 from .torch7_vgg import IDENTITY, read_torch7_vgg
 from .vgg_h5 import CAFFE, CONVENTIONS, FAMILIES, save_vgg_h5
 
@@ -95,10 +96,16 @@ def sniff(path):
 
 @untrusted_reader("torchvision checkpoint")
 def read_torchvision(path):
-    """``features.N.weight`` (F, C, H, W) -> {conv name: (w, b)} in (F, H, W, C)."""
+    """``features.N.weight`` (F, C, H, W) -> {conv name: (w, b)} in (F, H, W, C).
+
+    A state dict of bare ``N.weight`` keys is pytorch-AdaIN's
+    ``vgg_normalised.pth``: read by :func:`read_sequential_vgg`.
+    """
     state = load_pth(path)
     if not isinstance(state, dict):
         raise ValueError(f"{path}: expected a state dict, got {type(state).__name__}")
+    if state and not any(str(k).startswith("features.") for k in state):
+        return read_sequential_vgg(state, path)
     indices = sorted({int(k.split(".")[1]) for k in state
                       if k.startswith("features.") and k.endswith(".weight")})
     arch = _arch_from_count(len(indices), path)
@@ -116,6 +123,25 @@ def read_torchvision(path):
             raise ValueError(f"{path}: {name} weight has shape {w.shape}, expected 4 axes")
         weights[name] = (w.transpose(0, 2, 3, 1), b)
     return dict(arch=arch, weights=weights)
+
+
+def read_sequential_vgg(state, path):
+    """pytorch-AdaIN's ``vgg_normalised.pth``: a 1x1 colour conv, then VGG-19's convs, reflection-padded.
+
+    Its ``nn.Sequential`` (``net.py``) pads each 3x3 conv with
+    ``ReflectionPad2d(1)``; a state dict holds the convs only, in order.
+    """
+    convs = sequential_convs(state, path)
+    if not convs or convs[0][1].shape != (3, 1, 1, 3):
+        raise ValueError(f"{path}: neither torchvision's keys (features.N.weight) nor the "
+                         f"normalised VGG's (a 1x1 colour conv first)")
+    rest = convs[1:]
+    names = list(conv_shapes("vgg19"))[:len(rest)]
+    if not rest or len(rest) > len(names):
+        raise ValueError(f"{path}: {len(rest)} 3x3 convs after the colour conv; VGG-19 has 16")
+    weights = {n: (w, b) for n, (_, w, b) in zip(names, rest)}
+    return dict(arch="vgg19", weights=weights, convention=dict(IDENTITY), family="normalised",
+                padding="reflect", preprocess=convs[0][1:])
 
 
 def pth_family(path, arch, convention, digest):
@@ -275,6 +301,52 @@ def sha256_of(path):
     return h.hexdigest()
 
 
+def read_vgg_any(src, convention=None, source_name=None, sha256=None):
+    """Read a VGG weight file of any published format: what :func:`convert_vgg` would store.
+
+    Returns
+    -------
+    dict
+        ``arch``, ``weights`` {conv: (w, b)} float32, ``convention`` (the input
+        convention), ``family``, ``padding``, ``preprocess`` ((w, b) or None)
+        and ``source`` (name and sha256): the keyword arguments of
+        :class:`stylelab.nets.vgg.VGG` and of :func:`save_vgg_h5`.
+    """
+    if convention is not None and convention not in FAMILIES:
+        raise ValueError(f"--convention must be one of {', '.join(FAMILIES)}, got {convention!r}")
+    kind = sniff(src)
+    found = READERS[kind](src)
+    arch, weights = found["arch"], found["weights"]
+    name = source_name or os.path.basename(src)
+    sha256 = sha256 or sha256_of(src)
+    if kind == "pth" and found.get("family") is None:
+        family = pth_family(name, arch, convention, sha256)
+    elif kind == "pth" and convention not in (None, found["family"]):
+        raise ValueError(f"{name} is the normalised VGG (pytorch-AdaIN's layout); leave out "
+                         f"--convention")
+    elif kind == "pth":
+        family = found["family"]
+    elif convention is not None and kind == "caffe":
+        family = convention
+    else:
+        family = found.get("family") or "caffe"
+        if convention is not None and convention != family:
+            raise ValueError(f"{name} holds {family} weights (a {kind} file says so itself); "
+                             f"leave out --convention")
+    weights = {n: (np.asarray(w, np.float32), np.asarray(b, np.float32))
+               for n, (w, b) in weights.items()}
+    preprocess = found.get("preprocess")
+    if preprocess is not None:
+        preprocess = tuple(np.asarray(a, np.float32) for a in preprocess)
+    for n, (w, b) in {**weights, **({"preprocess": preprocess} if preprocess else {})}.items():
+        check_finite(w, f"{src}: {n}'s weights")
+        check_finite(b, f"{src}: {n}'s bias")
+    return dict(arch=arch, weights=weights,
+                convention=found.get("convention") or dict(CONVENTIONS[family]), family=family,
+                padding=found.get("padding", "zeros"), preprocess=preprocess,
+                source=f"{name} sha256:{sha256}")
+
+
 def convert_vgg(src, dst, half=False, upto=None, source_name=None, sha256=None,
                 expect_arch=None, convention=None):
     """Convert a VGG weight file to stylelab's HDF5 layout (written atomically).
@@ -282,9 +354,9 @@ def convert_vgg(src, dst, half=False, upto=None, source_name=None, sha256=None,
     Parameters
     ----------
     src : str
-        A ``.pth`` (torchvision's or neural-style-pt's), ``.caffemodel``,
-        Torch7 ``.t7`` (the normalised VGG-19), Keras ``.h5`` or MatConvNet
-        ``.mat`` file.
+        A ``.pth`` (torchvision's, neural-style-pt's or pytorch-AdaIN's),
+        ``.caffemodel``, Torch7 ``.t7`` (the normalised VGG-19), Keras ``.h5``
+        or MatConvNet ``.mat`` file.
     dst : str
         The ``.h5`` file to write.
     half : bool
@@ -308,37 +380,13 @@ def convert_vgg(src, dst, half=False, upto=None, source_name=None, sha256=None,
     arch : str
     """
     check_outputs([dst], [src])
-    if convention is not None and convention not in FAMILIES:
-        raise ValueError(f"--convention must be one of {', '.join(FAMILIES)}, got {convention!r}")
-    kind = sniff(src)
-    found = READERS[kind](src)
-    arch, weights = found["arch"], found["weights"]
-    name = source_name or os.path.basename(src)
-    sha256 = sha256 or sha256_of(src)
-    if kind == "pth":
-        family = pth_family(name, arch, convention, sha256)
-    elif convention is not None and kind == "caffe":
-        family = convention
-    else:
-        family = found.get("family") or "caffe"
-        if convention is not None and convention != family:
-            raise ValueError(f"{name} holds {family} weights (a {kind} file says so itself); "
-                             f"leave out --convention")
-    input_convention = found.get("convention") or dict(CONVENTIONS[family])
+    f = read_vgg_any(src, convention, source_name, sha256)
+    arch, weights = f["arch"], f["weights"]
     if expect_arch is not None and arch != expect_arch:
-        raise ValueError(f"{name} holds {arch} weights, not {expect_arch}; nothing was saved")
+        raise ValueError(f"{source_name or os.path.basename(src)} holds {arch} weights, not "
+                         f"{expect_arch}; nothing was saved")
     if upto is not None:
-        keep = convs_upto(arch, upto)
-        weights = {n: weights[n] for n in keep}
-    weights = {n: (np.asarray(w, np.float32), np.asarray(b, np.float32))
-               for n, (w, b) in weights.items()}
-    preprocess = found.get("preprocess")
-    if preprocess is not None:
-        preprocess = tuple(np.asarray(a, np.float32) for a in preprocess)
-    for n, (w, b) in {**weights, **({"preprocess": preprocess} if preprocess else {})}.items():
-        check_finite(w, f"{src}: {n}'s weights")
-        check_finite(b, f"{src}: {n}'s bias")
-    source = f"{name} sha256:{sha256}"
-    save_vgg_h5(dst, arch, weights, input_convention, source, half=half, family=family,
-                padding=found.get("padding", "zeros"), preprocess=preprocess)
+        weights = {n: weights[n] for n in convs_upto(arch, upto)}
+    save_vgg_h5(dst, arch, weights, f["convention"], f["source"], half=half, family=f["family"],
+                padding=f["padding"], preprocess=f["preprocess"])
     return arch

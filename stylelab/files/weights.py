@@ -21,6 +21,7 @@ import numpy as np
 from ..nets.fast_vgg import FastVGG
 from ..nets.vgg import VGG
 from .download import cached_weights, download_vgg
+from .convert import read_vgg_any
 from .vgg_h5 import read_vgg_file, weights_arch
 
 ENGINES = {"fast": FastVGG, "readable": VGG}
@@ -32,7 +33,9 @@ def load_vgg(path, pooling="max", dtype=np.float32, engine="fast"):
     Parameters
     ----------
     path : str
-        A file in stylelab's HDF5 layout (see ``stylelab weights convert``).
+        A file in stylelab's HDF5 layout (see ``stylelab weights convert``);
+        a released Torch7 ``.t7`` or ``.pth`` of the normalised VGG (Li et
+        al.'s and Huang & Belongie's encoders) is read as it is.
     pooling : {"max", "avg"}
         Max-pooling as trained, or average pooling (Gatys et al.'s preference).
     dtype : float dtype
@@ -47,10 +50,15 @@ def load_vgg(path, pooling="max", dtype=np.float32, engine="fast"):
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {tuple(ENGINES)}, got {engine!r}")
-    f = read_vgg_file(path)
+    f = read_vgg_file(path) if not _released_encoder(path) else read_vgg_any(os.fspath(path))
     return ENGINES[engine](f["arch"], f["weights"], f["convention"], pooling=pooling,
                            dtype=dtype, padding=f["padding"], preprocess=f["preprocess"],
                            family=f["family"])
+
+
+def _released_encoder(path):
+    """Whether `path` is a released encoder (.t7 or .pth), read without conversion."""
+    return os.fspath(path).lower().endswith((".t7", ".pth"))
 
 
 def locate_weights(arch="vgg19"):

@@ -172,7 +172,7 @@ def invert_features(vgg, target, layer, x0, iterations=50, tv_weight=0.0, callba
 
 def universal_transfer(vgg, content, styles, *, decoders=None, levels=LEVELS, alpha=0.6,
                        style_weights=None, mask=None, iterations=50, tv_weight=0.0, eps=EPS,
-                       callback=None):
+                       convention="stylelab", callback=None):
     """Li et al.'s cascade: WCT at each level, decoded or inverted, coarse to fine.
 
     Parameters
@@ -201,6 +201,11 @@ def universal_transfer(vgg, content, styles, *, decoders=None, levels=LEVELS, al
         Total variation weight of the inversion.
     eps : float
         The eigenvalue threshold of the transforms (:mod:`stylelab.universal.wct`).
+    convention : {"stylelab", "official", "pytorch-wct"}
+        Whose transform (:mod:`stylelab.universal.wct`). ``"stylelab"`` also
+        clips each level's decoded image to [0, 1]; the released codes hand
+        the next level the decoder's output as it is (the picture is clipped
+        when saved), and so do their conventions here.
     callback : callable, optional
         ``callback(level, iteration, x, loss)`` after each decoded level
         (``iteration`` 0, ``loss`` None) or each L-BFGS iteration (``loss``:
@@ -233,13 +238,15 @@ def universal_transfer(vgg, content, styles, *, decoders=None, levels=LEVELS, al
         fc = _features(vgg, x, [layer])[layer]
         fs = [f.pop(layer) for f in style_feats]
         if labels is None:
-            fcs = wct_mix(fc, fs, style_weights, alpha, eps)
+            fcs = wct_mix(fc, fs, style_weights, alpha, eps, convention)
         else:
-            fcs = wct_regions(fc, fs, resize_labels(labels, *fc.shape[1:3]), alpha, eps)
+            fcs = wct_regions(fc, fs, resize_labels(labels, *fc.shape[1:3]), alpha, eps,
+                              convention)
         del fc, fs
         if decoders is not None:
             x = decoders[v].apply(fcs[0])
-            xp.clip(x, 0.0, 1.0, out=x)
+            if convention == "stylelab":
+                xp.clip(x, 0.0, 1.0, out=x)
             done.append(v)
             if callback is not None and callback(v, 0, x, None):
                 stopped = True
@@ -259,7 +266,10 @@ def universal_transfer(vgg, content, styles, *, decoders=None, levels=LEVELS, al
             if stop or res.interrupted:
                 stopped = True
                 break
-    return UniversalResult(x[:h, :w], tuple(done), stopped, evaluations)
+    image = x[:h, :w]
+    if convention != "stylelab":
+        image = xp.clip(image, 0.0, 1.0)        # as the released codes' saving clamps it
+    return UniversalResult(image, tuple(done), stopped, evaluations)
 
 
 def _pad_labels(labels, shape):

@@ -25,12 +25,35 @@ is at most ``eps`` times the largest (``eps = 1e-5``, as the threshold of
 Li et al.'s code, made relative so that it does not depend on the features'
 scale) are left out: whitening projects them away, colouring does not add
 them. A flat style thus gives its mean everywhere, never NaN.
+
+The released code does two things otherwise, and its decoders were trained
+with features made its way, so ``convention`` offers each (``CONVENTIONS``):
+
+=============  ===============================  ==================================
+convention     eigenvalues left out             content covariance
+=============  ===============================  ==================================
+``stylelab``   at most ``eps`` x the largest    ``F_c^T F_c / (M - 1)``
+``official``   below ``eps`` (absolute), as     the same
+               Li et al.'s Torch code
+``pytorch-wct``  below ``eps`` (absolute)       plus the identity, as PytorchWCT
+=============  ===============================  ==================================
+
+(Both released codes take eigenvectors by SVD of the covariance, which for a
+symmetric positive semi-definite matrix is its eigendecomposition.)
 """
 
 from ..backend import get_array_module
 from ..gatys.objective import blend_weights
 
 EPS = 1e-5
+# name: (is eps relative to the largest eigenvalue, what is added to the content covariance)
+CONVENTIONS = {"stylelab": (True, 0.0), "official": (False, 0.0), "pytorch-wct": (False, 1.0)}
+
+
+def _convention(name):
+    if name not in CONVENTIONS:
+        raise ValueError(f"convention must be one of {', '.join(CONVENTIONS)}, got {name!r}")
+    return CONVENTIONS[name]
 
 
 def _positions(f):
@@ -65,12 +88,18 @@ def covariance(f):
     return mean, fc.T @ fc / fm.dtype.type(max(fm.shape[0] - 1, 1))
 
 
-def _eig_power(cov, power, eps):
-    """``E D^power E^T`` over the eigenvalues above ``eps * max(D)`` (others left out)."""
+def _eig_power(cov, power, eps, relative=True):
+    """``E D^power E^T`` over the eigenvalues above ``eps * max(D)`` (others left out).
+
+    ``relative=False``: above ``eps`` itself (the released codes' threshold).
+    """
     xp = get_array_module(cov)
     d, e = xp.linalg.eigh(cov)
     top = float(d.max()) if d.size else 0.0
-    keep = d > eps * top if top > 0 else d > 0
+    if not relative:
+        keep = d >= eps if eps > 0 else d > 0
+    else:
+        keep = d > eps * top if top > 0 else d > 0
     d, e = d[keep], e[:, keep]
     return (e * d ** cov.dtype.type(power)) @ e.T
 
@@ -123,7 +152,7 @@ def _check(content, styles, alpha):
                              f"{style.shape[-1]}: take both from the same layer")
 
 
-def wct(content, style, alpha=0.6, eps=EPS):
+def wct(content, style, alpha=0.6, eps=EPS, convention="stylelab"):
     """The whitening and colouring transform, blended with the content's features.
 
     Parameters
@@ -133,16 +162,18 @@ def wct(content, style, alpha=0.6, eps=EPS):
     alpha : float in [0, 1]
         1: the style's statistics only; 0: the content unchanged.
     eps : float
+    convention : {"stylelab", "official", "pytorch-wct"}
+        Whose threshold and covariance (the module notes).
 
     Returns
     -------
     ndarray like `content`
         ``alpha * colour(whiten(content), style) + (1 - alpha) * content``.
     """
-    return wct_mix(content, [style], None, alpha, eps)
+    return wct_mix(content, [style], None, alpha, eps, convention)
 
 
-def wct_mix(content, styles, weights=None, alpha=0.6, eps=EPS):
+def wct_mix(content, styles, weights=None, alpha=0.6, eps=EPS, convention="stylelab"):
     """Interpolate between styles: whiten once, colour with each, mix, blend.
 
     Parameters
@@ -151,7 +182,7 @@ def wct_mix(content, styles, weights=None, alpha=0.6, eps=EPS):
     styles : list of ndarray of shape (Hs, Ws, C) or (1, Hs, Ws, C)
     weights : sequence of float, optional
         One per style, normalised to sum to 1 (default: equal).
-    alpha, eps : as :func:`wct`
+    alpha, eps, convention : as :func:`wct`
 
     Returns
     -------
@@ -159,13 +190,13 @@ def wct_mix(content, styles, weights=None, alpha=0.6, eps=EPS):
         ``alpha * sum_k w_k colour(whiten(content), style_k) + (1 - alpha) * content``.
     """
     _check(content, styles, alpha)
-    t, b = linear_map(content, styles, weights, alpha, eps)
+    t, b = linear_map(content, styles, weights, alpha, eps, convention)
     out = _positions(content) @ t
     out += b
     return out.reshape(content.shape)
 
 
-def linear_map(content, styles, weights=None, alpha=0.6, eps=EPS):
+def linear_map(content, styles, weights=None, alpha=0.6, eps=EPS, convention="stylelab"):
     """The whole transform as one C x C matrix and a shift: ``wct_mix(F) = F T + b``.
 
     Whitening, colouring, mixing and blending are all linear in ``F``::
@@ -184,18 +215,21 @@ def linear_map(content, styles, weights=None, alpha=0.6, eps=EPS):
     """
     xp = get_array_module(content)
     dt = content.dtype.type
+    relative, ridge = _convention(convention)
     mean_c, cov_c = covariance(content)
+    if ridge:
+        cov_c = cov_c + dt(ridge) * xp.eye(cov_c.shape[0], dtype=cov_c.dtype)
     colour_map, mean_s = 0, 0
     for w, style in zip(blend_weights(weights, len(styles)), styles):
         mean_k, cov_k = covariance(style)
-        colour_map = colour_map + dt(w) * _eig_power(cov_k, 0.5, eps)
+        colour_map = colour_map + dt(w) * _eig_power(cov_k, 0.5, eps, relative)
         mean_s = mean_s + dt(w) * mean_k
-    wc = _eig_power(cov_c, -0.5, eps) @ colour_map
+    wc = _eig_power(cov_c, -0.5, eps, relative) @ colour_map
     t = dt(alpha) * wc + dt(1 - alpha) * xp.eye(wc.shape[0], dtype=wc.dtype)
     return t, dt(alpha) * (mean_s - mean_c @ wc)
 
 
-def wct_regions(content, styles, labels, alpha=0.6, eps=EPS):
+def wct_regions(content, styles, labels, alpha=0.6, eps=EPS, convention="stylelab"):
     """Spatial control: each region of the content takes its own style.
 
     The positions labelled ``k`` are whitened by their own statistics and
@@ -208,7 +242,7 @@ def wct_regions(content, styles, labels, alpha=0.6, eps=EPS):
     styles : list of ndarray of shape (Hs, Ws, C) or (1, Hs, Ws, C)
     labels : integer ndarray of shape (H, W)
         The style of each position, in ``0 .. len(styles) - 1``.
-    alpha, eps : as :func:`wct`
+    alpha, eps, convention : as :func:`wct`
 
     Returns
     -------
@@ -228,12 +262,15 @@ def wct_regions(content, styles, labels, alpha=0.6, eps=EPS):
         where = xp.nonzero(labels == k)[0]
         if where.size:
             region = fm[where]
-            t, b = linear_map(region[None], [style], None, alpha, eps)
+            t, b = linear_map(region[None], [style], None, alpha, eps, convention)
             out[where] = region @ t + b
     return out.reshape(content.shape)
 
 
-def adain(content, style, eps=EPS):
+ADAIN_CONVENTIONS = ("stylelab", "pytorch-adain")
+
+
+def adain(content, style, eps=EPS, convention="stylelab"):
     """Adaptive instance normalisation: each channel gets the style's mean and std.
 
     The light transform: the style's per-channel statistics only, not their
@@ -245,16 +282,26 @@ def adain(content, style, eps=EPS):
     style : ndarray of shape (Hs, Ws, C) or (1, Hs, Ws, C)
     eps : float
         Added to the content's variance (a flat channel gives the style's mean).
+    convention : {"stylelab", "pytorch-adain"}
+        ``"pytorch-adain"``: as pytorch-AdaIN's ``calc_mean_std`` (the code the
+        released PyTorch decoder was trained with), unbiased variances
+        (``M - 1``) with `eps` added to the style's too.
 
     Returns
     -------
     ndarray like `content`
         ``(F - mean_c) / sqrt(var_c + eps) * std_s + mean_s``, variances
-        biased (over the M positions), as in Huang & Belongie.
+        biased (over the M positions), as in Huang & Belongie's paper.
     """
+    if convention not in ADAIN_CONVENTIONS:
+        raise ValueError(f"convention must be one of {', '.join(ADAIN_CONVENTIONS)}, "
+                         f"got {convention!r}")
     xp = get_array_module(content)
+    dt = content.dtype.type
     fc, fs = _positions(content), _positions(style)
-    mean_c, var_c = fc.mean(axis=0), fc.var(axis=0)
-    mean_s, std_s = fs.mean(axis=0), xp.sqrt(fs.var(axis=0))
-    out = (fc - mean_c) / xp.sqrt(var_c + content.dtype.type(eps)) * std_s + mean_s
+    ddof = 1 if convention == "pytorch-adain" else 0
+    mean_c, var_c = fc.mean(axis=0), fc.var(axis=0, ddof=ddof)
+    mean_s, var_s = fs.mean(axis=0), fs.var(axis=0, ddof=ddof)
+    std_s = xp.sqrt(var_s + dt(eps)) if ddof else xp.sqrt(var_s)
+    out = (fc - mean_c) / xp.sqrt(var_c + dt(eps)) * std_s + mean_s
     return out.reshape(content.shape)

@@ -1,0 +1,130 @@
+"""The released universal-style-transfer networks, read as stylelab networks.
+
+Li et al. (2017) published an encoder and a decoder per level,
+``vgg_normalised_conv{L}_1.t7`` and ``feature_invertor_conv{L}_1.t7``
+(UniversalStyleTransfer; PytorchWCT loads the same files); Huang & Belongie
+(2017) one encoder and one decoder for ``relu4_1``, ``vgg_normalised.t7`` and
+``decoder.t7`` (AdaIN-style), converted by pytorch-AdaIN to ``vgg_normalised.pth``
+and ``decoder.pth`` (``nn.Sequential`` state dicts, keys ``"<index>.weight"``).
+
+The encoders are the normalised VGG-19 with a 1x1 colour conv first and
+reflection padding (:mod:`stylelab.files.torch7_vgg`; the ``.pth`` one here).
+Every decoder is the encoder read backwards, as
+:func:`stylelab.nets.decoder.decoder_arch` writes it::
+
+    SpatialReflectionPadding(1)  SpatialConvolution 3x3  ReLU   ...
+    SpatialUpSamplingNearest(2)  where the encoder pools
+    SpatialReflectionPadding(1)  SpatialConvolution 3x3 -> 3    (linear: no ReLU)
+
+:func:`read_decoder` walks a Torch7 decoder's modules (or a ``.pth``'s convs,
+whose upsamplings a state dict cannot show: they are where the architecture
+puts them), finds the level its shapes fit, and returns the
+:class:`~stylelab.nets.transform.TransformNet` that computes it. Files are
+untrusted data: no code runs, every shape is checked before it is used.
+"""
+
+import os
+import re
+
+import numpy as np
+
+from ..backend import asarray
+from ..nets.decoder import LEVELS, decoder_arch, make_decoder
+from .limits import check_finite, untrusted_reader
+from .pth import load_pth
+from .torch7 import load_t7
+from .torch7_models import conv_module, int_field, module_list
+
+SEQUENTIAL_KEY = re.compile(r"^(\d+)\.(weight|bias)$")
+T7_MAGIC = (b"\x03\x00\x00\x00", b"\x04\x00\x00\x00")
+
+
+def _decoder_from_convs(path, convs, tokens=None, dtype=np.float32):
+    """The level whose decoder has these convs' shapes (and `tokens`, if known), and its network."""
+    shapes = [w.shape for w, _ in convs]
+    for level in LEVELS:
+        fresh = make_decoder(level, dtype=dtype)
+        keys = [k[:-2] for k in fresh.params if k.endswith(".w")]
+        want = [fresh.params[k + ".w"].shape for k in keys]
+        if want != shapes or (tokens is not None and tokens != decoder_arch(level).split(",")):
+            continue
+        params = {}
+        for key, (w, b) in zip(keys, convs):
+            params[key + ".w"] = asarray(np.ascontiguousarray(w), dtype=dtype)
+            params[key + ".b"] = asarray(b, dtype=dtype)
+        return level, make_decoder(level, dtype=dtype, params=params)
+    first = f"{shapes[0][-1]} -> {shapes[0][0]} channels" if shapes else "no convs"
+    raise ValueError(f"{path}: {len(convs)} convs starting {first} form no decoder of "
+                     f"relu1_1 ... relu5_1 (the encoder read backwards)")
+
+
+def _torch7_decoder(path, dtype):
+    obj = load_t7(path)
+    if getattr(obj, "class_name", None) != "nn.Sequential":
+        raise ValueError(f"{path}: expected an nn.Sequential decoder, got "
+                         f"{getattr(obj, 'class_name', type(obj).__name__)}")
+    convs, tokens, pending_pad, up, relu_after = [], [], False, False, []
+    for i, m in enumerate(module_list(obj, path)):
+        name = m.class_name
+        if name == "nn.SpatialReflectionPadding":
+            if [int_field(m, k, path) for k in ("pad_l", "pad_r", "pad_t", "pad_b")] != [1] * 4:
+                raise ValueError(f"{path}: module {i + 1} does not pad by 1 on each side")
+            pending_pad = True
+        elif name == "nn.SpatialUpSamplingNearest":
+            if int_field(m, "scale_factor", path) != 2:
+                raise ValueError(f"{path}: module {i + 1} upsamples by other than 2")
+            up = True
+        elif name in ("nn.SpatialConvolution", "nn.SpatialConvolutionMM"):
+            w, b, k, stride, pad = conv_module(m, path)
+            if not pending_pad or (k, stride, pad) != (3, 1, 0):
+                raise ValueError(f"{path}: module {i + 1} is not a reflection-padded 3x3 conv "
+                                 f"of stride 1, as the released decoders' are")
+            convs.append((w, b))
+            tokens.append(f"u{w.shape[0]}" if up else f"c3s1-{w.shape[0]}")
+            relu_after.append(False)
+            pending_pad = up = False
+        elif name == "nn.ReLU":
+            if not convs or relu_after[-1]:
+                raise ValueError(f"{path}: module {i + 1} is a ReLU that follows no conv")
+            relu_after[-1] = True
+        else:
+            raise ValueError(f"{path}: module {i + 1} is {name}, which a released decoder "
+                             f"does not have")
+    if not convs or relu_after != [True] * (len(convs) - 1) + [False]:
+        raise ValueError(f"{path}: a decoder has a ReLU after every conv but the last")
+    return _decoder_from_convs(path, convs, tokens, dtype)
+
+
+def sequential_convs(state, path):
+    """An ``nn.Sequential`` state dict's convs in module order: ``[(index, w (F, K, K, C), b)]``."""
+    indices = {}
+    for key in state:
+        match = SEQUENTIAL_KEY.match(str(key))
+        if not match:
+            raise ValueError(f"{path}: key {key!r} is not an nn.Sequential parameter "
+                             f"('<index>.weight')")
+        indices.setdefault(int(match.group(1)), {})[match.group(2)] = state[key]
+    convs = []
+    for i in sorted(indices):
+        w, b = indices[i].get("weight"), indices[i].get("bias")
+        if w is None or b is None or w.ndim != 4 or b.shape != (w.shape[0],):
+            raise ValueError(f"{path}: module {i} is not a conv with weight and bias")
+        check_finite(w, f"{path}: module {i}'s weight")
+        check_finite(b, f"{path}: module {i}'s bias")
+        convs.append((i, w.transpose(0, 2, 3, 1), b))
+    return convs
+
+
+@untrusted_reader("released decoder")
+def read_decoder(path, dtype=np.float32):
+    """A released decoder (Torch7 ``.t7`` or pytorch-AdaIN ``.pth``): ``(level, TransformNet)``."""
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head in T7_MAGIC:
+        return _torch7_decoder(path, dtype)
+    state = load_pth(path)
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: expected a state dict, got {type(state).__name__}")
+    convs = [(w, b) for _, w, b in sequential_convs(state, path)]
+    return _decoder_from_convs(path, convs, None, dtype)
