@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from .. import __version__, backend
-from . import gatys, johnson, layers, models, training, universal, weights
+from . import adain, gatys, johnson, layers, models, training, universal, weights
 from ..files.limits import one_line
 from .common import INPUT_ERRORS, HelpFormatter, error_line
 
@@ -46,6 +46,8 @@ def build_parser():
         ("wct", "Li et al.: universal style transfer by whitening and colouring VGG-19 "
          "features, decoded by trained decoders or by L-BFGS", universal.add_arguments,
          universal.run),
+        ("adain", "Huang & Belongie: arbitrary style transfer in one pass with the released "
+         "AdaIN encoder and decoder", adain.add_arguments, adain.run),
         ("weights", "convert or download VGG weights", weights.add_arguments, None),
         ("models", "the published style networks: list, download, convert (TensorFlow, "
          "PyTorch, Torch7)", models.add_arguments, None),

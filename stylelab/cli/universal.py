@@ -23,7 +23,9 @@ from ..gatys.objective import blend_weights
 from ..nets.decoder import level_layer
 from ..universal.cascade import (LEVELS, check_style_options, load_decoders,
                                  universal_transfer)
-from ..universal.wct import EPS
+from ..files.released import check_normalised, is_wct_release, wct_release
+from ..files.weights import load_vgg
+from ..universal.wct import CONVENTIONS, EPS
 from .argtypes import level_list, non_negative_float, positive_int
 from .common import duration, report, status
 
@@ -37,7 +39,9 @@ def add_arguments(p):
     g = p.add_argument_group("back to pixels (one of)")
     road = g.add_mutually_exclusive_group(required=True)
     road.add_argument("--decoders", metavar="DIR", help="a folder of trained decoders "
-                      "relu5_1.h5 ... relu1_1.h5 (from `stylelab train-decoder --levels`)")
+                      "relu5_1.h5 ... relu1_1.h5 (from `stylelab train-decoder --levels`), or "
+                      "Li et al.'s release as published: vgg_normalised_conv{L}_1.t7 and "
+                      "feature_invertor_conv{L}_1.t7 (its encoder is then the default weights)")
     road.add_argument("--invert", action="store_true", help="no decoders: invert the "
                       "features by L-BFGS on the image (slower)")
     g = p.add_argument_group("the transfer")
@@ -57,7 +61,11 @@ def add_arguments(p):
     g.add_argument("--style-size", type=positive_int,
                    help="longest side of the style images (default: --size)")
     g.add_argument("--eps", type=non_negative_float, default=EPS,
-                   help="eigenvalues below eps * the largest are left out")
+                   help="the eigenvalue threshold (relative to the largest, or absolute for the "
+                   "released codes' conventions)")
+    g.add_argument("--convention", choices=list(CONVENTIONS),
+                   help="whose transform: stylelab's, Li et al.'s official code or PytorchWCT's "
+                   "(default: official with Li et al.'s released decoders, else stylelab)")
     g.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="float64 for checks")
     g = p.add_argument_group("the inversion (--invert)")
@@ -89,12 +97,25 @@ def _load_mask(path, shape):
     return to_numpy(img).mean(axis=2)
 
 
-def run(args):
-    _check_args(args)
-    net, weights_path = load_paper_vgg(args.weights, "vgg19", np.dtype(args.dtype),
-                                       "encoder", level_layer(args.levels[0]), args.quiet)
+def _network(args):
+    """The encoder, its path, the decoders (or None) and the convention, from the arguments."""
+    dtype = np.dtype(args.dtype)
+    if args.decoders and is_wct_release(args.decoders):
+        encoder, decoders = wct_release(args.decoders, args.levels, dtype)
+        weights_path = args.weights or encoder
+        net = load_vgg(weights_path, dtype=dtype)
+        check_normalised(net, weights_path)
+        return net, weights_path, decoders, args.convention or "official"
+    net, weights_path = load_paper_vgg(args.weights, "vgg19", dtype, "encoder",
+                                       level_layer(args.levels[0]), args.quiet)
     decoders = (load_decoders(args.decoders, net, args.levels, encoder_name=weights_path)
                 if args.decoders else None)
+    return net, weights_path, decoders, args.convention or "stylelab"
+
+
+def run(args):
+    _check_args(args)
+    net, weights_path, decoders, convention = _network(args)
     content = load_image(args.content, size=args.size, dtype=net.dtype)
     styles = [load_image(s, size=args.style_size or args.size, dtype=net.dtype)
               for s in args.style]
@@ -122,16 +143,17 @@ def run(args):
         result = universal_transfer(net, content, styles, decoders=decoders, levels=args.levels,
                                     alpha=args.alpha, style_weights=args.style_weights,
                                     mask=mask, iterations=args.iterations,
-                                    tv_weight=args.tv_weight, eps=args.eps, callback=progress)
+                                    tv_weight=args.tv_weight, eps=args.eps,
+                                    convention=convention, callback=progress)
     finally:
         bar.close()
     save_image(args.out, result.image)
     road = ("decoders" if decoders else f"inversion, {args.iterations} L-BFGS iterations a "
             f"level, {result.evaluations} evaluations")
     summary = (f"{args.out}: WCT at {', '.join(level_layer(v) for v in result.levels)} "
-               f"({road}) at {content.shape[0]}x{content.shape[1]} in "
+               f"({road}; {convention}'s transform) at {content.shape[0]}x{content.shape[1]} in "
                f"{duration(time.perf_counter() - start)}")
     report(summary, result.stopped, "the image so far")
-    if "random weights" in weights_source(weights_path):
+    if weights_path.endswith(".h5") and "random weights" in weights_source(weights_path):
         print("stylelab: note: the VGG-19 weights are random weights; this picture shows "
               "the machinery, not a style", file=sys.stderr)

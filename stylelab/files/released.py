@@ -128,3 +128,59 @@ def read_decoder(path, dtype=np.float32):
         raise ValueError(f"{path}: expected a state dict, got {type(state).__name__}")
     convs = [(w, b) for _, w, b in sequential_convs(state, path)]
     return _decoder_from_convs(path, convs, None, dtype)
+
+
+# -- the folders, as the releases lay them out --------------------------------------------
+
+WCT_ENCODER = "vgg_normalised_conv{}_1.t7"
+WCT_DECODER = "feature_invertor_conv{}_1.t7"
+ADAIN_PAIRS = (("vgg_normalised.t7", "decoder.t7"), ("vgg_normalised.pth", "decoder.pth"))
+
+
+def is_wct_release(folder):
+    """Whether `folder` holds Li et al.'s released decoders (``feature_invertor_conv{L}_1.t7``)."""
+    return any(os.path.exists(os.path.join(folder, WCT_DECODER.format(v))) for v in LEVELS)
+
+
+def check_normalised(vgg, where):
+    """Refuse an encoder other than the normalised VGG-19 the released decoders were trained on."""
+    if getattr(vgg, "family", None) != "normalised":
+        raise ValueError(f"{where}: the released decoders invert the normalised VGG-19 (Li et "
+                         f"al.'s and Huang & Belongie's encoders); these weights are "
+                         f"{getattr(vgg, 'family', None) or 'another'} VGG, whose features "
+                         f"they were not trained on")
+
+
+def wct_release(folder, levels, dtype=np.float32):
+    """Li et al.'s release: the deepest level's encoder file, and ``{level: decoder}``.
+
+    Every level asked for needs its ``feature_invertor_conv{L}_1.t7``; the
+    encoder is ``vgg_normalised_conv{L}_1.t7`` of the deepest level (the
+    others are its prefixes). Each decoder must decode the level its name says.
+    """
+    deepest = max(levels)
+    encoder = os.path.join(folder, WCT_ENCODER.format(deepest))
+    if not os.path.exists(encoder):
+        raise ValueError(f"{folder}: no {WCT_ENCODER.format(deepest)}, the encoder of level "
+                         f"{deepest} that Li et al. release with its decoder")
+    decoders = {}
+    for level in levels:
+        path = os.path.join(folder, WCT_DECODER.format(level))
+        if not os.path.exists(path):
+            raise ValueError(f"{folder}: no {WCT_DECODER.format(level)} (the decoder of "
+                             f"relu{level}_1); the folder lacks level {level}")
+        found, net = read_decoder(path, dtype)
+        if found != level:
+            raise ValueError(f"{path} decodes relu{found}_1, not relu{level}_1 as its name says")
+        decoders[level] = net
+    return encoder, decoders
+
+
+def adain_release(folder):
+    """Huang & Belongie's release in `folder`: the paths of its encoder and decoder (.t7 or .pth)."""
+    for encoder, decoder in ADAIN_PAIRS:
+        e, d = os.path.join(folder, encoder), os.path.join(folder, decoder)
+        if os.path.exists(e) and os.path.exists(d):
+            return e, d
+    raise ValueError(f"{folder}: neither vgg_normalised.t7 + decoder.t7 (AdaIN's release) nor "
+                     f"vgg_normalised.pth + decoder.pth (pytorch-AdaIN's)")
