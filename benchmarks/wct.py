@@ -8,6 +8,10 @@ through the five levels relu5_1 ... relu1_1 (alpha 0.6), by both roads:
 * **invert**: the same, but each level's features are turned back into an
   image by ``--iterations`` L-BFGS iterations (SciPy's L-BFGS-B on both
   sides; PyTorch supplies its loss and gradient by autograd).
+* **adain**: Huang & Belongie's pipeline as released: the normalised VGG-19
+  (1x1 colour conv, reflection padding) to relu4_1 for the content and the
+  style, AdaIN (pytorch-AdaIN's statistics), the relu4_1 decoder; PyTorch
+  runs pytorch-AdaIN's ``style_transfer`` written in ``tests/test_released.py``.
 
 Each side runs in its own process with the same thread count, the same random
 VGG-19 and decoder weights, the same inputs, in float32; best of ``--repeats``
@@ -51,6 +55,12 @@ def run_stylelab(args):
     xp, sync = stylelab_device(args.backend)
     vgg = load_vgg(args.weights)
     content, style = (xp.asarray(a) for a in inputs(args.size))
+    if args.task == "adain":
+        from stylelab.universal.adain import adain_transfer
+        decoder = make_decoder(4, seed=4)
+        seconds, _ = best_of(lambda: adain_transfer(vgg, decoder, content, style), args.repeats,
+                             sync)
+        return {"seconds": seconds, "evaluations": 0}
     decoders = ({v: make_decoder(v, seed=v) for v in LEVELS} if args.task == "decoders"
                 else None)
     seconds, result = best_of(lambda: universal_transfer(
@@ -61,16 +71,34 @@ def run_stylelab(args):
 def run_torch(args):
     import torch
     sys.path.insert(0, ROOT)
-    from stylelab.files.vgg_h5 import read_vgg_h5
     from stylelab.nets.decoder import make_decoder
     from tests.reference import to_torch
     from tests.torch_models import torch_params
     from tests.torch_universal import torch_universal
     torch.set_num_threads(args.threads)
     device, sync = torch_device(args.backend)
-    _, weights, convention = read_vgg_h5(args.weights)
+    from stylelab.files.vgg_h5 import read_vgg_file
+    stored = read_vgg_file(args.weights)
+    weights, convention, preprocess = stored["weights"], stored["convention"], stored["preprocess"]
     tw = {k: (w.transpose(0, 3, 1, 2).copy(), b) for k, (w, b) in weights.items()}
     content, style = (to_torch(a[None]).to(device) for a in inputs(args.size))
+    if args.task == "adain":
+        from tests.test_released import torch_adain, torch_decoder
+        from tests.vgg_files import torch_vgg
+        dec = make_decoder(4, seed=4)
+        convs = [(dec.params[k].transpose(0, 3, 1, 2).copy(), dec.params[k[:-2] + ".b"])
+                 for k in dec.params if k.endswith(".w")]
+        pre = (np.ascontiguousarray(preprocess[0].transpose(0, 3, 1, 2)), preprocess[1])
+
+        def adain_once():
+            with torch.no_grad():
+                fc = torch_vgg("vgg19", tw, convention, content, upto="relu4_1",
+                               padding="reflect", preprocess=pre)["relu4_1"]
+                fs = torch_vgg("vgg19", tw, convention, style, upto="relu4_1",
+                               padding="reflect", preprocess=pre)["relu4_1"]
+                return torch_decoder(4, convs, torch_adain(fc, fs), dtype=content.dtype).clamp(0, 1)
+        seconds, _ = best_of(adain_once, args.repeats, sync)
+        return {"seconds": seconds, "evaluations": 0}
     decoders = None
     if args.task == "decoders":
         nets = {v: make_decoder(v, seed=v) for v in LEVELS}
@@ -84,6 +112,19 @@ def run_torch(args):
                                decoders=decoders, iterations=args.iterations, stats=stats)
     seconds, _ = best_of(once, args.repeats, sync)
     return {"seconds": seconds, "evaluations": stats.get("evaluations", 0)}
+
+
+def save_normalised(path):
+    """Random weights shaped as the normalised VGG-19 (colour conv, reflection padding) to relu4_1."""
+    from stylelab.files.vgg_h5 import save_vgg_h5
+    from stylelab.nets.vgg import random_weights
+    rng = np.random.default_rng(1)
+    colour = ((rng.standard_normal((3, 1, 1, 3)) * 0.5).astype(np.float32),
+              np.zeros(3, np.float32))
+    save_vgg_h5(path, "vgg19", random_weights("vgg19", seed=0, upto="relu4_1"),
+                dict(channel_order="RGB", input_scale=1.0, mean=[0, 0, 0], std=[1, 1, 1]),
+                "random weights (seed 0)", family="normalised", padding="reflect",
+                preprocess=colour)
 
 
 def worker(args):
@@ -111,8 +152,8 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--backend", choices=["numpy", "cupy"], default="numpy",
                    help="cupy: CuPy against PyTorch on CUDA (a GPU)")
-    p.add_argument("--tasks", nargs="+", choices=["decoders", "invert"],
-                   default=["decoders", "invert"])
+    p.add_argument("--tasks", nargs="+", choices=["decoders", "invert", "adain"],
+                   default=["decoders", "invert", "adain"])
     p.add_argument("--json", help="also write the results here")
     p.add_argument("--worker", choices=["stylelab", "torch"], help=argparse.SUPPRESS)
     p.add_argument("--task", help=argparse.SUPPRESS)
@@ -129,10 +170,13 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "vgg19.h5")
         save_random_vgg_h5(path, "vgg19", seed=0, upto="relu5_1")
+        normalised = os.path.join(d, "vgg_normalised.h5")
+        save_normalised(normalised)
         for task in args.tasks:
-            ours, ref = (spawn(args, side, task, path) for side in ("stylelab", "torch"))
-            name = ("decoders" if task == "decoders"
-                    else f"inversion, {args.iterations} L-BFGS it/level")
+            weights = normalised if task == "adain" else path
+            ours, ref = (spawn(args, side, task, weights) for side in ("stylelab", "torch"))
+            name = {"decoders": "WCT, decoders", "adain": "AdaIN (relu4_1, one pass)"}.get(
+                task, f"WCT, inversion, {args.iterations} L-BFGS it/level")
             rows.append({"task": name, "stylelab": ours, "torch": ref})
     print("| road | stylelab s | PyTorch s | ratio | evaluations (stylelab / PyTorch) "
           "| s per evaluation ratio | stylelab peak RSS | PyTorch peak RSS |")

@@ -85,14 +85,15 @@ def decoder_pth_indices(level):
     return out
 
 
-def torch_decoder(level, convs, x):
+def torch_decoder(level, convs, x, dtype=torch.float64):
     """The released decoder in PyTorch on (1, C, h, w): reflection-padded convs, nearest x2."""
     tokens = decoder_arch(level).split(",")
     for n, (token, (w, b)) in enumerate(zip(tokens, convs)):
         if token.startswith("u"):
             x = F.interpolate(x, scale_factor=2, mode="nearest")
-        x = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), torch.from_numpy(w).double(),
-                     torch.from_numpy(b).double())
+        x = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"),
+                     torch.from_numpy(np.asarray(w)).to(x.device, dtype),
+                     torch.from_numpy(np.asarray(b)).to(x.device, dtype))
         if n < len(tokens) - 1:
             x = torch.relu(x)
     return x

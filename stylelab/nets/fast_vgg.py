@@ -22,18 +22,29 @@ its kernel); the backward pass runs the method of each step's kind.
 ``tests/test_fast_paths.py`` checks every layer's output and the image
 gradient against the readable network.
 
-Reflection padding (the normalised Torch7 VGG) has no zero border to
-borrow, so a reflect-padded network runs the readable passes of
-:class:`~stylelab.nets.vgg.VGG`: the same numbers, at the readable speed.
+Reflection padding (the normalised Torch7 VGG) uses the same buffers: before
+a conv reads one, its border is filled with the mirrored rows and columns
+(four thin copies). Backward, the gradient that reaches that border is added
+back onto the rows and columns it mirrors: four one-pixel strips of the
+conv's input gradient (:meth:`FastVGG._fold_reflected_border`).
 """
 
 from ..backend import get_array_module
 from ..layers import (avgpool2x2_backward, avgpool2x2_forward, maxpool2x2_backward,
                       maxpool2x2_forward, pad2d_forward)
+from ..layers.conv import conv2d_input_gradient
 from ..layers.fast import few_filters, pool_winners, row_taps, shifted, winograd
 from ..layers.fast.taps import conv_taps, flip_swap
 from ..profile import timed
 from .vgg import VGG
+
+
+def _reflect_border(hpad):
+    """Fill the 1-pixel border of `hpad` (N, H+2, W+2, C) with its interior's mirror, in place."""
+    hpad[:, 0, 1:-1] = hpad[:, 2, 1:-1]
+    hpad[:, -1, 1:-1] = hpad[:, -3, 1:-1]
+    hpad[:, :, 0] = hpad[:, :, 2]                  # whole columns: the corners come along
+    hpad[:, :, -1] = hpad[:, :, -3]
 
 
 def winograd_pays(shape, c_in, c_out):
@@ -59,8 +70,6 @@ class FastVGG(VGG):
 
     # -- the forward pass --
     def forward(self, x, layers=None, reuse_buffers=False):
-        if self.padding != "zeros":
-            return VGG.forward(self, x, layers, reuse_buffers)
         requested = list(self.names if layers is None else layers)
         deepest = self.deepest(requested)
         self.check_input(x, deepest)
@@ -98,7 +107,9 @@ class FastVGG(VGG):
         xp = get_array_module(h)
         w, b = self.params[name]
         if hpad is None:                                  # the image: pad it once
-            hpad, _ = pad2d_forward(h, 1, "zeros")
+            hpad, _ = pad2d_forward(h, 1, self.padding)
+        elif self.padding == "reflect":
+            _reflect_border(hpad)
         n, hp, wp, _ = hpad.shape
         # Pre-ReLU outputs are used once, so the "grid" arena serves them all --
         # unless this one was asked for and must outlive the pass.
@@ -161,8 +172,6 @@ class FastVGG(VGG):
 
     # -- the backward pass --
     def backward(self, grads, release=False):
-        if self.padding != "zeros":
-            return VGG.backward(self, grads, release)
         self.check_gradients(grads)
         tape = self._tape
         d = dpad = None      # the gradient at the current layer's output (and its border)
@@ -200,6 +209,37 @@ class FastVGG(VGG):
         return d, dpad                              # the pooling above applied it
 
     def _conv_backward(self, name, kernel, d, dpad, below):
+        dz, dzpad = self._conv_input_gradient(name, kernel, d, dpad, below)
+        if self.padding == "reflect":
+            with timed(self.profile, "conv backward (reflected border)"):
+                self._fold_reflected_border(name, d, dz)
+        return dz, dzpad
+
+    def _fold_reflected_border(self, name, d, dz):
+        """Add the gradient at a reflect-padded conv's border to the input rows and columns it copies.
+
+        Padded row 0 is input row 1 and padded row H+1 is row H-2 (columns
+        likewise); only output row 0 reads padded row 0 (through the filters'
+        top row), so each border strip is the input gradient of a 3-pixel-wide
+        slab under one row (or column) of `d`.
+        """
+        w = self.params[name][0]
+        n, h, wd, _ = d.shape
+        c = w.shape[3]
+        rows, cols = (n, 3, wd + 2, c), (n, h + 2, 3, c)
+        top = conv2d_input_gradient(d[:, :1], w, rows, padding=0)[:, 0]
+        bottom = conv2d_input_gradient(d[:, h - 1:], w, rows, padding=0)[:, 2]
+        left = conv2d_input_gradient(d[:, :, :1], w, cols, padding=0)[:, 1:-1, 0]
+        right = conv2d_input_gradient(d[:, :, wd - 1:], w, cols, padding=0)[:, 1:-1, 2]
+        dz[:, 1] += top[:, 1:-1]
+        dz[:, h - 2] += bottom[:, 1:-1]
+        dz[:, :, 1] += left
+        dz[:, :, wd - 2] += right
+        for (r, col), strip in (((1, 1), top[:, 0]), ((1, wd - 2), top[:, -1]),
+                                ((h - 2, 1), bottom[:, 0]), ((h - 2, wd - 2), bottom[:, -1])):
+            dz[:, r, col] += strip                      # the corners mirror both ways
+
+    def _conv_input_gradient(self, name, kernel, d, dpad, below):
         xp = get_array_module(d)
         if dpad is None:                            # a gradient given at the conv's own output
             dpad, dz = self._scratch("relu grad", d.shape, d.dtype, xp, border=True)

@@ -277,10 +277,13 @@ class VGG:
 
     # -- checks shared by every engine --
     def min_size(self, layer):
-        """The smallest side (pixels) an image needs to reach `layer`: 2 ** poolings."""
+        """The smallest side (pixels) an image needs to reach `layer`: 2 ** poolings.
+
+        Twice that with reflection padding, which needs 2 pixels to mirror.
+        """
         deepest = self.deepest([layer])
         pools = sum(1 for n in self.names[:self.names.index(deepest) + 1] if n.startswith("pool"))
-        return 2 ** pools
+        return 2 ** pools * (2 if self.padding == "reflect" else 1)
 
     def deepest(self, requested):
         """The deepest of the `requested` layer names (refusing names this network lacks)."""
@@ -303,10 +306,13 @@ class VGG:
                              f"dtype={x.dtype}")
         need = self.min_size(deepest)
         if min(x.shape[1], x.shape[2]) < need:
+            pools = need.bit_length() - 1 - (self.padding == "reflect")
             raise ValueError(f"an image of {x.shape[1]}x{x.shape[2]} pixels is too "
                              f"small to reach {deepest}: it passes "
-                             f"{need.bit_length() - 1} 2x2 poolings, so it needs at "
-                             f"least {need}x{need}")
+                             f"{pools} 2x2 poolings, so it needs at "
+                             f"least {need}x{need}"
+                             + (" (reflection padding mirrors 2 pixels)"
+                                if self.padding == "reflect" else ""))
 
     def check_gradients(self, grads):
         """Refuse gradients at layers the last forward pass did not reach."""
