@@ -248,6 +248,30 @@ def test_wct_and_the_cascade_on_a_device_equal_numpy(device, weight_files, rng):
         assert rel_err(b, a) <= 1e-9
 
 
+@pytest.mark.parametrize("device", DEVICES)
+def test_adain_on_a_device_equals_numpy(device, rng):
+    from stylelab.nets.decoder import make_decoder
+    from stylelab.nets.vgg import VGG, random_weights
+    from stylelab.universal.adain import adain_transfer
+    colour = (rng.standard_normal((3, 1, 1, 3)), rng.standard_normal(3))
+    content, styles = rng.random((16, 24, 3)), [rng.random((16, 16, 3)), rng.random((20, 16, 3))]
+    mask = (np.arange(24)[None, :] * np.ones((16, 1)) > 11).astype(float)
+    out = []
+    for name in ("numpy", device):
+        xp = on_device(name)
+        encoder = VGG("vgg19", random_weights("vgg19", upto="relu4_1"), vgg_files.IDENTITY,
+                      dtype=np.float64, padding="reflect", preprocess=colour, family="normalised")
+        decoder = make_decoder(4, seed=1, dtype=np.float64)
+        r1 = adain_transfer(encoder, decoder, xp.asarray(content), [xp.asarray(s) for s in styles],
+                            alpha=0.7, style_weights=[1, 2], preserve_color=True)
+        r2 = adain_transfer(encoder, decoder, xp.asarray(content), [xp.asarray(s) for s in styles],
+                            mask=mask)
+        check_device_array(r1.image, xp)
+        out.append((host(r1.image), host(r2.image)))
+    for a, b in zip(*out):
+        assert rel_err(b, a) <= 1e-10
+
+
 # -- every command, by STYLELAB_BACKEND -------------------------------------------------------
 
 COMMANDS = {
