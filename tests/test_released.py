@@ -91,9 +91,10 @@ def torch_decoder(level, convs, x, dtype=torch.float64):
     for n, (token, (w, b)) in enumerate(zip(tokens, convs)):
         if token.startswith("u"):
             x = F.interpolate(x, scale_factor=2, mode="nearest")
-        x = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"),
-                     torch.from_numpy(np.asarray(w)).to(x.device, dtype),
-                     torch.from_numpy(np.asarray(b)).to(x.device, dtype))
+        w, b = (t if isinstance(t, torch.Tensor) else torch.from_numpy(np.asarray(t))
+                for t in (w, b))                # arrays, or tensors being trained
+        x = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), w.to(x.device, dtype),
+                     b.to(x.device, dtype))
         if n < len(tokens) - 1:
             x = torch.relu(x)
     return x

@@ -48,6 +48,9 @@ def build_parser():
          universal.run),
         ("adain", "Huang & Belongie: arbitrary style transfer in one pass with the released "
          "AdaIN encoder and decoder", adain.add_arguments, adain.run),
+        ("train-adain", "Huang & Belongie: train the relu4_1 decoder for `stylelab adain` "
+         "(content and mean/std style losses through the Johnson loop)",
+         training.add_train_adain_arguments, training.run_train_adain),
         ("weights", "convert or download VGG weights", weights.add_arguments, None),
         ("models", "the published style networks: list, download, convert (TensorFlow, "
          "PyTorch, Torch7)", models.add_arguments, None),

@@ -16,7 +16,9 @@ from ..files.images import image_format, load_image, resize_image, save_image
 from ..files.released import adain_release, check_normalised, read_decoder
 from ..files.weights import load_vgg
 from ..gatys.objective import blend_weights
-from ..universal.adain import adain_transfer
+from ..files.model_file import load_task_model
+from ..nets.decoder import encoder_fingerprint
+from ..universal.adain import LAYER, adain_transfer
 from ..universal.cascade import check_style_options
 from ..universal.wct import ADAIN_CONVENTIONS, EPS
 from .argtypes import non_negative_float, positive_int
@@ -35,7 +37,8 @@ def add_arguments(p):
                    "decoder.t7 (AdaIN), or vgg_normalised.pth + decoder.pth (pytorch-AdaIN)")
     g.add_argument("--encoder", help="the normalised VGG-19 (.t7, .pth or a converted .h5), "
                    "instead of --models")
-    g.add_argument("--decoder", help="its relu4_1 decoder (.t7 or .pth), instead of --models")
+    g.add_argument("--decoder", help="its relu4_1 decoder (.t7 or .pth as released, or a .h5 "
+                   "from `stylelab train-adain`), instead of --models")
     g = p.add_argument_group("the transfer")
     g.add_argument("--alpha", type=non_negative_float, default=1.0,
                    help="how much of the style's statistics to use, 0..1")
@@ -82,14 +85,26 @@ def _check_args(args):
     return encoder, decoder
 
 
+def _decoder(path, encoder, encoder_path, dtype):
+    """The relu4_1 decoder: released (.t7, .pth), or trained here (.h5, checked against the encoder)."""
+    if path.lower().endswith((".h5", ".hdf5")):
+        decoder, meta = load_task_model(path, "adain", dtype)
+        if meta.get("encoder") != encoder_fingerprint(encoder, LAYER):
+            raise ValueError(f"{path} was trained on another encoder than {encoder_path}; a "
+                             f"decoder only inverts its own encoder")
+        return decoder
+    check_normalised(encoder, encoder_path)          # what the released decoders invert
+    level, decoder = read_decoder(path, dtype)
+    if level != 4:
+        raise ValueError(f"{path} decodes relu{level}_1; AdaIN decodes relu4_1")
+    return decoder
+
+
 def run(args):
     encoder_path, decoder_path = _check_args(args)
     dtype = np.dtype(args.dtype)
     encoder = load_vgg(encoder_path, dtype=dtype)
-    check_normalised(encoder, encoder_path)
-    level, decoder = read_decoder(decoder_path, dtype)
-    if level != 4:
-        raise ValueError(f"{decoder_path} decodes relu{level}_1; AdaIN decodes relu4_1")
+    decoder = _decoder(decoder_path, encoder, encoder_path, dtype)
     content = load_image(args.content, size=args.size, dtype=dtype)
     h, w = (max(8, s - s % 8) for s in content.shape[:2])   # the decoder gives back 8x
     content = resize_image(content, h, w)

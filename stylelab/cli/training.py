@@ -28,8 +28,8 @@ from ..nets.transform import SR_ARCH, UPSAMPLING
 from .argtypes import level_list, non_negative_float, positive_int
 from .common import status
 
-STYLE_DEFAULTS, SR_DEFAULTS, DECODER_DEFAULTS = (TASKS[t] for t in ("style", "super-resolution",
-                                                                     "decoder"))
+STYLE_DEFAULTS, SR_DEFAULTS, DECODER_DEFAULTS, ADAIN_DEFAULTS = (
+    TASKS[t] for t in ("style", "super-resolution", "decoder", "adain"))
 
 
 def add_training_arguments(p, defaults, steps, loss_network="VGG-16", out=True):
@@ -131,6 +131,18 @@ def add_train_decoder_arguments(p):
         "loss (default: 1; --content-weight weighs the feature reconstruction at relu{L}_1)")
 
 
+def add_train_adain_arguments(p):
+    """``stylelab train-adain``: Huang & Belongie's relu4_1 decoder."""
+    groups = add_training_arguments(p, ADAIN_DEFAULTS, steps=160000,
+                                    loss_network="the encoder's VGG-19 (the normalised VGG-19, "
+                                    "as AdaIN's)")
+    groups["data and output"].add_argument(
+        "--styles", required=True, help="a folder of paintings (WikiArt in the paper); each "
+        "batch of photos is paired with a batch of them")
+    groups["the loss"].add_argument("--style-weight", type=non_negative_float,
+                                    help=f"default: {ADAIN_DEFAULTS['style_weight']:g}")
+
+
 def _run_folder(args):
     """``runs/NAME/`` beside the model: its checkpoint and samples, apart from the models."""
     folder, name = os.path.split(os.path.abspath(args.out))
@@ -149,7 +161,8 @@ def _check_outputs(args, task, weights):
     """Refuse, before any work, outputs that cannot be written or would destroy an input."""
     if os.path.splitext(args.out)[1].lower() not in (".h5", ".hdf5"):
         raise ValueError(f"--out {args.out}: a model is an HDF5 file; name it .h5")
-    inputs = [weights, getattr(args, "style", None), args.data, args.sample]
+    inputs = [weights, getattr(args, "style", None), getattr(args, "styles", None), args.data,
+              args.sample]
     # A resumed run reads its checkpoint and then writes it again: that one is meant.
     check_outputs([args.out, _checkpoint_path(args)], inputs)
     check_output_folder(_samples_path(args), inputs + [args.out, _checkpoint_path(args)])
@@ -160,7 +173,7 @@ def _loss_weights(args, task):
     pixel_only = task == "super-resolution" and args.content_weight == 0
     if pixel_only:
         return None, None
-    arch = "vgg19" if task == "decoder" else "vgg16"
+    arch = "vgg19" if task in ("decoder", "adain") else "vgg16"
     if args.weights:
         return args.weights, "--weights"
     return locate_weights(arch)         # (None, ...): downloaded once by build()
@@ -189,7 +202,8 @@ def run_training(args, task):
            + ("the style targets, " if task == "style" else "")
            + f"the photos in {args.data}; then {args.steps} steps")
     trainer, meta = build(task, opts, args.data, weights=weights,
-                          style=getattr(args, "style", None), dtype=dtype, quiet=args.quiet)
+                          style=getattr(args, "style", None) or getattr(args, "styles", None),
+                          dtype=dtype, quiet=args.quiet)
     if args.resume:
         check_resumable(ckpt_meta, meta, ckpt_path)
         trainer.resume_from(ckpt_net, ckpt_train, ckpt_path)
@@ -282,6 +296,10 @@ def run_train(args):
 
 def run_train_sr(args):
     run_training(args, "super-resolution")
+
+
+def run_train_adain(args):
+    run_training(args, "adain")
 
 
 def run_train_decoder(args):

@@ -34,7 +34,7 @@ FORMAT = "stylelab-transform-net"
 VERSION = 1
 # The command that uses each task's networks, for the error that names it.
 TASK_COMMANDS = {"style": "stylelab stylize", "super-resolution": "stylelab upscale",
-                 "decoder": "stylelab wct --decoders"}
+                 "decoder": "stylelab wct --decoders", "adain": "stylelab adain --decoder"}
 
 
 class ModelFileError(ValueError):

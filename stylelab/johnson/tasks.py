@@ -9,6 +9,8 @@ task              network                           input              loss (thr
 style             Johnson et al.'s ``STYLE_ARCH``   the photo          feature (VGG-16 relu2_2) + style + TV
 super-resolution  ``SR_ARCH[factor]``               blurred, shrunk    feature (relu2_2) [+ pixel] + TV
 decoder           VGG-19 read backwards (Li et al.) relu{L}_1 features pixel + feature (VGG-19 relu{L}_1)
+adain             the relu4_1 decoder (Huang &      AdaIN of photo     content at relu4_1 + means and stds
+                  Belongie)                         and painting       at relu1_1 ... relu4_1
 ================  ================================  =================  ==================================
 
 What shapes a run (architecture, batch, crop size, learning rate, seed,
@@ -30,6 +32,7 @@ from ..files.vgg_h5 import weights_source
 from ..files.weights import load_paper_vgg
 from ..nets.decoder import encoder_fingerprint, level_layer, make_decoder
 from ..nets.transform import SR_ARCH, STYLE_ARCH, TransformNet
+from .adain_loss import CONTENT_LAYER as ADAIN_CONTENT, STYLE_LAYERS as ADAIN_STYLE, AdainLoss
 from .data import ImageFolder
 from .perceptual import CONTENT_LAYERS, STYLE_LAYERS, PerceptualLoss
 from .superres import degrade
@@ -43,10 +46,41 @@ SR_DEFAULTS = dict(arch=None, upsample="nearest", batch_size=4, crop_size=288, l
 # Li et al.: pixel + feature reconstruction with lambda = 1 (here on per-element means).
 DECODER_DEFAULTS = dict(level=None, batch_size=4, crop_size=256, lr=1e-4, seed=0,
                         content_weight=1.0, tv_weight=0.0, pixel_weight=1.0)
-TASKS = {"style": STYLE_DEFAULTS, "super-resolution": SR_DEFAULTS, "decoder": DECODER_DEFAULTS}
+# Huang & Belongie (pytorch-AdaIN's train.py): batches of 8, lr 1e-4, content 1, style 10.
+ADAIN_DEFAULTS = dict(batch_size=8, crop_size=256, lr=1e-4, seed=0, content_weight=1.0,
+                      style_weight=10.0, tv_weight=0.0)
+TASKS = {"style": STYLE_DEFAULTS, "super-resolution": SR_DEFAULTS, "decoder": DECODER_DEFAULTS,
+         "adain": ADAIN_DEFAULTS}
 # What a resumed run must share with the checkpoint, and how to name it.
 RESUME_KEYS = {"style_sha256": "style image", "data_fingerprint": "data folder's file list",
-               "encoder": "VGG-19 encoder"}
+               "styles_fingerprint": "style folder's file list", "encoder": "VGG-19 encoder"}
+
+
+class PhotosAndPaintings:
+    """The photos' :class:`ImageFolder`, each batch paired with the paintings' batch at the same cursor.
+
+    The pairing follows the cursor the checkpoint records, so a resumed run
+    draws the pairs the first run would have. Anything else (``size``,
+    ``unreadable``, ``first_crop``) is the photos'.
+    """
+
+    def __init__(self, photos, paintings):
+        self.photos, self.paintings = photos, paintings
+        self._pair = None
+
+    def __getattr__(self, name):
+        return getattr(self.photos, name)
+
+    def batch(self, cursor, n):
+        photos, after = self.photos.batch(cursor, n)
+        self._pair = (photos, self.paintings.batch(cursor, n)[0])
+        return photos, after
+
+    def styles_for(self, photos):
+        """The paintings drawn with `photos` (for a sample: the first paintings)."""
+        if self._pair is not None and self._pair[0] is photos:
+            return self._pair[1]
+        return self.paintings.batch(0, len(photos))[0]
 
 
 def settle_options(task, given, checkpoint_meta=None):
@@ -122,13 +156,18 @@ def build(task, opts, data, weights=None, style=None, dtype=np.float32, quiet=Fa
     meta["data_fingerprint"] = data_fingerprint(images.files, data)
     # The decoder's encoder is its loss network; else the pixel loss alone may need none.
     uses_vgg = task != "super-resolution" or opts["content_weight"] > 0
-    arch = "vgg19" if task == "decoder" else "vgg16"
+    arch = "vgg19" if task in ("decoder", "adain") else "vgg16"
     vgg, meta["loss_network"] = None, "none (per-pixel loss only)"
     if uses_vgg:
-        upto = level_layer(opts["level"]) if task == "decoder" else None
+        upto = {"decoder": level_layer(opts.get("level") or 1), "adain": "relu4_1"}.get(task)
         vgg, path = load_paper_vgg(weights, arch, dtype, "loss network", upto, quiet)
         meta["loss_network"] = f"{arch} ({weights_source(path)})"
-    if task == "decoder":
+    if task == "adain":
+        paintings = ImageFolder(style, size=opts["crop_size"], seed=opts["seed"] + 1, dtype=dtype)
+        meta["styles_fingerprint"] = data_fingerprint(paintings.files, style)
+        images = PhotosAndPaintings(images, paintings)
+        net, loss, make_input = _adain_task(opts, vgg, meta, images, dtype)
+    elif task == "decoder":
         net, loss, make_input = _decoder_task(opts, vgg, meta, dtype)
     elif task == "style":
         net, loss, make_input = _style_task(opts, vgg, meta, style, dtype)
@@ -172,11 +211,19 @@ def _decoder_task(opts, vgg, meta, dtype):
     return net, loss, make_input
 
 
+def _adain_task(opts, vgg, meta, data, dtype):
+    net = make_decoder(4, seed=opts["seed"], dtype=dtype)
+    meta.update(level=4, content_layers=[ADAIN_CONTENT], style_layers=list(ADAIN_STYLE),
+                encoder=encoder_fingerprint(vgg, ADAIN_CONTENT))
+    loss = AdainLoss(vgg, data, opts["content_weight"], opts["style_weight"])
+    return net, loss, loss.decoder_input
+
+
 def _check_sizes(task, opts, net, loss, vgg):
     if task != "style":
         # Reconstruction (super-resolution, decoders): the photos are the targets,
         # and the network makes them from an input `factor` times smaller.
-        if not loss.layers and not opts["pixel_weight"]:
+        if not loss.layers and not opts.get("pixel_weight"):
             raise ValueError("with --content-weight 0 and --pixel-weight 0 there is nothing "
                              "to learn from")
         if opts["crop_size"] % int(net.factor):
