@@ -378,3 +378,34 @@ def test_bad_released_input_is_one_line(release, pictures, case, pattern, tmp_pa
     assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
     assert re.search(pattern, res.stderr), res.stderr
     assert not out.exists()
+
+
+def test_models_download_fetches_a_release_checks_it_and_adain_runs_it_by_name(
+        release, pictures, tmp_path, monkeypatch):
+    from .local_server import serve
+    d, *_ = release
+    files = {n: (d / "adain" / n).read_bytes() for n in ("vgg_normalised.t7", "decoder.t7")}
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    with serve(files) as base:
+        res = subprocess.run([sys.executable, "-m", "stylelab", "models", "download", "adain",
+                              "--url", base, "--quiet"], capture_output=True, text=True,
+                             env={**os.environ, **env})
+    assert res.returncode == 0, res.stderr
+    assert "every network read and checked" in res.stdout
+    folder = tmp_path / "cache" / "stylelab" / "models" / "adain"
+    assert sorted(os.listdir(folder)) == ["decoder.t7", "vgg_normalised.t7"]
+    res = subprocess.run([sys.executable, "-m", "stylelab", "adain", "--models", "adain",
+                          "--content", str(pictures / "photo.png"), "--style",
+                          str(pictures / "a.png"), "--size", "24", "--out",
+                          str(tmp_path / "o.png"), "--quiet"], capture_output=True, text=True,
+                         env={**os.environ, **env})
+    assert res.returncode == 0, res.stderr
+    # A damaged file is refused and nothing is kept.
+    bad = dict(files, **{"decoder.t7": files["decoder.t7"][:3000]})
+    with serve(bad) as base:
+        res = subprocess.run([sys.executable, "-m", "stylelab", "models", "download", "adain",
+                              "--url", base, "--quiet"], capture_output=True, text=True,
+                             env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "c2")})
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert not (tmp_path / "c2" / "stylelab" / "models" / "adain").exists()
+    assert not [p for p in (tmp_path / "c2" / "stylelab" / "models").iterdir()]

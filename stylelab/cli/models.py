@@ -6,6 +6,7 @@ from ..files.foreign import FORMATS, read_network
 from ..files.atomic import check_outputs
 from ..files.model_file import save_model
 from ..files.published import PUBLISHED, cached_network, download_network, lookup
+from ..files.released import RELEASES, download_release, release_dir
 from .common import HelpFormatter
 
 
@@ -18,7 +19,8 @@ def add_arguments(p):
     d = sub.add_parser("download", formatter_class=HelpFormatter, help="fetch a published network, check it and convert it "
                        "into the cache")
     d.add_argument("name", help="a name from `stylelab models list`")
-    d.add_argument("--url", help="fetch from this address instead of where it is published")
+    d.add_argument("--url", help="fetch from this address instead of where it is published (for "
+                   "a release: a folder address holding its files)")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
     d.set_defaults(run=run_download)
     c = sub.add_parser("convert", formatter_class=HelpFormatter, help="convert a network from TensorFlow (deeplearn.js "
@@ -38,9 +40,23 @@ def run_list(args):
         size = f"{item.size / 1e6:.1f} MB" if item.size else "~7 MB (1.7M float32 weights)"
         print(f"| {item.name} | {item.source} | {item.fmt} | {item.licence} | {size} | "
               f"{'yes' if cached_network(item.name) else 'no'} |")
+    print("\nUniversal style transfer, used as released (`stylelab models download NAME`, then "
+          "the command shown):\n")
+    print("| name | source | files | licence | use | downloaded |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for r in RELEASES.values():
+        folder = release_dir(r.name)
+        print(f"| {r.name} | {r.source} | {', '.join(f for f, _ in r.files)} | {r.licence} | "
+              f"`{r.command} {folder}` | {'yes' if os.path.isdir(folder) else 'no'} |")
 
 
 def run_download(args):
+    if args.name in RELEASES:
+        folder, digests = download_release(args.name, progress=not args.quiet, base_url=args.url)
+        print(f"{folder}: {args.name} as released, every network read and checked; sha256 "
+              + ", ".join(f"{f} {d}" for f, d in digests.items())
+              + f" (no digest was published); use it with `{RELEASES[args.name].command} {folder}`")
+        return
     item = lookup(args.name)
     path, digest = download_network(args.name, progress=not args.quiet, url=args.url)
     check = "matches the recorded digest" if item.sha256 else "(no digest was published)"

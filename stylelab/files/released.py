@@ -25,6 +25,7 @@ untrusted data: no code runs, every shape is checked before it is used.
 
 import os
 import re
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -184,3 +185,91 @@ def adain_release(folder):
             return e, d
     raise ValueError(f"{folder}: neither vgg_normalised.t7 + decoder.t7 (AdaIN's release) nor "
                      f"vgg_normalised.pth + decoder.pth (pytorch-AdaIN's)")
+
+
+# -- where the releases are published, and a download that checks them ------------------------
+
+@dataclass(frozen=True)
+class Release:
+    """A published set of universal-style-transfer networks: its files, where each is, its use."""
+
+    name: str
+    source: str
+    files: tuple                # (file name, address)
+    licence: str
+    command: str
+
+
+ADAIN_S3 = "https://s3.amazonaws.com/xunhuang-public/adain/"
+# The addresses are those of the release's own download script (models/download_models.sh);
+# no digest was published with them.
+RELEASES = {r.name: r for r in [
+    Release("adain", "xunhuang1995/AdaIN-style (Torch7): the normalised VGG-19 and the relu4_1 "
+            "decoder of Huang & Belongie 2017",
+            (("vgg_normalised.t7", ADAIN_S3 + "vgg_normalised.t7"),
+             ("decoder.t7", ADAIN_S3 + "decoder.t7")),
+            "as its repository states (xunhuang1995/AdaIN-style)", "stylelab adain --models"),
+]}
+MAX_RELEASE_BYTES = 1 << 30     # the full normalised VGG-19 is about 80 MB
+
+
+def release_dir(name):
+    """Where a downloaded release lives, as published: ``<cache>/models/NAME/``."""
+    from .download import cache_dir
+    return os.path.join(cache_dir(), "models", name)
+
+
+def check_release(folder, name):
+    """Read every network of a release folder as the untrusted data it is; refuse what does not fit."""
+    if RELEASES[name].command.startswith("stylelab adain"):
+        encoder, decoder = adain_release(folder)
+        from .convert import read_vgg_any
+        if read_vgg_any(encoder)["family"] != "normalised":
+            raise ValueError(f"{encoder} is not the normalised VGG-19")
+        level, _ = read_decoder(decoder)
+        if level != 4:
+            raise ValueError(f"{decoder} decodes relu{level}_1, not relu4_1")
+
+
+def download_release(name, progress=True, base_url=None):
+    """Fetch a release's files into ``<cache>/models/NAME/``, each read and checked before it is kept.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`RELEASES`.
+    base_url : str, optional
+        A mirror: each file is fetched from ``base_url/<file name>``.
+
+    Returns
+    -------
+    folder : str
+    digests : dict file name -> SHA-256
+    """
+    import shutil
+    import tempfile
+    import urllib.error
+    from .download import fetch, offline_help
+    release = RELEASES[name]
+    final = release_dir(name)
+    os.makedirs(os.path.dirname(final), exist_ok=True)
+    work = tempfile.mkdtemp(dir=os.path.dirname(final), prefix=".download-")
+    try:
+        digests = {}
+        for filename, url in release.files:
+            url = f"{base_url.rstrip('/')}/{filename}" if base_url else url
+            try:
+                with open(os.path.join(work, filename), "wb") as f:
+                    digests[filename] = fetch(url, f, progress, limit=MAX_RELEASE_BYTES)
+            except (urllib.error.URLError, OSError) as exc:
+                reason = getattr(exc, "reason", exc)
+                raise ValueError(f"could not download {url} ({reason}). " + offline_help(
+                    url, filename, f"mkdir -p {final} && cp {filename} {final}/")) from None
+        check_release(work, name)
+        if os.path.isdir(final):
+            shutil.rmtree(final)
+        os.rename(work, final)               # complete and checked, or not there at all
+        return final, digests
+    finally:
+        if os.path.isdir(work):
+            shutil.rmtree(work, ignore_errors=True)
