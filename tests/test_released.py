@@ -409,3 +409,31 @@ def test_models_download_fetches_a_release_checks_it_and_adain_runs_it_by_name(
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert not (tmp_path / "c2" / "stylelab" / "models" / "adain").exists()
     assert not [p for p in (tmp_path / "c2" / "stylelab" / "models").iterdir()]
+
+
+def test_released_decoders_convert_to_models_that_know_their_encoder(release, pictures, tmp_path):
+    d, *_ = release
+    p = pictures
+    out = tmp_path / "decoders"
+    out.mkdir()
+    assert run("weights", "convert", d / "wct" / "vgg_normalised_conv2_1.t7",
+               tmp_path / "enc.h5").returncode == 0
+    for v in (2, 1):
+        res = run("models", "convert", d / "wct" / f"feature_invertor_conv{v}_1.t7",
+                  out / f"relu{v}_1.h5", "--encoder", d / "wct" / "vgg_normalised_conv2_1.t7")
+        assert res.returncode == 0, res.stderr
+    common = ["--content", p / "photo.png", "--style", p / "a.png", "--size", 24, "--levels", "2,1",
+              "--decoders", out, "--quiet", "--convention", "official"]
+    res = run("wct", "--weights", tmp_path / "enc.h5", "--out", tmp_path / "w.png", *common)
+    assert res.returncode == 0, res.stderr
+    from stylelab.files.vgg_h5 import save_random_vgg_h5
+    save_random_vgg_h5(tmp_path / "other.h5", "vgg19", upto="relu2_1", family="normalised")
+    res = run("wct", "--weights", tmp_path / "other.h5", "--out", tmp_path / "x.png", *common)
+    assert res.returncode == 2 and "a decoder only inverts its own encoder" in res.stderr
+    res = run("models", "convert", d / "adain" / "decoder.t7", tmp_path / "a.h5", "--encoder",
+              d / "adain" / "vgg_normalised.t7", "--for", "adain")
+    assert res.returncode == 0, res.stderr
+    res = run("adain", "--encoder", d / "adain" / "vgg_normalised.t7", "--decoder", tmp_path / "a.h5",
+              "--content", p / "photo.png", "--style", p / "a.png", "--size", 24, "--out",
+              tmp_path / "a.png", "--quiet")
+    assert res.returncode == 0, res.stderr

@@ -6,7 +6,10 @@ from ..files.foreign import FORMATS, read_network
 from ..files.atomic import check_outputs
 from ..files.model_file import save_model
 from ..files.published import PUBLISHED, cached_network, download_network, lookup
-from ..files.released import RELEASES, download_release, release_dir
+from ..files.convert import sha256_of
+from ..files.released import RELEASES, check_normalised, download_release, read_decoder, release_dir
+from ..files.weights import load_vgg
+from ..nets.decoder import encoder_fingerprint, level_layer
 from .common import HelpFormatter
 
 
@@ -30,6 +33,12 @@ def add_arguments(p):
     c.add_argument("dst", help="the stylelab model to write (.h5)")
     c.add_argument("--format", choices=[f for f in FORMATS if f != "stylelab"],
                    help="the source's format (default: told from its bytes)")
+    c.add_argument("--encoder", help="for a released universal-style-transfer decoder (Li et "
+                   "al.'s feature_invertor_conv{L}_1.t7, AdaIN's decoder.t7 or .pth): the encoder "
+                   "it inverts; the model records its fingerprint, and `stylelab wct --decoders` "
+                   "(relu{L}_1.h5) or `stylelab adain --decoder` (--for adain) refuse others")
+    c.add_argument("--for", dest="use", choices=["wct", "adain"], default="wct",
+                   help="with --encoder: the command the decoder is for")
     c.set_defaults(run=run_convert)
 
 
@@ -67,7 +76,31 @@ def run_download(args):
 def run_convert(args):
     if os.path.splitext(args.dst)[1].lower() not in (".h5", ".hdf5"):
         raise ValueError(f"{args.dst}: a stylelab model is an HDF5 file; name it .h5")
-    check_outputs([args.dst], inputs=[args.src])
+    check_outputs([args.dst], inputs=[args.src, args.encoder])
+    if args.encoder:
+        _convert_released_decoder(args)
+        return
     net, meta = read_network(args.src, args.format)
     save_model(args.dst, net, meta)
     print(f"{args.dst}: {net.arch} from {args.src} ({meta['source_format']}, {meta['source']})")
+
+
+def _convert_released_decoder(args):
+    """A released decoder as a stylelab model, recording the encoder it inverts."""
+    encoder = load_vgg(args.encoder)
+    check_normalised(encoder, args.encoder)
+    level, net = read_decoder(args.src)
+    if args.use == "adain" and level != 4:
+        raise ValueError(f"{args.src} decodes relu{level}_1; AdaIN's decoder inverts relu4_1")
+    layer = level_layer(level)
+    if layer not in encoder.names:
+        raise ValueError(f"{args.encoder} stops at {encoder.names[-1]}: it cannot encode {layer}, "
+                         f"which {args.src} decodes")
+    meta = {"task": "decoder" if args.use == "wct" else "adain", "level": level,
+            "content_layers": [layer], "encoder": encoder_fingerprint(encoder, layer),
+            "source": f"{os.path.basename(args.src)} sha256:{sha256_of(args.src)}",
+            "loss_network": f"released with {os.path.basename(args.encoder)}"}
+    save_model(args.dst, net, meta)
+    print(f"{args.dst}: the relu{level}_1 decoder from {args.src}, for "
+          f"`stylelab {'wct --decoders' if args.use == 'wct' else 'adain --decoder'}` with "
+          f"{args.encoder}")
