@@ -1,8 +1,5 @@
 """Training AdaIN's decoder: one step equals pytorch-AdaIN's, and the command resumes exactly."""
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -18,7 +15,7 @@ from stylelab.nets.vgg import VGG, random_weights
 
 from . import vgg_files
 from .reference import rel_err, to_torch
-from .test_released import calc_mean_std, torch_adain, torch_decoder
+from .test_released import calc_mean_std, run, torch_adain, torch_decoder
 from .test_training import write_photos
 
 COLOUR = (np.random.default_rng(5).standard_normal((3, 1, 1, 3)) * 0.5,
@@ -89,11 +86,6 @@ def test_one_training_step_equals_pytorch_adain(rng):
     opt.step()
     for k in keys:
         assert rel_err(net.params[k], tp[k].detach().numpy().transpose(0, 2, 3, 1)) <= 1e-10, k
-
-
-def run(*args):
-    return subprocess.run([sys.executable, "-m", "stylelab", *map(str, args)],
-                          capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")
