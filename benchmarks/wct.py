@@ -175,8 +175,8 @@ def main(argv=None):
         for task in args.tasks:
             weights = normalised if task == "adain" else path
             ours, ref = (spawn(args, side, task, weights) for side in ("stylelab", "torch"))
-            name = {"decoders": "WCT, decoders", "adain": "AdaIN (relu4_1, one pass)"}.get(
-                task, f"WCT, inversion, {args.iterations} L-BFGS it/level")
+            name = {"decoders": "decoders", "adain": "AdaIN (relu4_1, one pass)"}.get(
+                task, f"inversion, {args.iterations} L-BFGS it/level")
             rows.append({"task": name, "stylelab": ours, "torch": ref})
     print("| road | stylelab s | PyTorch s | ratio | evaluations (stylelab / PyTorch) "
           "| s per evaluation ratio | stylelab peak RSS | PyTorch peak RSS |")

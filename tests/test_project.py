@@ -85,9 +85,10 @@ def test_wct_benchmark_runs_and_prints_its_table(tmp_path):
                           "--json", str(tmp_path / "w.json")],
                          capture_output=True, text=True, check=True)
     assert "| decoders |" in out.stdout and "| inversion, 1 L-BFGS it/level |" in out.stdout
+    assert "| AdaIN (relu4_1, one pass) |" in out.stdout
     assert_machine_line(out.stdout)
     rows = json.loads((tmp_path / "w.json").read_text())["rows"]
-    assert len(rows) == 2 and all(r[side]["seconds"] > 0 for r in rows for side in ("stylelab", "torch"))
+    assert len(rows) == 3 and all(r[side]["seconds"] > 0 for r in rows for side in ("stylelab", "torch"))
     assert rows[1]["stylelab"]["evaluations"] >= 5 and rows[1]["torch"]["evaluations"] >= 5
 
 

@@ -23,7 +23,7 @@ from ..universal.cascade import check_style_options
 from ..universal.wct import ADAIN_CONVENTIONS, EPS
 from .argtypes import non_negative_float, positive_int
 from .common import duration, status
-from .universal import _load_mask
+from .universal import load_mask
 
 
 def add_arguments(p):
@@ -115,7 +115,7 @@ def run(args):
     h, w = (max(8, s - s % 8) for s in content.shape[:2])   # the decoder gives back 8x
     content = resize_image(content, h, w)
     styles = [load_image(s, size=args.style_size or args.size, dtype=dtype) for s in args.style]
-    mask = _load_mask(args.mask, content.shape[:2]) if args.mask else None
+    mask = load_mask(args.mask, content.shape[:2]) if args.mask else None
     status(args.quiet, f"adain: encoder {encoder_path}, decoder {decoder_path}; "
            f"{len(styles)} style(s) at {w}x{h}")
     start = time.perf_counter()

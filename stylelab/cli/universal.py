@@ -90,7 +90,7 @@ def _check_args(args):
         raise ValueError(f"--decoders {args.decoders}: no such folder")
 
 
-def _load_mask(path, shape):
+def load_mask(path, shape):
     """The mask's grey levels (H, W) on the host, at the content's size."""
     # nearest: the grey levels name styles, keep them exact (resize_image skips a same size)
     img = resize_image(load_image(path, dtype=np.float64), *shape, resample=Image.NEAREST)
@@ -119,7 +119,7 @@ def run(args):
     content = load_image(args.content, size=args.size, dtype=net.dtype)
     styles = [load_image(s, size=args.style_size or args.size, dtype=net.dtype)
               for s in args.style]
-    mask = _load_mask(args.mask, content.shape[:2]) if args.mask else None
+    mask = load_mask(args.mask, content.shape[:2]) if args.mask else None
     status(args.quiet, f"wct: VGG-19 from {weights_path}; encoding the content and "
            f"{len(styles)} style(s) at {content.shape[1]}x{content.shape[0]}, then levels "
            f"{','.join(map(str, args.levels))}"

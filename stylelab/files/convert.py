@@ -45,8 +45,7 @@ from .atomic import check_outputs
 from .hdf5 import open_hdf5
 from .limits import check_finite, untrusted_reader
 from .caffe import read_caffemodel
-from .pth import load_pth
-from .released import sequential_convs
+from .pth import load_pth, sequential_convs
 from .torch7_vgg import IDENTITY, read_torch7_vgg
 from .vgg_h5 import CAFFE, CONVENTIONS, FAMILIES, save_vgg_h5
 

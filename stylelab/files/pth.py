@@ -23,12 +23,13 @@ import collections
 import io
 import os
 import pickle
+import re
 import struct
 import zipfile
 
 import numpy as np
 
-from .limits import count, one_line, untrusted_reader
+from .limits import check_finite, count, one_line, untrusted_reader
 
 MAX_DIMS = 16
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -227,3 +228,26 @@ def load_pth(path):
         raise
     except RuntimeError as exc:          # zipfile's word for an encrypted member
         raise ValueError(one_line(f"{path}: {exc}; refused")) from None
+
+
+SEQUENTIAL_KEY = re.compile(r"^(\d+)\.(weight|bias)$")
+
+
+def sequential_convs(state, path):
+    """An ``nn.Sequential`` state dict's convs in module order: ``[(index, w (F, K, K, C), b)]``."""
+    indices = {}
+    for key in state:
+        match = SEQUENTIAL_KEY.match(str(key))
+        if not match:
+            raise ValueError(f"{path}: key {key!r} is not an nn.Sequential parameter "
+                             f"('<index>.weight')")
+        indices.setdefault(int(match.group(1)), {})[match.group(2)] = state[key]
+    convs = []
+    for i in sorted(indices):
+        w, b = indices[i].get("weight"), indices[i].get("bias")
+        if w is None or b is None or w.ndim != 4 or b.shape != (w.shape[0],):
+            raise ValueError(f"{path}: module {i} is not a conv with weight and bias")
+        check_finite(w, f"{path}: module {i}'s weight")
+        check_finite(b, f"{path}: module {i}'s bias")
+        convs.append((i, w.transpose(0, 2, 3, 1), b))
+    return convs

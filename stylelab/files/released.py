@@ -24,19 +24,17 @@ untrusted data: no code runs, every shape is checked before it is used.
 """
 
 import os
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..backend import asarray
 from ..nets.decoder import LEVELS, decoder_arch, make_decoder
-from .limits import check_finite, untrusted_reader
-from .pth import load_pth
+from .limits import untrusted_reader
+from .pth import load_pth, sequential_convs
 from .torch7 import load_t7
 from .torch7_models import conv_module, int_field, module_list
 
-SEQUENTIAL_KEY = re.compile(r"^(\d+)\.(weight|bias)$")
 T7_MAGIC = (b"\x03\x00\x00\x00", b"\x04\x00\x00\x00")
 
 
@@ -94,26 +92,6 @@ def _torch7_decoder(path, dtype):
     if not convs or relu_after != [True] * (len(convs) - 1) + [False]:
         raise ValueError(f"{path}: a decoder has a ReLU after every conv but the last")
     return _decoder_from_convs(path, convs, tokens, dtype)
-
-
-def sequential_convs(state, path):
-    """An ``nn.Sequential`` state dict's convs in module order: ``[(index, w (F, K, K, C), b)]``."""
-    indices = {}
-    for key in state:
-        match = SEQUENTIAL_KEY.match(str(key))
-        if not match:
-            raise ValueError(f"{path}: key {key!r} is not an nn.Sequential parameter "
-                             f"('<index>.weight')")
-        indices.setdefault(int(match.group(1)), {})[match.group(2)] = state[key]
-    convs = []
-    for i in sorted(indices):
-        w, b = indices[i].get("weight"), indices[i].get("bias")
-        if w is None or b is None or w.ndim != 4 or b.shape != (w.shape[0],):
-            raise ValueError(f"{path}: module {i} is not a conv with weight and bias")
-        check_finite(w, f"{path}: module {i}'s weight")
-        check_finite(b, f"{path}: module {i}'s bias")
-        convs.append((i, w.transpose(0, 2, 3, 1), b))
-    return convs
 
 
 @untrusted_reader("released decoder")

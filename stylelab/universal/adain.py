@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from ..backend import get_array_module
 from ..gatys.objective import blend_weights
 from .cascade import check_style_options, labels_from_mask, resize_labels
-from .wct import EPS, _positions, adain
+from .wct import EPS, adain
 
 LAYER = "relu4_1"
 
@@ -129,13 +129,13 @@ def adain_transfer(encoder, decoder, content, styles, alpha=1.0, style_weights=N
     else:
         labels = xp.asarray(resize_labels(labels_from_mask(mask, len(styles)),
                                           *fc.shape[1:3]).reshape(-1))
-        flat = _positions(fc)
+        flat = fc.reshape(-1, fc.shape[-1])                  # (M, C): one row per position
         out = xp.empty_like(flat)
         for k, f in enumerate(fs):
             where = xp.nonzero(labels == k)[0]
             if where.size:
                 region = flat[where]
-                out[where] = _positions(adain(region[None, None], f, eps, convention))
+                out[where] = adain(region[None, None], f, eps, convention)[0, 0]
         t = out.reshape(fc.shape)
     t = dt(alpha) * t + dt(1 - alpha) * fc
     image = decoder.apply(t[0])
