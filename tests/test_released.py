@@ -437,3 +437,28 @@ def test_released_decoders_convert_to_models_that_know_their_encoder(release, pi
               "--content", p / "photo.png", "--style", p / "a.png", "--size", 24, "--out",
               tmp_path / "a.png", "--quiet")
     assert res.returncode == 0, res.stderr
+
+
+def test_li_et_als_release_downloads_from_a_mirror_and_wct_runs_it_by_name(release, pictures,
+                                                                            tmp_path):
+    from .local_server import serve
+    d, weights, colour, _ = release
+    files = {p.name: p.read_bytes() for p in (d / "wct").iterdir()}
+    vgg_files.write_normalised_t7(tmp_path / "e5.t7", weights, colour, upto="relu5_1")
+    write_decoder_t7(tmp_path / "d5.t7", 5, random_decoder_convs(5, seed=5))
+    files["vgg_normalised_conv5_1.t7"] = (tmp_path / "e5.t7").read_bytes()
+    files["feature_invertor_conv5_1.t7"] = (tmp_path / "d5.t7").read_bytes()
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    res = subprocess.run([sys.executable, "-m", "stylelab", "models", "download", "li-wct"],
+                         capture_output=True, text=True, env=env)
+    assert res.returncode == 2 and "no address of its files is known here" in res.stderr
+    with serve(files) as base:
+        res = subprocess.run([sys.executable, "-m", "stylelab", "models", "download", "li-wct",
+                              "--url", base, "--quiet"], capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr
+    res = subprocess.run([sys.executable, "-m", "stylelab", "wct", "--decoders", "li-wct",
+                          "--levels", "2,1", "--content", str(pictures / "photo.png"), "--style",
+                          str(pictures / "a.png"), "--size", "24", "--out",
+                          str(tmp_path / "w.png"), "--quiet"], capture_output=True, text=True,
+                         env=env)
+    assert res.returncode == 0, res.stderr

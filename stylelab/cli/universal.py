@@ -23,7 +23,8 @@ from ..gatys.objective import blend_weights
 from ..nets.decoder import level_layer
 from ..universal.cascade import (LEVELS, check_style_options, load_decoders,
                                  universal_transfer)
-from ..files.released import check_normalised, is_wct_release, wct_release
+from ..files.released import (RELEASES, check_normalised, is_wct_release, release_dir,
+                              wct_release)
 from ..files.weights import load_vgg
 from ..universal.wct import CONVENTIONS, EPS
 from .argtypes import level_list, non_negative_float, positive_int
@@ -86,7 +87,7 @@ def _check_args(args):
     check_style_options(len(args.style), args.style_weights, args.mask is not None)
     if args.style_weights:
         blend_weights(args.style_weights, len(args.style), what="--style-weights")
-    if args.decoders and not os.path.isdir(args.decoders):
+    if args.decoders and not os.path.isdir(args.decoders) and args.decoders not in RELEASES:
         raise ValueError(f"--decoders {args.decoders}: no such folder")
 
 
@@ -100,6 +101,12 @@ def load_mask(path, shape):
 def _network(args):
     """The encoder, its path, the decoders (or None) and the convention, from the arguments."""
     dtype = np.dtype(args.dtype)
+    if args.decoders in RELEASES and not os.path.isdir(args.decoders):   # downloaded, by name
+        folder = release_dir(args.decoders)
+        if not os.path.isdir(folder):
+            raise ValueError(f"{args.decoders} is not downloaded yet: run `stylelab models "
+                             f"download {args.decoders}`")
+        args.decoders = folder
     if args.decoders and is_wct_release(args.decoders):
         encoder, decoders = wct_release(args.decoders, args.levels, dtype)
         weights_path = args.weights or encoder

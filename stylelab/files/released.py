@@ -187,6 +187,14 @@ RELEASES = {r.name: r for r in [
             (("vgg_normalised.t7", ADAIN_S3 + "vgg_normalised.t7"),
              ("decoder.t7", ADAIN_S3 + "decoder.t7")),
             "as its repository states (xunhuang1995/AdaIN-style)", "stylelab adain --models"),
+    # Its files are fetched by the release's own script from addresses this project has not
+    # seen: listed without one, downloadable from a mirror (--url) or used where fetched.
+    Release("li-wct", "Yijun711/UniversalStyleTransfer (Torch7): the encoders and decoders of "
+            "Li et al. 2017, relu1_1 ... relu5_1",
+            tuple((name.format(v), None) for v in LEVELS
+                  for name in ("vgg_normalised_conv{}_1.t7", "feature_invertor_conv{}_1.t7")),
+            "as its repository states (Yijun711/UniversalStyleTransfer)",
+            "stylelab wct --decoders"),
 ]}
 MAX_RELEASE_BYTES = 1 << 30     # the full normalised VGG-19 is about 80 MB
 
@@ -199,14 +207,19 @@ def release_dir(name):
 
 def check_release(folder, name):
     """Read every network of a release folder as the untrusted data it is; refuse what does not fit."""
+    from .convert import read_vgg_any
     if RELEASES[name].command.startswith("stylelab adain"):
-        encoder, decoder = adain_release(folder)
-        from .convert import read_vgg_any
+        encoders, decoders = adain_release(folder)[:1], {4: adain_release(folder)[1]}
+    else:
+        encoders = [os.path.join(folder, WCT_ENCODER.format(v)) for v in LEVELS]
+        decoders = {v: os.path.join(folder, WCT_DECODER.format(v)) for v in LEVELS}
+    for encoder in encoders:
         if read_vgg_any(encoder)["family"] != "normalised":
             raise ValueError(f"{encoder} is not the normalised VGG-19")
-        level, _ = read_decoder(decoder)
-        if level != 4:
-            raise ValueError(f"{decoder} decodes relu{level}_1, not relu4_1")
+    for level, decoder in decoders.items():
+        found, _ = read_decoder(decoder)
+        if found != level:
+            raise ValueError(f"{decoder} decodes relu{found}_1, not relu{level}_1")
 
 
 def download_release(name, progress=True, base_url=None):
@@ -236,6 +249,10 @@ def download_release(name, progress=True, base_url=None):
         digests = {}
         for filename, url in release.files:
             url = f"{base_url.rstrip('/')}/{filename}" if base_url else url
+            if url is None:
+                raise ValueError(f"{name}: no address of its files is known here; fetch them with "
+                                 f"the release's own script and give the folder to "
+                                 f"`{release.command}`, or a mirror with --url")
             try:
                 with open(os.path.join(work, filename), "wb") as f:
                     digests[filename] = fetch(url, f, progress, limit=MAX_RELEASE_BYTES)
