@@ -119,8 +119,11 @@ def adain_transfer(encoder, decoder, content, styles, alpha=1.0, style_weights=N
     xp = get_array_module(content)
     if preserve_color:
         styles = [coral(s, content) for s in styles]
-    fc = encoder.forward(content[None], layers=[LAYER])[LAYER].copy()
-    fs = [encoder.forward(s[None], layers=[LAYER])[LAYER].copy() for s in styles]
+    # Each pass computes in the last one's buffers (no fresh memory to fault in); the
+    # features are copied out before the next pass overwrites them.
+    fc = encoder.forward(content[None], layers=[LAYER], reuse_buffers=True)[LAYER].copy()
+    fs = [encoder.forward(s[None], layers=[LAYER], reuse_buffers=True)[LAYER].copy()
+          for s in styles]
     dt = content.dtype.type
     if mask is None:
         t = 0
