@@ -46,6 +46,7 @@ from .hdf5 import open_hdf5
 from .limits import check_finite, untrusted_reader
 from .caffe import read_caffemodel
 from .pth import load_pth, sequential_convs
+from .torch7 import T7_MAGIC
 from .torch7_vgg import IDENTITY, read_torch7_vgg
 from .vgg_h5 import CAFFE, CONVENTIONS, FAMILIES, save_vgg_h5
 
@@ -53,7 +54,6 @@ KERAS = CAFFE
 MATCONVNET = dict(channel_order="RGB", input_scale=255.0, std=[1.0, 1.0, 1.0])
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-T7_MAGIC = (b"\x03\x00\x00\x00", b"\x04\x00\x00\x00")   # a table or a torch object
 # The published .pth files of VGG, by the first 8 hex digits of their SHA-256:
 # (arch, family). torchvision's, and neural-style-pt's conversions of Caffe's.
 KNOWN_PTH = {"dcbb9e9d": ("vgg19", "torchvision"), "397923af": ("vgg16", "torchvision"),

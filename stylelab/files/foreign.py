@@ -40,6 +40,7 @@ from .convert import sha256_of
 from .limits import check_finite, untrusted_reader
 from .model_file import load_task_model
 from .pth import load_pth
+from .torch7 import T7_MAGIC
 from .torch7_models import read_johnson_t7
 
 FORMATS = ("deeplearnjs", "pytorch", "torch7", "stylelab")
@@ -68,7 +69,7 @@ def sniff(path):
         return "stylelab"
     if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
         return "pytorch"
-    if head[:4] in (b"\x03\x00\x00\x00", b"\x04\x00\x00\x00"):
+    if head[:4] in T7_MAGIC:
         return "torch7"
     expected = {".h5": "an HDF5 file (a stylelab model is one; make one with `stylelab train` "
                        "or `stylelab models convert`)",

@@ -32,10 +32,9 @@ from ..backend import asarray
 from ..nets.decoder import LEVELS, decoder_arch, make_decoder
 from .limits import untrusted_reader
 from .pth import load_pth, sequential_convs
-from .torch7 import load_t7
+from .torch7 import T7_MAGIC, load_t7
 from .torch7_models import conv_module, int_field, module_list
 
-T7_MAGIC = (b"\x03\x00\x00\x00", b"\x04\x00\x00\x00")
 
 
 def _decoder_from_convs(path, convs, tokens=None, dtype=np.float32):

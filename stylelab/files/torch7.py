@@ -45,6 +45,8 @@ ELEMENT_TYPES = {"Byte": np.uint8, "Char": np.int8, "Short": np.int16, "Int": np
                  "Long": np.int64, "Float": np.float32, "Double": np.float64}
 MAX_DEPTH = 64            # nn containers nest a few levels; a file nesting thousands is hostile
 MAX_DIMS = 16
+# A file's first int32, the type of what it holds: a table (3) or a torch object (4).
+T7_MAGIC = (b"\x03\x00\x00\x00", b"\x04\x00\x00\x00")
 
 
 class TorchObject:
