@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..backend import asarray
-from ..nets.decoder import LEVELS, decoder_arch, make_decoder
+from ..nets.decoder import LEVELS, decoder_arch, decoder_param_shapes, make_decoder
 from .limits import untrusted_reader
 from .pth import load_pth, sequential_convs
 from .torch7 import T7_MAGIC, load_t7
@@ -39,11 +39,11 @@ from .torch7_models import conv_module, int_field, module_list
 
 def _decoder_from_convs(path, convs, tokens=None, dtype=np.float32):
     """The level whose decoder has these convs' shapes (and `tokens`, if known), and its network."""
-    shapes = [w.shape for w, _ in convs]
+    shapes = [tuple(w.shape) for w, _ in convs]
     for level in LEVELS:
-        fresh = make_decoder(level, dtype=dtype)
-        keys = [k[:-2] for k in fresh.params if k.endswith(".w")]
-        want = [fresh.params[k + ".w"].shape for k in keys]
+        expected = decoder_param_shapes(level)
+        keys = [k[:-2] for k in expected if k.endswith(".w")]
+        want = [tuple(expected[k + ".w"]) for k in keys]
         if want != shapes or (tokens is not None and tokens != decoder_arch(level).split(",")):
             continue
         params = {}

@@ -22,7 +22,7 @@ import hashlib
 import numpy as np
 
 from ..backend import to_numpy
-from .transform import TransformNet
+from .transform import TransformNet, param_shapes
 from .vgg import WIDTHS, layer_names
 
 LEVELS = (1, 2, 3, 4, 5)
@@ -59,6 +59,11 @@ def decoder_arch(level):
             tokens.append(f"u{c_in[name]}" if up else f"c3s1-{c_in[name]}")
             up = False
     return ",".join(tokens)
+
+
+def decoder_param_shapes(level):
+    """``{param name: shape}`` of the decoder for ``relu{level}_1``, in layer order, without making one."""
+    return param_shapes(decoder_arch(level), "nearest", "none", WIDTHS[level - 1])
 
 
 def make_decoder(level, seed=0, dtype=np.float32, params=None):
