@@ -22,7 +22,7 @@ from ..files.weights import find_weights, load_vgg, resolve_weights
 from ..gatys import INITS, RECIPES, stylize
 from ..gatys.color import COLOR_MODES
 from ..gatys.losses import STYLE_STATISTICS
-from ..gatys.recipes import WHY, get_recipe, net_family
+from ..gatys.recipes import WHY, get_recipe
 from .argtypes import non_negative_float, positive_int
 from .common import duration, is_snapshot_of, report, snapshot_path, status
 
@@ -203,7 +203,7 @@ def run(args):
     check_outputs(args)
     net, weights, origin = load_network(args)
     recipe = get_recipe(args.recipe, net)
-    chosen = "asked for" if args.recipe else f"the default for {WHY[net_family(net)]}"
+    chosen = "asked for" if args.recipe else f"the default for {WHY[net.family]}"
     iterations = args.iterations or recipe.iterations
     content, styles, init = load_images(args, net.dtype)
     status(args.quiet, f"gatys: {net.arch} from {origin} ({weights}); recipe {recipe.name} "

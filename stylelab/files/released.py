@@ -122,11 +122,10 @@ def is_wct_release(folder):
 
 def check_normalised(vgg, where):
     """Refuse an encoder other than the normalised VGG-19 the released decoders were trained on."""
-    if getattr(vgg, "family", None) != "normalised":
+    if vgg.family != "normalised":
         raise ValueError(f"{where}: the released decoders invert the normalised VGG-19 (Li et "
                          f"al.'s and Huang & Belongie's encoders); these weights are "
-                         f"{getattr(vgg, 'family', None) or 'another'} VGG, whose features "
-                         f"they were not trained on")
+                         f"{vgg.family}'s VGG, whose features they were not trained on")
 
 
 def wct_release(folder, levels, dtype=np.float32):

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..backend import to_numpy
 from ..nets.vgg import (BLOCKS, CONVENTION_KEYS, PADDINGS, check_preprocess_conv, check_weights,
-                        conv_shapes, normalise_convention, random_weights)
+                        conv_shapes, family_of, normalise_convention, random_weights)
 from .atomic import write_atomically
 from .hdf5 import open_hdf5
 from .limits import check_finite, untrusted_reader
@@ -31,15 +31,6 @@ CAFFE = dict(channel_order="BGR", input_scale=255.0,
 # Gatys et al. (each filter's mean activation over ImageNet scaled to 1).
 FAMILIES = ("caffe", "torchvision", "normalised")
 CONVENTIONS = {"caffe": CAFFE, "torchvision": TORCHVISION, "normalised": CAFFE}
-
-
-def family_of(convention):
-    """The family a file without a ``family`` attribute belongs to, told from its convention.
-
-    Weights for 0..255 pixels came from Caffe (Keras and MatConvNet converted
-    Caffe's); weights for [0, 1] pixels are torchvision's.
-    """
-    return "caffe" if float(convention["input_scale"]) > 1 else "torchvision"
 
 
 def save_vgg_h5(path, arch, weights, convention, source, half=False, family=None,

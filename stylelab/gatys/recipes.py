@@ -88,17 +88,9 @@ WHY = {"caffe": "Caffe's VGG, as neural-style runs it",
        "normalised": "the normalised VGG of Gatys et al."}
 
 
-def net_family(net):
-    """Whose VGG `net` runs: its ``family``, or told from its input convention."""
-    family = getattr(net, "family", None)
-    if family:
-        return family
-    return "caffe" if float(net.convention["input_scale"]) > 1 else "torchvision"
-
-
 def default_recipe(net):
     """The recipe made for `net`'s weights, by their family (module notes)."""
-    return RECIPES[DEFAULTS[net_family(net)]]
+    return RECIPES[DEFAULTS[net.family]]
 
 
 def get_recipe(recipe, net):
@@ -114,7 +106,7 @@ def get_recipe(recipe, net):
         if recipe not in RECIPES:
             raise ValueError(f"recipe must be one of {', '.join(RECIPES)}, got {recipe!r}")
         recipe = RECIPES[recipe]
-    family = net_family(net)
+    family = net.family
     if family not in recipe.families:
         raise ValueError(f"recipe {recipe.name!r} was tuned for {WHY[recipe.families[0]]}; these "
                          f"weights are {WHY[family]}, whose features have another scale: use "

@@ -125,6 +125,15 @@ def normalise_convention(convention, where):
     return out
 
 
+def family_of(convention):
+    """Whose VGG weights are, told from their input convention where nothing else says.
+
+    Weights for 0..255 pixels came from Caffe (Keras and MatConvNet converted
+    Caffe's); weights for [0, 1] pixels are torchvision's.
+    """
+    return "caffe" if float(convention["input_scale"]) > 1 else "torchvision"
+
+
 def random_weights(arch="vgg19", seed=0, upto=None):
     """He-initialised ``{conv name: (w, b)}`` (float32, zero biases): **random weights**, for tests and demos.
 
@@ -188,7 +197,8 @@ class VGG:
         folds "RGB -> BGR, times 255, minus the mean" into such a layer.
     family : {"caffe", "torchvision", "normalised"} or None
         Whose VGG the weights are: it chooses the default Gatys recipe
-        (:mod:`stylelab.gatys.recipes`). None: told from the convention.
+        (:mod:`stylelab.gatys.recipes`). None: told from the convention
+        (:func:`family_of`).
 
     Attributes
     ----------
@@ -219,7 +229,8 @@ class VGG:
         self.convention = normalise_convention(convention, where="VGG")
         self.params = {n: (xp.asarray(w, dtype=dtype), xp.asarray(b, dtype=dtype))
                        for n, (w, b) in weights.items()}
-        self.padding, self.family = padding, family
+        self.padding = padding
+        self.family = family or family_of(self.convention)
         preprocess = check_preprocess_conv(preprocess, "VGG")
         self.preprocess_conv = None if preprocess is None else tuple(
             xp.asarray(a, dtype=dtype) for a in preprocess)
