@@ -13,7 +13,7 @@ import numpy as np
 
 from ..files.atomic import check_outputs
 from ..files.images import image_format, load_image, resize_image, save_image
-from ..files.released import RELEASES, adain_release, check_normalised, read_decoder, release_dir
+from ..files.released import adain_release, check_normalised, read_decoder, release_folder
 from ..files.weights import load_vgg
 from ..gatys.objective import blend_weights
 from ..files.model_file import load_task_model
@@ -64,12 +64,7 @@ def _networks(args):
     if args.models:
         if args.encoder or args.decoder:
             raise ValueError("give --models DIR, or --encoder and --decoder, not both")
-        folder = args.models
-        if not os.path.isdir(folder) and folder in RELEASES:     # a downloaded release, by name
-            folder = release_dir(folder)
-            if not os.path.isdir(folder):
-                raise ValueError(f"{args.models} is not downloaded yet: run `stylelab models "
-                                 f"download {args.models}`")
+        folder = release_folder(args.models)       # a folder, or a downloaded release by name
         if not os.path.isdir(folder):
             raise ValueError(f"--models {args.models}: no such folder")
         return adain_release(folder)

@@ -23,7 +23,7 @@ from ..gatys.objective import blend_weights
 from ..nets.decoder import level_layer
 from ..universal.cascade import (LEVELS, check_style_options, load_decoders,
                                  universal_transfer)
-from ..files.released import (RELEASES, check_normalised, is_wct_release, release_dir,
+from ..files.released import (RELEASES, check_normalised, is_wct_release, release_folder,
                               wct_release)
 from ..files.weights import load_vgg
 from ..universal.wct import CONVENTIONS, EPS
@@ -101,12 +101,8 @@ def load_mask(path, shape):
 def _network(args):
     """The encoder, its path, the decoders (or None) and the convention, from the arguments."""
     dtype = np.dtype(args.dtype)
-    if args.decoders in RELEASES and not os.path.isdir(args.decoders):   # downloaded, by name
-        folder = release_dir(args.decoders)
-        if not os.path.isdir(folder):
-            raise ValueError(f"{args.decoders} is not downloaded yet: run `stylelab models "
-                             f"download {args.decoders}`")
-        args.decoders = folder
+    if args.decoders:
+        args.decoders = release_folder(args.decoders)   # a folder, or a downloaded release by name
     if args.decoders and is_wct_release(args.decoders):
         encoder, decoders = wct_release(args.decoders, args.levels, dtype)
         weights_path = args.weights or encoder

@@ -24,13 +24,19 @@ untrusted data: no code runs, every shape is checked before it is used.
 """
 
 import os
+import shutil
+import tempfile
+import urllib.error
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..backend import asarray
 from ..nets.decoder import LEVELS, decoder_arch, decoder_param_shapes, make_decoder
+from .convert import read_vgg_any
+from .download import fetch, offline_help
 from .limits import untrusted_reader
+from .published import models_dir
 from .pth import load_pth, sequential_convs
 from .torch7 import T7_MAGIC, load_t7
 from .torch7_models import conv_module, int_field, module_list
@@ -189,8 +195,7 @@ RELEASES = {r.name: r for r in [
     # seen: listed without one, downloadable from a mirror (--url) or used where fetched.
     Release("li-wct", "Yijun711/UniversalStyleTransfer (Torch7): the encoders and decoders of "
             "Li et al. 2017, relu1_1 ... relu5_1",
-            tuple((name.format(v), None) for v in LEVELS
-                  for name in ("vgg_normalised_conv{}_1.t7", "feature_invertor_conv{}_1.t7")),
+            tuple((name.format(v), None) for v in LEVELS for name in (WCT_ENCODER, WCT_DECODER)),
             "as its repository states (Yijun711/UniversalStyleTransfer)",
             "stylelab wct --decoders"),
 ]}
@@ -199,15 +204,24 @@ MAX_RELEASE_BYTES = 1 << 30     # the full normalised VGG-19 is about 80 MB
 
 def release_dir(name):
     """Where a downloaded release lives, as published: ``<cache>/models/NAME/``."""
-    from .download import cache_dir
-    return os.path.join(cache_dir(), "models", name)
+    return os.path.join(models_dir(), name)
+
+
+def release_folder(given):
+    """The folder `given` names: itself, or a downloaded release of that name (refused if not downloaded)."""
+    if os.path.isdir(given) or given not in RELEASES:
+        return given
+    folder = release_dir(given)
+    if not os.path.isdir(folder):
+        raise ValueError(f"{given} is not downloaded yet: run `stylelab models download {given}`")
+    return folder
 
 
 def check_release(folder, name):
     """Read every network of a release folder as the untrusted data it is; refuse what does not fit."""
-    from .convert import read_vgg_any
     if RELEASES[name].command.startswith("stylelab adain"):
-        encoders, decoders = adain_release(folder)[:1], {4: adain_release(folder)[1]}
+        encoder, decoder = adain_release(folder)
+        encoders, decoders = [encoder], {4: decoder}
     else:
         encoders = [os.path.join(folder, WCT_ENCODER.format(v)) for v in LEVELS]
         decoders = {v: os.path.join(folder, WCT_DECODER.format(v)) for v in LEVELS}
@@ -235,10 +249,6 @@ def download_release(name, progress=True, base_url=None):
     folder : str
     digests : dict file name -> SHA-256
     """
-    import shutil
-    import tempfile
-    import urllib.error
-    from .download import fetch, offline_help
     release = RELEASES[name]
     final = release_dir(name)
     os.makedirs(os.path.dirname(final), exist_ok=True)
