@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from ..backend import get_array_module
 from ..gatys.objective import blend_weights
 from .cascade import check_style_options, labels_from_mask, resize_labels
-from .wct import EPS, adain
+from .wct import EPS, adain, eig_power
 
 LAYER = "relu4_1"
 
@@ -36,13 +36,6 @@ class AdainResult:
 
     image: object
     features: object
-
-
-def _matrix_sqrt(a, power=0.5):
-    """``E D^power E^T`` of a symmetric positive definite 3 x 3 matrix."""
-    xp = get_array_module(a)
-    d, e = xp.linalg.eigh(a)
-    return (e * d ** a.dtype.type(power)) @ e.T
 
 
 def coral(source, target):
@@ -65,7 +58,6 @@ def coral(source, target):
     ndarray like `source` (not clipped)
     """
     xp = get_array_module(source)
-    dt = source.dtype.type
 
     def standardised(img):
         px = img.reshape(-1, 3)
@@ -75,7 +67,8 @@ def coral(source, target):
 
     s_norm, _, _, s_cov = standardised(source)
     _, t_mean, t_std, t_cov = standardised(target)
-    transfer = _matrix_sqrt(t_cov) @ _matrix_sqrt(s_cov, dt(-0.5))
+    # Both matrices are positive definite (the identity added): every eigenvalue is kept.
+    transfer = eig_power(t_cov, 0.5, 0.0) @ eig_power(s_cov, -0.5, 0.0)
     return ((s_norm @ transfer.T) * t_std + t_mean).reshape(source.shape)
 
 

@@ -88,7 +88,7 @@ def covariance(f):
     return mean, fc.T @ fc / fm.dtype.type(max(fm.shape[0] - 1, 1))
 
 
-def _eig_power(cov, power, eps, relative=True):
+def eig_power(cov, power, eps, relative=True):
     """``E D^power E^T`` over the eigenvalues above ``eps * max(D)`` (others left out).
 
     ``relative=False``: above ``eps`` itself (the released codes' threshold).
@@ -120,7 +120,7 @@ def whiten(f, eps=EPS):
         kept directions.
     """
     mean, cov = covariance(f)
-    fw = (_positions(f) - mean) @ _eig_power(cov, -0.5, eps)
+    fw = (_positions(f) - mean) @ eig_power(cov, -0.5, eps)
     return fw.reshape(f.shape)
 
 
@@ -140,7 +140,7 @@ def colour(fw, style, eps=EPS):
         ``F_w E_s D_s^(1/2) E_s^T + mean_s``.
     """
     mean_s, cov_s = covariance(style)
-    return (_positions(fw) @ _eig_power(cov_s, 0.5, eps) + mean_s).reshape(fw.shape)
+    return (_positions(fw) @ eig_power(cov_s, 0.5, eps) + mean_s).reshape(fw.shape)
 
 
 def _check(content, styles, alpha):
@@ -222,9 +222,9 @@ def linear_map(content, styles, weights=None, alpha=0.6, eps=EPS, convention="st
     colour_map, mean_s = 0, 0
     for w, style in zip(blend_weights(weights, len(styles)), styles):
         mean_k, cov_k = covariance(style)
-        colour_map = colour_map + dt(w) * _eig_power(cov_k, 0.5, eps, relative)
+        colour_map = colour_map + dt(w) * eig_power(cov_k, 0.5, eps, relative)
         mean_s = mean_s + dt(w) * mean_k
-    wc = _eig_power(cov_c, -0.5, eps, relative) @ colour_map
+    wc = eig_power(cov_c, -0.5, eps, relative) @ colour_map
     t = dt(alpha) * wc + dt(1 - alpha) * xp.eye(wc.shape[0], dtype=wc.dtype)
     return t, dt(alpha) * (mean_s - mean_c @ wc)
 
