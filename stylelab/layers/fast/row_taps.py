@@ -15,8 +15,8 @@ and the filter gradient is ``dW_ky = E[ky*Wp : ky*Wp + L].T @ dY``.
 """
 
 from ...backend import get_array_module
-from .blas import gemm_accumulate, matmul
-from .shifted import gradient_rows, output_rows, row_blocks, valid_length
+from .blas import matmul
+from .shifted import accumulate, destination, gradient_rows, valid_length
 
 
 def row_taps(xpad, k):
@@ -33,7 +33,7 @@ def row_taps(xpad, k):
     return xp.ascontiguousarray(view)
 
 
-def correlate(xpad, w, bias=None, out=None):
+def correlate(xpad, w, bias=None, out=None, relu=False, bordered=False):
     """Stride-1 'valid' correlation of a padded input with few channels.
 
     Parameters
@@ -43,6 +43,8 @@ def correlate(xpad, w, bias=None, out=None):
     bias : ndarray of shape (F,), optional
     out : ndarray of shape (N, Hp, Wp, F), optional
         The buffer to compute in (C-contiguous); a new one if omitted.
+    relu, bordered : bool
+        As :func:`stylelab.layers.fast.shifted.correlate`.
 
     Returns
     -------
@@ -54,12 +56,9 @@ def correlate(xpad, w, bias=None, out=None):
     e = row_taps(xpad, k)
     w_rows = xp.ascontiguousarray(w.transpose(1, 2, 3, 0)).reshape(k, k * c, f)
     grid = xp.empty((n, hp, wp, f), dtype=xpad.dtype) if out is None else out
-    length = valid_length(xpad.shape, k)
-    acc = output_rows(grid, length, bias)
-    for r0, r1 in row_blocks(length, f * acc.itemsize):     # a block takes every row of taps
-        for ky in range(k):
-            gemm_accumulate(e[r0 + ky * wp:r1 + ky * wp], w_rows[ky], acc[r0:r1])
-    return grid[:, :hp - k + 1, :wp - k + 1, :]
+    flat, y = destination(grid, valid_length(xpad.shape, k), k, bordered)
+    accumulate(e, w_rows, [ky * wp for ky in range(k)], flat, bias, relu)
+    return y
 
 
 def filter_gradient(xpad, dy, k):

@@ -18,15 +18,15 @@ computed too and thrown away: a few percent more arithmetic for no copies.
 The products accumulate in place (BLAS ``gemm`` with ``beta = 1``, see
 :mod:`stylelab.layers.fast.blas`), so the only memory is the input and the output;
 and they go a block of output rows at a time, every tap into one block before
-the next (:func:`row_blocks`), so that block stays in the processor's cache.
+the next (:func:`accumulate`), so that block stays in the processor's cache.
 
 The filter gradient is the same slices met by ``dY``: ``dW_t = X[off_t : off_t + L].T @ dY``.
 (The input gradient is a correlation too, with :func:`~stylelab.layers.fast.taps.flip_swap`'s
 filters: :mod:`stylelab.layers.conv` runs it through whichever kernel suits its shape.)
 
-The helpers :func:`valid_length`, :func:`output_rows` and :func:`gradient_rows`
-describe the flat padded grid; the other shifted kernels (row taps, phases,
-Winograd's neighbours) share them.
+The helpers :func:`valid_length`, :func:`output_rows`, :func:`destination`,
+:func:`gradient_rows` and :func:`accumulate` describe the flat padded grid
+and run the products; the other shifted kernels (row taps, phases) share them.
 """
 
 from ...backend import get_array_module
@@ -69,7 +69,58 @@ def gradient_rows(dy, grid_shape, length):
     return grid.reshape(-1, grid_shape[3])[:length]
 
 
-def correlate(xpad, taps, k, bias=None, out=None):
+def accumulate(sources, weights, offsets, out, bias=None, relu=False):
+    """``out[p] = bias + sum_t sources[p + offsets[t]] @ weights[t]``, then a ReLU if asked.
+
+    The loop every shifted kernel runs: a block of output rows takes every
+    tap before the next block (:func:`row_blocks`), so it stays in cache
+    instead of the whole output being read and written once per tap; the
+    bias goes in, and the ReLU comes after, while the block is there too.
+
+    Parameters
+    ----------
+    sources : ndarray of shape (R, C)
+        Flat rows the taps read (``R >= len(out) + max(offsets)``).
+    weights : ndarray of shape (T, C, F)
+    offsets : sequence of T ints
+    out : ndarray of shape (L, F), C-contiguous, overwritten
+    bias : ndarray of shape (F,), optional
+    relu : bool
+
+    Returns
+    -------
+    out
+    """
+    xp = get_array_module(sources, out)
+    for r0, r1 in row_blocks(len(out), out.shape[1] * out.itemsize):
+        block = out[r0:r1]
+        block[...] = 0 if bias is None else bias
+        for t, offset in enumerate(offsets):
+            gemm_accumulate(sources[r0 + offset:r1 + offset], weights[t], block)
+        if relu:
+            xp.maximum(block, 0, out=block)
+    return out
+
+
+def destination(grid, length, k, bordered):
+    """Where the `length` flat output rows go in `grid` (N, Hp, Wp, F), and the output's view.
+
+    Output ``(i, j)`` of a 'valid' pass is flat row ``i * Wp + j`` of the grid
+    (the rest of the grid is zeroed). With `bordered`, every row moves on by
+    ``(K // 2) * (Wp + 1)``: output ``(i, j)`` lands at ``(i + K//2, j + K//2)``,
+    inside the border a 'same' conv after it reads -- and the thrown-away
+    columns and rows land *on* that border, which the caller then fills.
+    """
+    n, hp, wp, f = grid.shape
+    flat = grid.reshape(-1, f)
+    if bordered:
+        lead = (k // 2) * (wp + 1)
+        return flat[lead:lead + length], grid[:, k // 2:hp - k // 2, k // 2:wp - k // 2, :]
+    flat[length:] = 0
+    return flat[:length], grid[:, :hp - k + 1, :wp - k + 1, :]
+
+
+def correlate(xpad, taps, k, bias=None, out=None, relu=False, bordered=False):
     """Stride-1 'valid' correlation of an already padded input, by shifted GEMMs.
 
     Parameters
@@ -81,28 +132,27 @@ def correlate(xpad, taps, k, bias=None, out=None):
     bias : ndarray of shape (F,), optional
     out : ndarray of shape (N, Hp, Wp, F), optional
         The buffer to compute in (C-contiguous); a new one if omitted.
+    relu : bool
+        Apply a ReLU to the result (block by block, while it is in cache).
+    bordered : bool
+        Write the result inside `out`'s border of K // 2, ready for the next
+        'same' conv to read; that border is left holding junk for the caller
+        to zero (or mirror). See :func:`destination`.
 
     Returns
     -------
     y : ndarray of shape (N, Hp - K + 1, Wp - K + 1, F)
         A view into the (N, Hp, Wp, F) buffer (the computed-and-ignored
-        columns are its last K - 1); same dtype as `xpad`.
+        columns are its last K - 1, or its border); same dtype as `xpad`.
     """
     xp = get_array_module(xpad, taps)
     n, hp, wp, c = xpad.shape
-    f = taps.shape[2]
     rows = xp.ascontiguousarray(xpad).reshape(n * hp * wp, c)
-    grid = xp.empty((n, hp, wp, f), dtype=xpad.dtype) if out is None else out
-    length = valid_length(xpad.shape, k)
-    out = output_rows(grid, length, bias)
-    # A block of output rows takes every tap before the next block: it stays in
-    # cache, instead of the whole output being read and written once per tap.
-    for r0, r1 in row_blocks(length, f * out.itemsize):
-        for ky in range(k):
-            for kx in range(k):
-                offset = ky * wp + kx
-                gemm_accumulate(rows[r0 + offset:r1 + offset], taps[ky * k + kx], out[r0:r1])
-    return grid[:, :hp - k + 1, :wp - k + 1, :]
+    grid = xp.empty((n, hp, wp, taps.shape[2]), dtype=xpad.dtype) if out is None else out
+    flat, y = destination(grid, valid_length(xpad.shape, k), k, bordered)
+    offsets = [ky * wp + kx for ky in range(k) for kx in range(k)]
+    accumulate(rows, taps, offsets, flat, bias, relu)
+    return y
 
 
 def filter_gradient(xpad, dy, k):
