@@ -33,7 +33,7 @@ from ..backend import get_array_module
 from ..layers import (avgpool2x2_backward, avgpool2x2_forward, maxpool2x2_backward,
                       maxpool2x2_forward, pad2d_forward)
 from ..layers.conv import conv2d_input_gradient
-from ..layers.fast import few_filters, pool_winners, row_taps, shifted, winograd
+from ..layers.fast import few_filters, pool_winners, row_taps, shifted, winograd, winograd_pays
 from ..layers.fast.taps import conv_taps, flip_swap
 from ..profile import timed
 from .vgg import VGG
@@ -47,11 +47,11 @@ def _reflect_border(hpad):
     hpad[:, :, -1] = hpad[:, :, -3]
 
 
-def winograd_pays(shape, c_in, c_out):
-    """Winograd F(2x2, 3x3) beats shifted GEMMs with many channels (measured:
-    ``benchmarks/gatys_step.py --profile``); it needs an even map (`shape` (N, H, W, C))."""
+def use_winograd(shape, c_in, c_out):
+    """Winograd F(2x2, 3x3) for this conv (:func:`stylelab.layers.fast.winograd_pays`); it
+    needs an even map (`shape` (N, H, W, C); None: only the channels are asked about)."""
     even = shape is None or (shape[1] % 2 == 0 and shape[2] % 2 == 0)
-    return even and c_in * c_out >= 256 * 512
+    return even and winograd_pays(c_in, c_out)
 
 
 class FastVGG(VGG):
@@ -90,10 +90,14 @@ class FastVGG(VGG):
         feats, tape = {}, []
         for i, name in enumerate(run):
             if name.startswith("conv"):
-                h, kind, cache = self._conv_forward(name, h, hpad, keep=name in requested)
-                hpad = None
+                # Unless its output is asked for, a conv applies the ReLU after it
+                # as it makes each block of output (see _conv_forward).
+                relu = None if name in requested or i + 1 == len(run) else run[i + 1]
+                h, hpad, kind, cache = self._conv_forward(name, h, hpad, name in requested,
+                                                          relu, relu in fused)
             elif name.startswith("relu"):
-                h, hpad, kind, cache = self._relu_forward(name, h, fused=name in fused)
+                h, hpad, kind, cache = self._relu_forward(name, h, hpad, fused=name in fused,
+                                                          done=relu == name)
             else:
                 h, hpad, kind, cache = self._pool_forward(name, h, after_fused=run[i - 1] in fused)
             tape.append((name, kind, cache))
@@ -103,7 +107,15 @@ class FastVGG(VGG):
         self._trim_scratch()
         return feats
 
-    def _conv_forward(self, name, h, hpad, keep):
+    def _conv_forward(self, name, h, hpad, keep, relu=None, fused=False):
+        """The conv `name` on `h` (inside `hpad`, its border): ``(y, ypad, "conv", kernel)``.
+
+        With `relu` (the ReLU layer after it, when nothing needs the conv's own
+        output) the ReLU is applied as the output is made. Then the output is
+        written where that ReLU's output lives: inside the zero-bordered buffer
+        the next conv reads (`ypad`), or -- `fused`, feeding only a pooling --
+        in working memory. No pass of its own, no copy.
+        """
         xp = get_array_module(h)
         w, b = self.params[name]
         if hpad is None:                                  # the image: pad it once
@@ -111,27 +123,42 @@ class FastVGG(VGG):
         elif self.padding == "reflect":
             _reflect_border(hpad)
         n, hp, wp, _ = hpad.shape
-        # Pre-ReLU outputs are used once, so the "grid" arena serves them all --
-        # unless this one was asked for and must outlive the pass.
-        if keep:
+        out_shape = (n, hp - 2, wp - 2, w.shape[0])
+        ypad, bordered = None, relu is not None and not fused
+        if keep:                                          # asked for: it must outlive the pass
             grid = xp.zeros((n, hp, wp, w.shape[0]), dtype=h.dtype)
-        else:
-            grid, _ = self._scratch("grid", (n, hp - 2, wp - 2, w.shape[0]), h.dtype, xp)
+        elif bordered:
+            ypad, _ = self._bordered(("relu", relu), out_shape, h.dtype, xp)
+            grid = ypad
+        else:           # used once: the "grid" arena serves every such output
+            grid, _ = self._scratch("grid", out_shape, h.dtype, xp)
+        apply_relu = relu is not None
         if h.shape[3] < 16:                               # the RGB image
             with timed(self.profile, "conv forward (row taps)"):
-                return row_taps.correlate(hpad, w, bias=b, out=grid), "conv", "rgb"
-        if winograd_pays(h.shape, w.shape[3], w.shape[0]):
+                y = row_taps.correlate(hpad, w, bias=b, out=grid, relu=apply_relu,
+                                       bordered=bordered)
+            kernel = "rgb"
+        elif use_winograd(h.shape, w.shape[3], w.shape[0]):
             with timed(self.profile, "conv forward (Winograd)"):
                 y = winograd.correlate(hpad, self._filters_of(name)["winograd"],
                                        out=grid[:, 1:-1, 1:-1, :])
                 y += b
-            return y, "conv", "winograd"
-        with timed(self.profile, "conv forward (shifted GEMMs)"):
-            y = shifted.correlate(hpad, self._filters_of(name)["shifted"], 3, bias=b, out=grid)
-        return y, "conv", "shifted"
+                if apply_relu:
+                    xp.maximum(y, 0, out=y)
+            kernel, bordered = "winograd", False          # only the interior was written
+        else:
+            with timed(self.profile, "conv forward (shifted GEMMs)"):
+                y = shifted.correlate(hpad, self._filters_of(name)["shifted"], 3, bias=b,
+                                      out=grid, relu=apply_relu, bordered=bordered)
+            kernel = "shifted"
+        if bordered and self.padding == "zeros":          # the border caught the spare columns
+            ypad[:, 0], ypad[:, -1], ypad[:, :, 0], ypad[:, :, -1] = 0, 0, 0, 0
+        return y, ypad, "conv", kernel
 
-    def _relu_forward(self, name, h, fused):
+    def _relu_forward(self, name, h, hpad, fused, done=False):
         xp = get_array_module(h)
+        if done:                  # the conv below applied it (see _conv_forward)
+            return (h, None, "relu_fused", None) if fused else (h, hpad, "relu", h)
         with timed(self.profile, "ReLU forward"):
             if fused:             # in place, in working memory: only the pooling reads it
                 xp.maximum(h, 0, out=h)
@@ -164,7 +191,7 @@ class FastVGG(VGG):
                 made = {"flipped": flip_swap(w)}
             else:
                 made = {"shifted": conv_taps(w), "shifted_back": conv_taps(flip_swap(w))}
-            if winograd_pays(None, w.shape[3], w.shape[0]):
+            if use_winograd(None, w.shape[3], w.shape[0]):
                 made.update(winograd=winograd.winograd_taps(w),
                             winograd_back=winograd.winograd_backward_taps(w))
             self._filters[name] = made
@@ -284,8 +311,9 @@ class FastVGG(VGG):
     def _bordered(self, key, shape, dtype, xp):
         """A buffer for an (N, H, W, C) array inside a zero border of 1 pixel, and its interior.
 
-        Zero-filled; with reuse, the one kept under `key` (its border stays
-        zero: only interiors are ever written).
+        Zero-filled; with reuse, the one kept under `key`. Its border is zero
+        unless a conv wrote past its interior (then that conv zeroes it again,
+        or, with reflection padding, the next conv mirrors the interior onto it).
         """
         n, height, width, c = shape
         full = (n, height + 2, width + 2, c)

@@ -11,13 +11,14 @@ case                                                   how                      
 stride 1, fewer than 16 input channels (an RGB image)  each row of taps gathered,         ``row_taps``
                                                        K products
 stride 1, at most 4 filters (an RGB output)            products first, then shifts        ``few_filters``
+stride 1, 3x3, C_in * C_out >= 256 * 256, even output  Winograd F(2x2, 3x3): 16 products  ``winograd``
+                                                       per 2x2 block, not 36
 stride 1, otherwise                                    K*K products on shifted views      ``shifted``
 stride 2                                               the input's four phases            ``phases``
 =====================================================  =================================  ===============
 
-Two more compute a whole layer another way, for the networks that use them:
-``winograd`` (3x3 with many channels: VGG's blocks 4 and 5, in
-:mod:`stylelab.nets.fast_vgg`) and ``upsample_conv`` (nearest x2
+One more computes a whole layer another way, for the networks that use it:
+``upsample_conv`` (nearest x2
 upsampling and a 3x3 conv as four 2x2 convs of the small image, the ``u``
 stages of :mod:`stylelab.nets.transform`). ``blas`` sends every product to
 one BLAS and adds into existing arrays; ``taps`` rearranges filters (the
@@ -27,24 +28,38 @@ Every kernel is tested against the im2col reference (``tests/test_fast_paths.py`
 including on shapes the table would not send it.
 """
 
-from . import few_filters, phases, row_taps, shifted
+from . import few_filters, phases, row_taps, shifted, winograd
 from .taps import conv_taps
 
 FEW_CHANNELS = 16     # below this many input channels the per-tap products are too thin
 FEW_FILTERS = 4       # at most this many filters: products first, then shifts
+# Winograd's transforms cost memory traffic; from 256 x 256 channels its fewer
+# products win (measured: benchmarks/winograd.py, docs/speed.md).
+WINOGRAD_CHANNELS = 256 * 256
 
-KERNELS = ("row_taps", "few_filters", "shifted", "phases")
+KERNELS = ("row_taps", "few_filters", "shifted", "phases", "winograd")
 
 
-def kernel_for(stride, channels, filters):
-    """The name of the kernel :func:`correlate` uses for a layer of this shape (see the table)."""
+def winograd_pays(channels, filters):
+    """Whether Winograd F(2x2, 3x3) beats shifted GEMMs for a 3x3 layer of this many channels."""
+    return channels * filters >= WINOGRAD_CHANNELS
+
+
+def kernel_for(stride, channels, filters, k=3, even=True):
+    """The name of the kernel :func:`correlate` uses for a layer of this shape (see the table).
+
+    `k` is the kernel size; `even`, whether the output's height and width are
+    both even (Winograd computes whole 2x2 blocks).
+    """
     if stride == 2:
         return "phases"
     if stride != 1:
         raise ValueError(f"the fast kernels take stride 1 or 2, got stride {stride}")
     if channels < FEW_CHANNELS:
         return "row_taps"
-    return "few_filters" if filters <= FEW_FILTERS else "shifted"
+    if filters <= FEW_FILTERS:
+        return "few_filters"
+    return "winograd" if k == 3 and even and winograd_pays(channels, filters) else "shifted"
 
 
 def correlate(xpad, w, bias=None, stride=1, kernel=None):
@@ -65,7 +80,8 @@ def correlate(xpad, w, bias=None, stride=1, kernel=None):
         Possibly a view into a slightly larger buffer.
     """
     f, k, _, c = w.shape
-    kernel = kernel or kernel_for(stride, c, f)
+    even = (xpad.shape[1] - k + 1) % 2 == 0 and (xpad.shape[2] - k + 1) % 2 == 0
+    kernel = kernel or kernel_for(stride, c, f, k, even)
     if kernel == "phases":
         return phases.correlate(xpad, w, bias)
     if stride != 1:
@@ -76,6 +92,11 @@ def correlate(xpad, w, bias=None, stride=1, kernel=None):
         return few_filters.correlate(xpad, w, bias)
     if kernel == "shifted":
         return shifted.correlate(xpad, conv_taps(w), k, bias)
+    if kernel == "winograd":
+        y = winograd.correlate(xpad, winograd.winograd_taps(w))
+        if bias is not None:
+            y += bias
+        return y
     raise ValueError(f"unknown kernel {kernel!r}: choose one of {KERNELS}")
 
 

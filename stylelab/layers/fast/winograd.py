@@ -30,6 +30,8 @@ from ...backend import get_array_module
 from .blas import matmul
 from .taps import flip_swap
 
+BAND_TILES = 1024    # tiles per band: the best of 512 ... 4096 (benchmarks/winograd.py)
+
 _G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
 
 
@@ -40,11 +42,13 @@ def winograd_taps(w):
     if k != 3:
         raise ValueError(f"Winograd F(2x2, 3x3) needs 3x3 filters, got {k}x{k}")
     g = xp.asarray(_G)
-    # G g G^T for every (f, c): G along the filter's rows, then along its columns.
-    rows = xp.tensordot(g, w.astype(xp.float64), axes=(1, 1))      # (4, F, 3, C)
-    u = xp.tensordot(rows, g, axes=(2, 1))                          # (4, F, C, 4)
-    u = u.transpose(0, 3, 2, 1)                                     # (4, 4, C, F)
-    return xp.ascontiguousarray(u.reshape(16, c, f).astype(w.dtype))
+    # G g G^T for every (f, c): G along the filters' rows, then along their
+    # columns -- each a (4, 3) @ (3, ...) product (by the module's one BLAS).
+    by_row = w.astype(xp.float64).transpose(1, 0, 2, 3).reshape(3, -1)     # (ky, F*kx*C)
+    rows = matmul(g, by_row).reshape(4, f, 3, c)                            # (i, F, kx, C)
+    by_col = xp.ascontiguousarray(rows.transpose(2, 0, 1, 3)).reshape(3, -1)
+    u = matmul(g, by_col).reshape(4, 4, f, c)                               # (j, i, F, C)
+    return xp.ascontiguousarray(u.transpose(1, 0, 3, 2).reshape(16, c, f).astype(w.dtype))
 
 
 def winograd_backward_taps(w):
@@ -52,8 +56,13 @@ def winograd_backward_taps(w):
     return winograd_taps(flip_swap(w))
 
 
-def correlate(xpad, u, out=None):
+def correlate(xpad, u, out=None, band_tiles=BAND_TILES):
     """Stride-1 'valid' 3x3 correlation of an input padded by 1, by Winograd F(2x2, 3x3).
+
+    The image goes a band of tile rows at a time (about `band_tiles` tiles):
+    a band's transformed tiles and products stay in the processor's cache
+    between the three steps, where the whole image's would be four times the
+    input and output and go out to memory and back.
 
     Parameters
     ----------
@@ -62,6 +71,8 @@ def correlate(xpad, u, out=None):
     u : ndarray of shape (16, C, F)
         From :func:`winograd_taps`.
     out : ndarray of shape (N, H, W, F), optional
+        May be a view (the interior of a bordered buffer).
+    band_tiles : int
 
     Returns
     -------
@@ -73,28 +84,58 @@ def correlate(xpad, u, out=None):
     if h % 2 or w % 2:
         raise ValueError(f"Winograd F(2x2, 3x3) needs an even output size, got {h}x{w}")
     ty, tx, f = h // 2, w // 2, u.shape[2]
-    # B^T d B, rows first: tile row i of every tile is a stride-2 view of xpad.
-    r = [xpad[:, i:i + 2 * ty:2] for i in range(4)]                 # (N, ty, Wp, C)
-    rows = (r[0] - r[2], r[1] + r[2], r[2] - r[1], r[1] - r[3])
-    v = xp.empty((16, n, ty, tx, c), dtype=xpad.dtype)
-    for i, row in enumerate(rows):
-        col = [row[:, :, j:j + 2 * tx:2] for j in range(4)]        # (N, ty, tx, C)
+    y = xp.empty((n, h, w, f), dtype=xpad.dtype) if out is None else out
+    band = max(1, min(ty, band_tiles // (n * tx)))          # tile rows per band
+    dt = xpad.dtype
+    rows = xp.empty((4, n, band, wp, c), dtype=dt)          # B^T d: the tiles' rows combined
+    v = xp.empty((16, n, band, tx, c), dtype=dt)            # B^T d B
+    m = xp.empty((16, n * band * tx, f), dtype=dt)          # the products
+    s = xp.empty((2, 4, n, band, tx, f), dtype=dt)          # A^T M: rows combined
+    for t0 in range(0, ty, band):
+        b = min(band, ty - t0)
+        _input_transform(xpad[:, 2 * t0:2 * (t0 + b) + 2], rows[:, :, :b], v[:, :, :b])
+        # The 16 products, summing over the input channels.
+        tiles = n * b * tx
+        vk = (v if b == band else xp.ascontiguousarray(v[:, :, :b])).reshape(16, -1, c)
+        for k in range(16):
+            matmul(vk[k, :tiles], u[k], out=m[k, :tiles])
+        _output_transform(m[:, :tiles].reshape(4, 4, n, b, tx, f), s[:, :, :, :b],
+                          y[:, 2 * t0:2 * (t0 + b)])
+    return y
+
+
+def _input_transform(x, rows, v):
+    """``V = B^T d B`` for every tile of a band: rows first, then columns (in place).
+
+    `x` (N, 2b + 2, Wp, C) holds the band's tiles; tile row i of every tile is
+    a stride-2 view of it."""
+    xp = get_array_module(x)
+    b, tx = rows.shape[2], v.shape[3]
+    r = [x[:, i:i + 2 * b:2] for i in range(4)]                 # (N, b, Wp, C)
+    xp.subtract(r[0], r[2], out=rows[0])
+    xp.add(r[1], r[2], out=rows[1])
+    xp.subtract(r[2], r[1], out=rows[2])
+    xp.subtract(r[1], r[3], out=rows[3])
+    for i in range(4):
+        col = [rows[i][:, :, j:j + 2 * tx:2] for j in range(4)]  # (N, b, tx, C)
         xp.subtract(col[0], col[2], out=v[4 * i])
         xp.add(col[1], col[2], out=v[4 * i + 1])
         xp.subtract(col[2], col[1], out=v[4 * i + 2])
         xp.subtract(col[1], col[3], out=v[4 * i + 3])
-    # The 16 products, summing over the input channels.
-    v = v.reshape(16, n * ty * tx, c)
-    m = xp.empty((16, n * ty * tx, f), dtype=xpad.dtype)
-    for k in range(16):
-        matmul(v[k], u[k], out=m[k])
-    # A^T M A: each 4x4 tile of products back to a 2x2 block of outputs.
-    m = m.reshape(4, 4, n, ty, tx, f)
-    s = [m[0, j] + m[1, j] + m[2, j] for j in range(4)]
-    t = [m[1, j] - m[2, j] - m[3, j] for j in range(4)]
-    y = xp.empty((n, h, w, f), dtype=xpad.dtype) if out is None else out
-    xp.add(s[0] + s[1], s[2], out=y[:, 0::2, 0::2])
-    xp.subtract(s[1] - s[2], s[3], out=y[:, 0::2, 1::2])
-    xp.add(t[0] + t[1], t[2], out=y[:, 1::2, 0::2])
-    xp.subtract(t[1] - t[2], t[3], out=y[:, 1::2, 1::2])
-    return y
+
+
+def _output_transform(m, s, y):
+    """``Y = A^T M A``: each 4x4 tile of products back to a 2x2 block of `y` (N, 2b, 2tx, F)."""
+    xp = get_array_module(m)
+    top, bottom = s                     # A^T M's two rows, for each of the tile's 4 columns
+    for j in range(4):
+        xp.add(m[0, j], m[1, j], out=top[j])
+        top[j] += m[2, j]
+        xp.subtract(m[1, j], m[2, j], out=bottom[j])
+        bottom[j] -= m[3, j]
+    for a, q in ((0, top), (1, bottom)):                      # then A along the columns
+        left, right = y[:, a::2, 0::2], y[:, a::2, 1::2]
+        xp.add(q[0], q[1], out=left)
+        left += q[2]
+        xp.subtract(q[1], q[2], out=right)
+        right -= q[3]
