@@ -284,6 +284,20 @@ def test_the_fast_engine_on_a_batch_of_two(rng, vgg_file):
         assert rel_err(fast_net.backward(dict(grads)), readable.backward(grads)) <= 1e-12
 
 
+@pytest.mark.parametrize("engine", ["fast", "readable"])
+def test_a_pass_for_inference_keeps_no_caches(rng, vgg_file, engine):
+    """``keep_cache=False`` (an encoder, no backward to follow): the same features, and a
+    backward pass after it is refused."""
+    net = load_vgg(vgg_file, dtype=np.float64, engine=engine)
+    x = rng.random((1, 32, 32, 3))
+    with_caches = {n: f.copy() for n, f in net.forward(x, layers=SPARSE).items()}
+    feats = net.forward(x, layers=SPARSE, reuse_buffers=True, keep_cache=False)
+    for n in SPARSE:
+        assert np.array_equal(feats[n], with_caches[n]), n
+    with pytest.raises(ValueError, match=r"kept its caches first \(keep_cache=True\)"):
+        net.backward({"relu3_1": np.ones_like(feats["relu3_1"])})
+
+
 def test_the_readable_vgg_is_a_table_of_layer_functions(vgg_file):
     net = load_vgg(vgg_file, engine="readable")
     assert list(net.layers) == net.names

@@ -69,7 +69,7 @@ class FastVGG(VGG):
         self._buffers, self._reuse = {}, False
 
     # -- the forward pass --
-    def forward(self, x, layers=None, reuse_buffers=False):
+    def forward(self, x, layers=None, reuse_buffers=False, keep_cache=True):
         requested = list(self.names if layers is None else layers)
         deepest = self.deepest(requested)
         self.check_input(x, deepest)
@@ -99,11 +99,11 @@ class FastVGG(VGG):
                 h, hpad, kind, cache = self._relu_forward(name, h, hpad, fused=name in fused,
                                                           done=relu == name)
             else:
-                h, hpad, kind, cache = self._pool_forward(name, h, after_fused=run[i - 1] in fused)
+                h, hpad, kind, cache = self._pool_forward(name, h, run[i - 1] in fused, keep_cache)
             tape.append((name, kind, cache))
             if name in requested:
                 feats[name] = h
-        self._tape = tape
+        self._tape = tape if keep_cache else None
         self._trim_scratch()
         return feats
 
@@ -169,7 +169,7 @@ class FastVGG(VGG):
             xp.maximum(h, 0, out=a)
         return a, hpad, "relu", a
 
-    def _pool_forward(self, name, h, after_fused):
+    def _pool_forward(self, name, h, after_fused, keep_cache=True):
         xp = get_array_module(h)
         with timed(self.profile, "pooling forward"):
             shape = (h.shape[0], h.shape[1] // 2, h.shape[2] // 2, h.shape[3])
@@ -179,7 +179,7 @@ class FastVGG(VGG):
                 y[...] = pooled
                 return y, ypad, "avgpool", cache
             _, cache = maxpool2x2_forward(h, out=y)
-            if after_fused:
+            if after_fused and keep_cache:     # for backward: which corner won, not h
                 return y, ypad, "maxpool_winners", (pool_winners.winners(h, y), y, h.shape)
         return y, ypad, "maxpool", cache       # the next block's conv reads y inside ypad
 

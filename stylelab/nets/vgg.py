@@ -328,7 +328,8 @@ class VGG:
     def check_gradients(self, grads):
         """Refuse gradients at layers the last forward pass did not reach."""
         if self._tape is None:
-            raise ValueError("backward needs a forward pass first")
+            raise ValueError("backward needs a forward pass that kept its caches first "
+                             "(keep_cache=True)")
         ran = [step[0] for step in self._tape]
         missing = [n for n in grads if n not in ran]
         if missing:
@@ -338,7 +339,7 @@ class VGG:
             raise ValueError("backward needs at least one gradient")
 
     # -- the network --
-    def forward(self, x, layers=None, reuse_buffers=False):
+    def forward(self, x, layers=None, reuse_buffers=False, keep_cache=True):
         """Run the network as deep as the deepest requested layer.
 
         Parameters
@@ -350,6 +351,9 @@ class VGG:
         reuse_buffers : bool
             An option of the fast engine (memory reused between calls); this
             network makes new arrays every pass whatever it says.
+        keep_cache : bool
+            False for inference: no backward pass will follow, so what it
+            would need is not kept (:meth:`backward` then refuses).
 
         Returns
         -------
@@ -359,14 +363,18 @@ class VGG:
         deepest = self.deepest(requested)
         self.check_input(x, deepest)
         h = self.preprocess(x)
-        feats, self._tape = {}, []
+        feats, tape = {}, []
+        self._tape = None
         for name in self.names[:self.names.index(deepest) + 1]:
             forward, _ = self.layers[name]
             with timed(self.profile, name.rstrip("0123456789_") + " forward"):
                 h, cache = forward(h)
-            self._tape.append((name, cache))
+            if keep_cache:
+                tape.append((name, cache))
+            del cache
             if name in requested:
                 feats[name] = h
+        self._tape = tape if keep_cache else None
         return feats
 
     def backward(self, grads, release=False):

@@ -113,10 +113,12 @@ def adain_transfer(encoder, decoder, content, styles, alpha=1.0, style_weights=N
     if preserve_color:
         styles = [coral(s, content) for s in styles]
     # Each pass computes in the last one's buffers (no fresh memory to fault in); the
-    # features are copied out before the next pass overwrites them.
-    fc = encoder.forward(content[None], layers=[LAYER], reuse_buffers=True)[LAYER].copy()
-    fs = [encoder.forward(s[None], layers=[LAYER], reuse_buffers=True)[LAYER].copy()
-          for s in styles]
+    # features are copied out before the next pass overwrites them. No backward follows.
+    def encode(img):
+        return encoder.forward(img[None], layers=[LAYER], reuse_buffers=True,
+                               keep_cache=False)[LAYER].copy()
+    fc = encode(content)
+    fs = [encode(s) for s in styles]
     dt = content.dtype.type
     if mask is None:
         t = 0

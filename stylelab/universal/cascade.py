@@ -136,7 +136,7 @@ def load_decoders(folder, vgg, levels, encoder_name="these weights"):
 
 def _features(vgg, img, layers):
     """{layer: features (1, h, w, C)} of one image, copies (the network reuses buffers)."""
-    feats = vgg.forward(img[None], layers=list(layers))
+    feats = vgg.forward(img[None], layers=list(layers), keep_cache=False)    # no backward follows
     return {n: feats[n].copy() for n in layers}
 
 
