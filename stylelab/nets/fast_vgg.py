@@ -5,17 +5,20 @@ so this engine trades readability for speed in four ways (``docs/speed.md``
 measures each):
 
 * **Kernels chosen per layer** (:mod:`stylelab.layers.fast`): shifted GEMMs,
-  Winograd F(2x2, 3x3) where channels are many (blocks 4 and 5), row taps
-  for the RGB image's conv and few-filter products for its gradient; the
-  filters are rearranged for them once per network.
-* **No padding copies**: each ReLU writes its output inside a zero-bordered
-  buffer, which is exactly what the next conv reads.
+  Winograd F(2x2, 3x3) where channels are many (256 x 256 and more: block 3
+  on), row taps for the RGB image's conv and few-filter products for its
+  gradient; the filters are rearranged for them once per network.
+* **No padding copies, no ReLU pass**: unless a conv's own output is asked
+  for, the conv applies the ReLU after it block by block as it computes,
+  and writes the result inside a zero-bordered buffer, which is exactly what
+  the next conv reads.
 * **No fresh memory**: with ``reuse_buffers=True`` every pass computes in
   the previous pass's buffers; working memory lives in three arenas
   (``"grid"``, ``"handoff"``, ``"relu grad"``) shared by every resolution.
 * **Only what backward needs**: a block's last ReLU, read only by its
-  max-pooling, is applied in place and the pooling keeps one byte per
-  window saying which corner won (:mod:`stylelab.layers.fast.pool_winners`).
+  max-pooling, is applied in working memory and the pooling keeps one byte
+  per window saying which corner won (:mod:`stylelab.layers.fast.pool_winners`);
+  with ``keep_cache=False`` (an encoder: no backward follows) not even that.
 
 Each pass records a tape of ``(name, kind, cache)`` (a conv's cache names
 its kernel); the backward pass runs the method of each step's kind.

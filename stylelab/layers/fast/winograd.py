@@ -18,8 +18,10 @@ products, one per position of the 4x4 tile: ``M_k = V_k @ U_k`` with ``V_k``
 of shape (tiles, C) and ``U_k`` of shape (C, F). That is 16/4 = 4
 multiply-adds per output instead of 9, paid for by the transforms, which are
 additions and subtractions of whole arrays. They cost memory traffic, so this
-wins where there are many channels (VGG's blocks 4 and 5); where there are
-few, :mod:`stylelab.layers.fast.shifted` is faster. The result is the same
+wins where there are many channels (256 x 256 and more: VGG from block 3 on,
+the decoders' deep convs) and goes a band of tiles at a time so that traffic
+stays in cache; where there are fewer, :mod:`stylelab.layers.fast.shifted`
+is faster (``benchmarks/winograd.py`` measures both). The result is the same
 correlation, up to rounding (the transforms are exact in binary, but the
 order of additions differs).
 """
