@@ -26,31 +26,37 @@ correlation, up to rounding (the transforms are exact in binary, but the
 order of additions differs).
 """
 
-import numpy as np
-
 from ...backend import get_array_module
 from .blas import matmul
 from .taps import flip_swap
 
-BAND_TILES = 1024    # tiles per band: the best of 512 ... 4096 (benchmarks/winograd.py)
-
-_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+# A band's transformed tiles, 16 x tiles x channels numbers, take about this many bytes:
+# 1024 tiles at 256 channels in float32, measured the best of 512 ... 4096 (benchmarks/winograd.py).
+BAND_BYTES = 16 << 20
 
 
 def winograd_taps(w):
-    """Filters (F, 3, 3, C) transformed to ``U`` of shape (16, C, F): ``U[4i+j] = (G g G^T)[i, j]``."""
+    """Filters (F, 3, 3, C) transformed to ``U`` of shape (16, C, F): ``U[4i+j] = (G g G^T)[i, j]``.
+
+    ``G`` takes three numbers ``(a0, a1, a2)`` to four, ``(a0, (a0+a1+a2)/2,
+    (a0-a1+a2)/2, a2)``: applied along the filters' rows, then along their
+    columns, in float64 (a handful of whole-array additions, no products).
+    """
     xp = get_array_module(w)
     f, k, _, c = w.shape
     if k != 3:
         raise ValueError(f"Winograd F(2x2, 3x3) needs 3x3 filters, got {k}x{k}")
-    g = xp.asarray(_G)
-    # G g G^T for every (f, c): G along the filters' rows, then along their
-    # columns -- each a (4, 3) @ (3, ...) product (by the module's one BLAS).
-    by_row = w.astype(xp.float64).transpose(1, 0, 2, 3).reshape(3, -1)     # (ky, F*kx*C)
-    rows = matmul(g, by_row).reshape(4, f, 3, c)                            # (i, F, kx, C)
-    by_col = xp.ascontiguousarray(rows.transpose(2, 0, 1, 3)).reshape(3, -1)
-    u = matmul(g, by_col).reshape(4, 4, f, c)                               # (j, i, F, C)
-    return xp.ascontiguousarray(u.transpose(1, 0, 3, 2).reshape(16, c, f).astype(w.dtype))
+
+    def g_times(a0, a1, a2):
+        s = a0 + a2
+        return a0, (s + a1) * 0.5, (s - a1) * 0.5, a2
+
+    g = xp.ascontiguousarray(w.transpose(1, 2, 3, 0)).astype(xp.float64)      # (ky, kx, C, F)
+    u = xp.empty((16, c, f), dtype=w.dtype)
+    for i, row in enumerate(g_times(g[0], g[1], g[2])):                       # (kx, C, F) each
+        for j, tap in enumerate(g_times(row[0], row[1], row[2])):             # (C, F) each
+            u[4 * i + j] = tap
+    return u
 
 
 def winograd_backward_taps(w):
@@ -58,13 +64,14 @@ def winograd_backward_taps(w):
     return winograd_taps(flip_swap(w))
 
 
-def correlate(xpad, u, out=None, band_tiles=BAND_TILES):
+def correlate(xpad, u, out=None, band_tiles=None):
     """Stride-1 'valid' 3x3 correlation of an input padded by 1, by Winograd F(2x2, 3x3).
 
-    The image goes a band of tile rows at a time (about `band_tiles` tiles):
-    a band's transformed tiles and products stay in the processor's cache
-    between the three steps, where the whole image's would be four times the
-    input and output and go out to memory and back.
+    The image goes a band of tile rows at a time (about `band_tiles` tiles;
+    by default as many as fit :data:`BAND_BYTES`): a band's transformed tiles
+    and products stay in the processor's cache between the three steps, where
+    the whole image's would be four times the input and output and go out to
+    memory and back.
 
     Parameters
     ----------
@@ -74,7 +81,7 @@ def correlate(xpad, u, out=None, band_tiles=BAND_TILES):
         From :func:`winograd_taps`.
     out : ndarray of shape (N, H, W, F), optional
         May be a view (the interior of a bordered buffer).
-    band_tiles : int
+    band_tiles : int, optional
 
     Returns
     -------
@@ -87,6 +94,8 @@ def correlate(xpad, u, out=None, band_tiles=BAND_TILES):
         raise ValueError(f"Winograd F(2x2, 3x3) needs an even output size, got {h}x{w}")
     ty, tx, f = h // 2, w // 2, u.shape[2]
     y = xp.empty((n, h, w, f), dtype=xpad.dtype) if out is None else out
+    if band_tiles is None:
+        band_tiles = BAND_BYTES // (16 * max(c, f) * xpad.dtype.itemsize)
     band = max(1, min(ty, band_tiles // (n * tx)))          # tile rows per band
     dt = xpad.dtype
     rows = xp.empty((4, n, band, wp, c), dtype=dt)          # B^T d: the tiles' rows combined
