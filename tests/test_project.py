@@ -81,7 +81,7 @@ def test_wct_benchmark_runs_and_prints_its_table(tmp_path):
     import subprocess
     import sys
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "wct.py"), "--size", "32",
-                          "--iterations", "1", "--repeats", "1", "--threads", "1",
+                          "--iterations", "1", "--repeats", "1", "--threads", "1", "--rounds", "2",
                           "--json", str(tmp_path / "w.json")],
                          capture_output=True, text=True, check=True)
     assert "| decoders |" in out.stdout and "| inversion, 1 L-BFGS it/level |" in out.stdout
@@ -90,6 +90,8 @@ def test_wct_benchmark_runs_and_prints_its_table(tmp_path):
     rows = json.loads((tmp_path / "w.json").read_text())["rows"]
     assert len(rows) == 3 and all(r[side]["seconds"] > 0 for r in rows for side in ("stylelab", "torch"))
     assert rows[1]["stylelab"]["evaluations"] >= 5 and rows[1]["torch"]["evaluations"] >= 5
+    assert all(len(r["rounds"]) == 2 and r["stylelab"] in [p["stylelab"] for p in r["rounds"]]
+               for r in rows)                      # two pairs each; the table's is one of them
 
 
 def test_the_gpu_check_runs_the_suite_and_the_three_benchmarks_on_cupy():
