@@ -51,10 +51,9 @@ def _reflect_border(hpad):
 
 
 def use_winograd(shape, c_in, c_out):
-    """Winograd F(2x2, 3x3) for this conv (:func:`stylelab.layers.fast.winograd_pays`); it
-    needs an even map (`shape` (N, H, W, C); None: only the channels are asked about)."""
-    even = shape is None or (shape[1] % 2 == 0 and shape[2] % 2 == 0)
-    return even and winograd_pays(c_in, c_out)
+    """Winograd F(2x2, 3x3) for this conv (:func:`stylelab.layers.fast.winograd_pays`)
+    on a map `shape` (N, H, W, C): it needs H and W even."""
+    return shape[1] % 2 == 0 and shape[2] % 2 == 0 and winograd_pays(c_in, c_out)
 
 
 class FastVGG(VGG):
@@ -68,7 +67,7 @@ class FastVGG(VGG):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._filters = {}           # conv name -> its filters as the kernels want them
+        self._arranged = {}          # (conv name, use) -> its filters as that kernel wants them
         self._buffers, self._reuse = {}, False
 
     # -- the forward pass --
@@ -143,7 +142,7 @@ class FastVGG(VGG):
             kernel = "rgb"
         elif use_winograd(h.shape, w.shape[3], w.shape[0]):
             with timed(self.profile, "conv forward (Winograd)"):
-                y = winograd.correlate(hpad, self._filters_of(name)["winograd"],
+                y = winograd.correlate(hpad, self._filters(name, "winograd"),
                                        out=grid[:, 1:-1, 1:-1, :])
                 y += b
                 if apply_relu:
@@ -151,7 +150,7 @@ class FastVGG(VGG):
             kernel, bordered = "winograd", False          # only the interior was written
         else:
             with timed(self.profile, "conv forward (shifted GEMMs)"):
-                y = shifted.correlate(hpad, self._filters_of(name)["shifted"], 3, bias=b,
+                y = shifted.correlate(hpad, self._filters(name, "shifted"), 3, bias=b,
                                       out=grid, relu=apply_relu, bordered=bordered)
             kernel = "shifted"
         if bordered and self.padding == "zeros":          # the border caught the spare columns
@@ -186,19 +185,21 @@ class FastVGG(VGG):
                 return y, ypad, "maxpool_winners", (pool_winners.winners(h, y), y, h.shape)
         return y, ypad, "maxpool", cache       # the next block's conv reads y inside ypad
 
-    def _filters_of(self, name):
-        """The conv's filters as the kernels want them, made once per network."""
-        if name not in self._filters:
-            w = self.params[name][0]
-            if w.shape[3] < 16:          # the RGB conv: row taps take w; its gradient, few filters
-                made = {"flipped": flip_swap(w)}
-            else:
-                made = {"shifted": conv_taps(w), "shifted_back": conv_taps(flip_swap(w))}
-            if use_winograd(None, w.shape[3], w.shape[0]):
-                made.update(winograd=winograd.winograd_taps(w),
-                            winograd_back=winograd.winograd_backward_taps(w))
-            self._filters[name] = made
-        return self._filters[name]
+    # How each kernel wants a conv's filters (F, 3, 3, C), by what it is used for.
+    _ARRANGED = {"flipped": flip_swap,                       # the RGB conv's gradient: few filters
+                 "shifted": conv_taps,
+                 "shifted_back": lambda w: conv_taps(flip_swap(w)),
+                 "winograd": winograd.winograd_taps,
+                 "winograd_back": winograd.winograd_backward_taps}
+
+    def _filters(self, name, use):
+        """The conv's filters arranged for `use` (a key of ``_ARRANGED``), made once per
+        network -- and only the arrangements its kernels ask for (a Winograd layer's
+        shifted taps would be megabytes nobody reads)."""
+        key = (name, use)
+        if key not in self._arranged:
+            self._arranged[key] = self._ARRANGED[use](self.params[name][0])
+        return self._arranged[key]
 
     # -- the backward pass --
     def backward(self, grads, release=False):
@@ -274,19 +275,19 @@ class FastVGG(VGG):
         if dpad is None:                            # a gradient given at the conv's own output
             dpad, dz = self._scratch("relu grad", d.shape, d.dtype, xp, border=True)
             dz[...] = d
-        filters = self._filters_of(name)
         if kernel == "rgb":                         # to the image: 3 output channels
             with timed(self.profile, "conv backward (few filters)"):
-                return few_filters.correlate(dpad, filters["flipped"]), None
+                return few_filters.correlate(dpad, self._filters(name, "flipped")), None
         role = "handoff" if below is not None and below.startswith("pool") else "grid"
         n, hp, wp, _ = dpad.shape
         c_in = self.params[name][0].shape[3]
         grid, inside = self._scratch(role, (n, hp - 2, wp - 2, c_in), d.dtype, xp)
         if kernel == "winograd":
             with timed(self.profile, "conv backward (Winograd)"):
-                return winograd.correlate(dpad, filters["winograd_back"], out=inside), None
+                return winograd.correlate(dpad, self._filters(name, "winograd_back"),
+                                          out=inside), None
         with timed(self.profile, "conv backward (shifted GEMMs)"):
-            return shifted.correlate(dpad, filters["shifted_back"], 3, out=grid), None
+            return shifted.correlate(dpad, self._filters(name, "shifted_back"), 3, out=grid), None
 
     def _winners_backward(self, name, cache, d, dpad, below):
         won, y, x_shape = cache

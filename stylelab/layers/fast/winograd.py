@@ -31,8 +31,11 @@ from .blas import matmul
 from .taps import flip_swap
 
 # A band's transformed tiles, 16 x tiles x channels numbers, take about this many bytes:
-# 1024 tiles at 256 channels in float32, measured the best of 512 ... 4096 (benchmarks/winograd.py).
-BAND_BYTES = 16 << 20
+# 512 tiles at 256 channels in float32. Measured (benchmarks/winograd.py): within a few
+# percent of the fastest band (1024 tiles) on VGG's shapes, 256 tiles 15% slower; each
+# band's buffers are working memory on top of the network's, and 1024 tiles put Gatys
+# at 256 px above PyTorch's peak memory.
+BAND_BYTES = 8 << 20
 
 
 def winograd_taps(w):
