@@ -43,7 +43,7 @@ def winograd_taps(w):
 
     ``G`` takes three numbers ``(a0, a1, a2)`` to four, ``(a0, (a0+a1+a2)/2,
     (a0-a1+a2)/2, a2)``: applied along the filters' rows, then along their
-    columns, in float64 (a handful of whole-array additions, no products).
+    columns, in float64 (whole-array additions and halvings, no matrix products).
     """
     xp = get_array_module(w)
     f, k, _, c = w.shape
