@@ -36,7 +36,7 @@ from ..backend import get_array_module
 from ..layers import (avgpool2x2_backward, avgpool2x2_forward, maxpool2x2_backward,
                       maxpool2x2_forward, pad2d_forward)
 from ..layers.conv import conv2d_input_gradient
-from ..layers.fast import few_filters, pool_winners, row_taps, shifted, winograd, winograd_pays
+from ..layers.fast import few_filters, kernel_for, pool_winners, row_taps, shifted, winograd
 from ..layers.fast.taps import conv_taps, flip_swap
 from ..profile import timed
 from .vgg import VGG
@@ -48,12 +48,6 @@ def _reflect_border(hpad):
     hpad[:, -1, 1:-1] = hpad[:, -3, 1:-1]
     hpad[:, :, 0] = hpad[:, :, 2]                  # whole columns: the corners come along
     hpad[:, :, -1] = hpad[:, :, -3]
-
-
-def use_winograd(shape, c_in, c_out):
-    """Winograd F(2x2, 3x3) for this conv (:func:`stylelab.layers.fast.winograd_pays`)
-    on a map `shape` (N, H, W, C): it needs H and W even."""
-    return shape[1] % 2 == 0 and shape[2] % 2 == 0 and winograd_pays(c_in, c_out)
 
 
 class FastVGG(VGG):
@@ -135,12 +129,16 @@ class FastVGG(VGG):
         else:           # used once: the "grid" arena serves every such output
             grid, _ = self._scratch("grid", out_shape, h.dtype, xp)
         apply_relu = relu is not None
-        if h.shape[3] < 16:                               # the RGB image
+        # The conv table's choice (layers.fast.kernel_for): row taps for the RGB image,
+        # Winograd where channels are many and the map is even, shifted GEMMs otherwise.
+        even = h.shape[1] % 2 == 0 and h.shape[2] % 2 == 0
+        choice = kernel_for(1, w.shape[3], w.shape[0], 3, even)
+        if choice == "row_taps":                          # the RGB image
             with timed(self.profile, "conv forward (row taps)"):
                 y = row_taps.correlate(hpad, w, bias=b, out=grid, relu=apply_relu,
                                        bordered=bordered)
             kernel = "rgb"
-        elif use_winograd(h.shape, w.shape[3], w.shape[0]):
+        elif choice == "winograd":
             with timed(self.profile, "conv forward (Winograd)"):
                 y = winograd.correlate(hpad, self._filters(name, "winograd"),
                                        out=grid[:, 1:-1, 1:-1, :])

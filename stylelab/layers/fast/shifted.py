@@ -72,10 +72,10 @@ def gradient_rows(dy, grid_shape, length):
 def accumulate(sources, weights, offsets, out, bias=None, relu=False):
     """``out[p] = bias + sum_t sources[p + offsets[t]] @ weights[t]``, then a ReLU if asked.
 
-    The loop every shifted kernel runs: a block of output rows takes every
-    tap before the next block (:func:`row_blocks`), so it stays in cache
-    instead of the whole output being read and written once per tap; the
-    bias goes in, and the ReLU comes after, while the block is there too.
+    The loop of the shifted and row-tap kernels: a block of output rows takes
+    every tap before the next block (:func:`row_blocks`), so it stays in cache
+    instead of the whole output being read and written once per tap; the bias
+    goes in, and the ReLU comes after, while the block is there too.
 
     Parameters
     ----------
