@@ -22,16 +22,13 @@ from ..universal.adain import LAYER, adain_transfer
 from ..universal.cascade import check_style_options
 from ..universal.wct import ADAIN_CONVENTIONS, EPS
 from .argtypes import non_negative_float, positive_int
-from .common import duration, status
+from .common import add_what_to_paint, duration, status
 from .universal import load_mask
 
 
 def add_arguments(p):
     """The arguments of ``stylelab adain``."""
-    g = p.add_argument_group("what to paint")
-    g.add_argument("--content", required=True, help="the photograph")
-    g.add_argument("--style", required=True, nargs="+", help="one or more style images")
-    g.add_argument("--out", required=True, help="the output picture (.png or .jpg)")
+    add_what_to_paint(p)
     g = p.add_argument_group("the networks")
     g.add_argument("--models", metavar="DIR", help="a folder as released: vgg_normalised.t7 + "
                    "decoder.t7 (AdaIN), or vgg_normalised.pth + decoder.pth (pytorch-AdaIN)")

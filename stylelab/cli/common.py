@@ -35,6 +35,14 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+def add_what_to_paint(p, styles="one or more style images"):
+    """The argument group every painting command starts with: ``--content``, ``--style``, ``--out``."""
+    g = p.add_argument_group("what to paint")
+    g.add_argument("--content", required=True, help="the photograph")
+    g.add_argument("--style", required=True, nargs="+", help=styles)
+    g.add_argument("--out", required=True, help="the output picture (.png or .jpg)")
+
+
 def status(quiet, text):
     """A line on stderr saying what is being prepared, before a command's first step."""
     if not quiet:

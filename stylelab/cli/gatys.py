@@ -24,7 +24,7 @@ from ..gatys.color import COLOR_MODES
 from ..gatys.losses import STYLE_STATISTICS
 from ..gatys.recipes import WHY, get_recipe
 from .argtypes import non_negative_float, positive_int
-from .common import duration, is_snapshot_of, report, snapshot_path, status
+from .common import add_what_to_paint, duration, is_snapshot_of, report, snapshot_path, status
 
 
 def layer_spec(text):
@@ -45,10 +45,7 @@ def layer_spec(text):
 
 def add_arguments(p):
     """The arguments of ``stylelab gatys`` (and ``examples/gatys.py``), grouped as the README shows them."""
-    g = p.add_argument_group("what to paint")
-    g.add_argument("--content", required=True, help="the photograph")
-    g.add_argument("--style", required=True, nargs="+", help="one or more paintings")
-    g.add_argument("--out", required=True, help="the output picture (.png or .jpg)")
+    add_what_to_paint(p, styles="one or more paintings")
     g = p.add_argument_group("the network")
     g.add_argument("--weights", help="VGG weights in stylelab's HDF5 layout (default: "
                    "$STYLELAB_WEIGHTS, a file or a folder holding vgg19.h5; else the download "

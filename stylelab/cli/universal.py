@@ -28,15 +28,12 @@ from ..files.released import (RELEASES, check_normalised, is_wct_release, releas
 from ..files.weights import load_vgg
 from ..universal.wct import CONVENTIONS, EPS
 from .argtypes import level_list, non_negative_float, positive_int
-from .common import duration, report, status
+from .common import add_what_to_paint, duration, report, status
 
 
 def add_arguments(p):
     """The arguments of ``stylelab wct``, grouped as the README shows them."""
-    g = p.add_argument_group("what to paint")
-    g.add_argument("--content", required=True, help="the photograph")
-    g.add_argument("--style", required=True, nargs="+", help="one or more style images")
-    g.add_argument("--out", required=True, help="the output picture (.png or .jpg)")
+    add_what_to_paint(p)
     g = p.add_argument_group("back to pixels (one of)")
     road = g.add_mutually_exclusive_group(required=True)
     road.add_argument("--decoders", metavar="DIR", help="a folder of trained decoders "
