@@ -5,6 +5,7 @@ import pytest
 import torch.nn.functional as F
 
 from stylelab import layers
+from stylelab.layers import fast
 from stylelab.layers import conv_output_size
 
 from .gradcheck import grad_rel_err, numeric_grad
@@ -40,16 +41,19 @@ def torch_conv(stride, pad, pad_mode):
     return fn
 
 
-@pytest.mark.parametrize("method", ["fast", "im2col"])
+ENGINES = {"readable": layers, "fast": fast}
+
+
+@pytest.mark.parametrize("engine", ["fast", "readable"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "x".join(map(str, c)))
-def test_conv_matches_pytorch(xp, rng, case, dtype, method):
+def test_conv_matches_pytorch(xp, rng, case, dtype, engine):
     stride, padding, pad_mode = case[6:]
     pad = (case[5] - 1) // 2 if padding == "same" else padding
-    method = "auto" if method == "fast" else method    # the fast kernels wherever they apply
-    check_layer(lambda x, w, b: layers.conv2d_forward(x, w, b, stride=stride, padding=padding,
-                                                      pad_mode=pad_mode, method=method),
-                layers.conv2d_backward, torch_conv(stride, pad, pad_mode),
+    ops = ENGINES[engine]
+    check_layer(lambda x, w, b: ops.conv2d_forward(x, w, b, stride=stride, padding=padding,
+                                                   pad_mode=pad_mode),
+                ops.conv2d_backward, torch_conv(stride, pad, pad_mode),
                 list(make(rng, xp, case, dtype)), rng)
 
 
@@ -73,26 +77,31 @@ def test_the_fast_layer_equals_the_im2col_reference(xp, rng, case):
     # The layer by its fast kernels against the readable one: forward, dx, dw and db.
     x, w, b = make(rng, xp, case, np.float64)
     kw = dict(stride=case[6], padding=case[7], pad_mode=case[8])
-    y_fast, c_fast = layers.conv2d_forward(x, w, b, method="auto", **kw)
-    y_ref, c_ref = layers.conv2d_forward(x, w, b, method="im2col", **kw)
+    y_fast, c_fast = fast.conv2d_forward(x, w, b, **kw)
+    y_ref, c_ref = layers.conv2d_forward(x, w, b, **kw)
     assert rel_err(y_fast, y_ref) <= 1e-13
     dy = xp.asarray(rng.standard_normal(y_ref.shape))
-    for fast, ref in zip(layers.conv2d_backward(dy, c_fast), layers.conv2d_backward(dy, c_ref)):
-        assert fast.shape == ref.shape and rel_err(fast, ref) <= 1e-13
-    dx_only, dw, db = layers.conv2d_backward(dy, c_fast, weight_grads=False)
+    for ours, ref in zip(fast.conv2d_backward(dy, c_fast), layers.conv2d_backward(dy, c_ref)):
+        assert ours.shape == ref.shape and rel_err(ours, ref) <= 1e-13
+    dx_only, dw, db = fast.conv2d_backward(dy, c_fast, weight_grads=False)
     assert dw is None and db is None
     assert rel_err(dx_only, layers.conv2d_backward(dy, c_ref)[0]) <= 1e-13
-    no_dx, dw, db = layers.conv2d_backward(dy, c_fast, input_grad=False)
+    no_dx, dw, db = fast.conv2d_backward(dy, c_fast, input_grad=False)
     assert no_dx is None and rel_err(dw, layers.conv2d_backward(dy, c_ref)[1]) <= 1e-13
 
 
-def test_the_method_is_checked(rng):
+def test_the_method_is_checked_and_the_old_auto_warns(rng):
     x, w, b = make(rng, np, CASES[1], np.float64)
-    with pytest.raises(ValueError, match=r"method must be one of \('auto', 'im2col'\)"):
+    with pytest.raises(ValueError, match=r"method must be 'im2col' \(the fast kernels are "
+                                         r"stylelab.layers.fast.conv2d_forward\)"):
         layers.conv2d_forward(x, w, b, method="winograd")
-    # Stride 3 has no fast kernel: "auto" takes im2col.
-    y, cache = layers.conv2d_forward(x, w, b, stride=3)
-    assert rel_err(y, layers.conv2d_forward(x, w, b, stride=3, method="im2col")[0]) == 0
+    # method="auto" was the fast kernels' name here: it still runs, warned, and computes im2col.
+    with pytest.warns(DeprecationWarning, match="stylelab.layers.fast.conv2d_forward"):
+        y, _ = layers.conv2d_forward(x, w, b, method="auto")
+    assert rel_err(y, layers.conv2d_forward(x, w, b)[0]) == 0
+    # Stride 3 has no fast kernel: the fast layer computes it by im2col.
+    y, cache = fast.conv2d_forward(x, w, b, stride=3)
+    assert rel_err(y, layers.conv2d_forward(x, w, b, stride=3)[0]) == 0
 
 
 def test_output_size_formula():
@@ -108,7 +117,7 @@ def test_output_size_formula():
 def test_naive_loops_equal_im2col(xp, rng, case):
     x, w, b = make(rng, xp, case, np.float64)
     kw = dict(stride=case[6], padding=case[7], pad_mode=case[8])
-    gemm, _ = layers.conv2d_forward(x, w, b, method="im2col", **kw)
+    gemm, _ = layers.conv2d_forward(x, w, b, **kw)
     slow = layers.conv2d_naive(x, w, b, **kw)
     assert rel_err(slow, gemm) <= 1e-13
     # The seed's layer ends in a ReLU; so can the loops.
@@ -167,14 +176,14 @@ SIDES = [
 ]
 
 
-@pytest.mark.parametrize("method", ["auto", "im2col"])
+@pytest.mark.parametrize("engine", ["fast", "readable"])
 @pytest.mark.parametrize("shape,stride,pads", SIDES, ids=lambda c: str(c))
-def test_per_side_padding_matches_pytorch(xp, rng, shape, stride, pads, method):
+def test_per_side_padding_matches_pytorch(xp, rng, shape, stride, pads, engine):
     top, bottom, left, right = pads
     inputs = list(make(rng, xp, shape + (stride, pads, "zeros"), np.float64))
-    check_layer(lambda x, w, b: layers.conv2d_forward(x, w, b, stride=stride, padding=pads,
-                                                      method=method),
-                layers.conv2d_backward,
+    ops = ENGINES[engine]
+    check_layer(lambda x, w, b: ops.conv2d_forward(x, w, b, stride=stride, padding=pads),
+                ops.conv2d_backward,
                 lambda x, w, b: F.conv2d(F.pad(x, (left, right, top, bottom)), w, b, stride=stride),
                 inputs, rng)
 
@@ -206,8 +215,8 @@ def test_the_input_gradient_is_the_convs_adjoint(rng, shape, stride, pads):
     w = rng.standard_normal((f, k, k, c))
     y, _ = layers.conv2d_forward(x, w, np.zeros(f), stride=stride, padding=pads)
     r = rng.standard_normal(y.shape)
-    for method in ("auto", "im2col"):
-        back = layers.conv2d_input_gradient(r, w, x.shape, stride, pads, method=method)
-        assert abs(np.sum(y * r) - np.sum(x * back)) <= 1e-11 * abs(np.sum(y * r)), method
+    for engine, ops in ENGINES.items():
+        back = ops.conv2d_input_gradient(r, w, x.shape, stride, pads)
+        assert abs(np.sum(y * r) - np.sum(x * back)) <= 1e-11 * abs(np.sum(y * r)), engine
     with pytest.raises(ValueError, match="dy must have shape"):
         layers.conv2d_input_gradient(r[:, 1:], w, x.shape, stride, pads)

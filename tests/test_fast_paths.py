@@ -26,7 +26,7 @@ from .reference import rel_err
 def reference_conv(x, w, b=None, **kw):
     """im2col + GEMM ('same' zero padding unless told), no bias unless given."""
     b = get_array_module(x).zeros(w.shape[0], x.dtype) if b is None else b
-    return layers.conv2d_forward(x, w, b, method="im2col", **kw)
+    return layers.conv2d_forward(x, w, b, **kw)
 
 
 # (N, H, W, C, F, K): few and many channels and filters, odd sizes, 1x1 to 9x9 kernels.
@@ -170,14 +170,14 @@ def test_upsample_conv_equals_upsample_then_conv(xp, rng, shape, filters):
     x = xp.asarray(rng.standard_normal(shape))
     w = xp.asarray(rng.standard_normal((filters, 3, 3, shape[3])))
     b = xp.asarray(rng.standard_normal(filters))
-    y, cache = layers.upsample_conv_forward(x, w, b)
-    y_ref, ref_cache = layers.upsample_conv_forward(x, w, b, method="compose")
+    y, cache = fast.upsample_conv_forward(x, w, b)
+    y_ref, ref_cache = layers.upsample_conv_forward(x, w, b)
     assert rel_err(y, y_ref) <= 1e-13
     dy = xp.asarray(rng.standard_normal(y.shape))
-    for ours, ref in zip(layers.upsample_conv_backward(dy, cache),
+    for ours, ref in zip(fast.upsample_conv_backward(dy, cache),
                          layers.upsample_conv_backward(dy, ref_cache)):
         assert ours.shape == ref.shape and rel_err(ours, ref) <= 1e-13
-    assert layers.upsample_conv_backward(dy, cache, input_grad=False)[0] is None
+    assert fast.upsample_conv_backward(dy, cache, input_grad=False)[0] is None
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from stylelab import layers
+from stylelab.layers import fast
 
 from .gradcheck import grad_rel_err, numeric_grad
 from .reference import check_gradients, check_layer, rel_err, run_torch, to_torch
@@ -42,12 +43,14 @@ def test_upsample_and_tanh_match_pytorch(xp, rng):
 @pytest.mark.parametrize("case", [(2, 5, 4, 3, 6, 3, 2, 1, 1), (1, 3, 3, 2, 2, 3, 2, 1, 0),
                                   (2, 4, 5, 3, 2, 5, 2, 2, 1), (1, 4, 4, 2, 3, 3, 1, 1, 0)],
                          ids=lambda c: "x".join(map(str, c)))
-def test_transposed_conv_matches_pytorch(xp, rng, case):
+@pytest.mark.parametrize("conv", [layers.conv, fast], ids=["readable", "fast"])
+def test_transposed_conv_matches_pytorch(xp, rng, case, conv):
     n, h, w_, c_in, c_out, k, stride, pad, out_pad = case
     inputs = [xp.asarray(rng.standard_normal(shape)) for shape in
               ((n, h, w_, c_in), (c_in, k, k, c_out), (c_out,))]
     # PyTorch's weight is (C_in, C_out, K, K): the same (0, 3, 1, 2) move as activations.
-    check_layer(lambda x, w, b: layers.conv_transpose2d_forward(x, w, b, stride, pad, out_pad),
+    check_layer(lambda x, w, b: layers.conv_transpose2d_forward(x, w, b, stride, pad, out_pad,
+                                                                conv=conv),
                 layers.conv_transpose2d_backward,
                 lambda x, w, b: F.conv_transpose2d(x, w, b, stride=stride, padding=pad,
                                                    output_padding=out_pad), inputs, rng, tol=1e-12)
@@ -65,12 +68,13 @@ def test_transposed_conv_is_the_adjoint_of_the_strided_conv(rng):
     assert to_torch(up).shape[2:] == (8, 8)
 
 
-def test_residual_block_matches_pytorch(xp, rng):
+@pytest.mark.parametrize("conv", [layers.conv, fast], ids=["readable", "fast"])
+def test_residual_block_matches_pytorch(xp, rng, conv):
     c = 4
     x = xp.asarray(rng.standard_normal((2, 6, 5, c)))
     params = {k: xp.asarray(rng.standard_normal((c, 3, 3, c) if k[0] == "w" else (c,)) * 0.5)
               for k in layers.residual.PARAMS}
-    y, cache = layers.residual_block_forward(x, params)
+    y, cache = layers.residual_block_forward(x, params, conv=conv)
     dy = xp.asarray(rng.standard_normal(y.shape))
     dx, grads = layers.residual_block_backward(dy, cache)
 
@@ -103,15 +107,16 @@ def test_edge_padding_matches_pytorch(xp, rng):
 
 
 @pytest.mark.parametrize("shape,filters", [((2, 5, 7, 4), 3), ((1, 6, 6, 17), 20), ((1, 1, 3, 2), 5)])
-def test_upsample_conv_matches_pytorch(xp, rng, shape, filters):
-    """Nearest x2, reflection padding, 3x3 conv: the u stage (its fused form: test_fast_paths)."""
+@pytest.mark.parametrize("ops", [layers, fast], ids=["readable", "fast"])
+def test_upsample_conv_matches_pytorch(xp, rng, shape, filters, ops):
+    """Nearest x2, reflection padding, 3x3 conv: the u stage, composed and as four 2x2 convs."""
     inputs = [xp.asarray(rng.standard_normal(s)) for s in
               (shape, (filters, 3, 3, shape[3]), (filters,))]
 
     def torch_upconv(t, wt, bt):
         t = F.pad(F.interpolate(t, scale_factor=2, mode="nearest"), (1, 1, 1, 1), mode="reflect")
         return F.conv2d(t, wt, bt)
-    check_layer(layers.upsample_conv_forward, layers.upsample_conv_backward, torch_upconv,
+    check_layer(ops.upsample_conv_forward, ops.upsample_conv_backward, torch_upconv,
                 inputs, rng)
 
 
@@ -149,7 +154,8 @@ def test_scale_shift_is_batch_norm_at_test_time(xp, rng):
 
 @pytest.mark.parametrize("padding", ["zeros", "valid"])
 @pytest.mark.parametrize("norm", ["instance", "affine"])
-def test_residual_block_variants_match_pytorch(xp, rng, padding, norm):
+@pytest.mark.parametrize("conv", [layers.conv, fast], ids=["readable", "fast"])
+def test_residual_block_variants_match_pytorch(xp, rng, padding, norm, conv):
     c = 4
     x = xp.asarray(rng.standard_normal((2, 8, 7, c)))
     params = {k: xp.asarray(rng.standard_normal((c, 3, 3, c) if k[0] == "w" else (c,)) * 0.5)
@@ -168,7 +174,8 @@ def test_residual_block_variants_match_pytorch(xp, rng, padding, norm):
         h = nrm(F.conv2d(h, p["w2"], p["b2"], padding=pad), p["gamma2"], p["beta2"])
         return (x[:, :, 2:-2, 2:-2] if padding == "valid" else x) + h
 
-    y, cache = layers.residual_block_forward(x, params, padding=padding, norm=norm, eps=1e-3)
+    y, cache = layers.residual_block_forward(x, params, padding=padding, norm=norm, eps=1e-3,
+                                             conv=conv)
     dy = xp.asarray(rng.standard_normal(y.shape))
     dx, grads = layers.residual_block_backward(dy, cache)
     y_ref, refs = run_torch(torch_block, [x] + [params[k] for k in names], dy)

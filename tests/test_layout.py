@@ -10,8 +10,11 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "stylelab"
 # The order of stylelab/__init__.py's list: a module imports only from its own rank or above.
 # (The package itself imports the backend and the layers: its version is for everyone.)
-RANKS = {"backend": 0, "profile": 0, "__init__": 1, "layers": 1, "nets": 2, "optim": 2,
-         "files": 3, "gatys": 4, "johnson": 5, "universal": 6, "cli": 7, "__main__": 8}
+# layers.fast stands between the readable layers and the networks: it may use the readable
+# layers' public helpers, and they import nothing from it.
+RANKS = {"backend": 0, "profile": 0, "__init__": 1, "layers": 1, "layers.fast": 1.5, "nets": 2,
+         "optim": 2, "files": 3, "gatys": 4, "johnson": 5, "universal": 6, "cli": 7,
+         "__main__": 8}
 
 
 def modules():
@@ -88,13 +91,29 @@ def test_no_import_cycles():
 
 def rank(name):
     parts = name.split(".")
+    if parts[1:3] == ["layers", "fast"]:
+        return RANKS["layers.fast"]
     return RANKS[parts[1]] if len(parts) > 1 else RANKS["__init__"]
 
 
+def upward(graph):
+    """Every import in `graph` of a module ranked below the importer."""
+    return [f"{a} imports {b}" for a, targets in graph.items() for b in targets
+            if rank(b) > rank(a)]
+
+
 def test_each_package_imports_only_the_ones_below_it():
-    wrong = [f"{a} imports {b}" for a, targets in edges().items() for b in targets
-             if rank(b) > rank(a)]
+    wrong = upward(edges())
     assert not wrong, wrong
+
+
+def test_the_readable_layers_import_nothing_fast():
+    graph = edges()
+    assert not [b for a in graph if rank(a) == RANKS["layers"] for b in graph[a]
+                if b.startswith("stylelab.layers.fast")]
+    # The check sees the old two-way layering: the readable conv importing the conv table.
+    graph["stylelab.layers.conv"] = graph["stylelab.layers.conv"] | {"stylelab.layers.fast.table"}
+    assert upward(graph) == ["stylelab.layers.conv imports stylelab.layers.fast.table"]
 
 
 def test_no_private_names_cross_modules():

@@ -19,31 +19,29 @@ deep-learning framework calls convolution. :func:`conv2d_naive` is exactly that.
 Channels-last is what makes this clean: a neighbourhood ``x[n, i:i+K, j:j+K, :]``
 flattens in (ky, kx, c) order, and so does a filter ``w[f]`` of shape (K, K, C),
 so rows of ``cols`` and rows of ``w2`` line up with no transposes at all.
-``conv2d_forward(..., method="im2col")`` is that product, the reference.
+:func:`conv2d_forward` is that product.
 
-By default (``method="auto"``) strides 1 and 2 skip im2col's K*K-fold copy:
-:mod:`stylelab.layers.fast` computes the same numbers with the kernel that
-suits the layer's channels and stride. Every kernel is tested against the
-im2col reference, and the reference against these loops and PyTorch.
+This module is the readable layer, and imports nothing faster. The same layer
+on kernels that skip im2col's K*K-fold copy is
+:func:`stylelab.layers.fast.conv2d_forward` -- the same arguments, the same
+cache, the same numbers -- which the fast networks call. Every kernel there is
+tested against this im2col product, and the product against these loops and
+PyTorch.
 
 Output size, per spatial axis, as in PyTorch::
 
     Ho = floor((H + 2*pad - K) / stride) + 1
 """
 
+import warnings
+
 from ..backend import get_array_module
 from ._checks import check_activation, check_float, check_same_dtype
-from .fast import correlate, filter_gradient, phases
-from .fast.blas import matmul
-from .fast.taps import flip_swap
 from .padding import PAD_MODES, pad2d_backward, pad2d_forward, sides
 
-METHODS = ("auto", "im2col")
 
-
-def _conv_geometry(x, w, b, stride, padding, pad_mode):
+def check_conv(x, w, b, stride, padding, pad_mode, where="conv2d"):
     """Check the arguments of a conv layer and return its padding, ``(top, bottom, left, right)``."""
-    where = "conv2d"
     check_activation(where, x)
     if w.ndim != 4:
         raise ValueError(f"{where}: w must have shape (F, KH, KW, C), got shape "
@@ -63,7 +61,7 @@ def _conv_geometry(x, w, b, stride, padding, pad_mode):
     check_same_dtype(where, x=x, w=w, b=b)
     if not isinstance(stride, int) or stride < 1:
         raise ValueError(f"{where}: stride must be a positive int, got {stride!r}")
-    pads = _sides_of(padding, kh, where)
+    pads = padding_sides(padding, kh, where)
     if pad_mode not in PAD_MODES:
         raise ValueError(f"{where}: pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
     hp, wp = x.shape[1] + pads[0] + pads[1], x.shape[2] + pads[2] + pads[3]
@@ -73,7 +71,7 @@ def _conv_geometry(x, w, b, stride, padding, pad_mode):
     return pads
 
 
-def _sides_of(padding, k, where):
+def padding_sides(padding, k, where):
     """"same", an int or (top, bottom, left, right) -> (top, bottom, left, right)."""
     if padding == "same":
         return ((k - 1) // 2,) * 4
@@ -114,7 +112,7 @@ def conv2d_naive(x, w, b, stride=1, padding="same", pad_mode="zeros", relu=False
     y : ndarray of shape (N, Ho, Wo, F)
         ``Ho = floor((H + 2*pad - K) / stride) + 1``, likewise ``Wo``.
     """
-    pads = _conv_geometry(x, w, b, stride, padding, pad_mode)
+    pads = check_conv(x, w, b, stride, padding, pad_mode)
     xp = get_array_module(x, w, b)
     xpad, _ = pad2d_forward(x, pads, pad_mode)
     n_batch, hp, wp, _ = xpad.shape
@@ -203,10 +201,39 @@ def col2im(cols, padded_shape, k, stride=1):
     return dxpad
 
 
-def conv2d_forward(x, w, b, stride=1, padding="same", pad_mode="zeros", method="auto"):
-    """Convolution (cross-correlation) plus bias, without the loops.
+def _im2col_only(method, where):
+    """Refuse any method but im2col; ``"auto"``, the fast kernels' old name here, still runs (warned)."""
+    if method == "auto":
+        warnings.warn(f"{where}: method='auto' is deprecated -- the fast kernels are "
+                      f"stylelab.layers.fast.{where}; this readable layer computes im2col",
+                      DeprecationWarning, stacklevel=3)
+    elif method != "im2col":
+        raise ValueError(f"{where}: method must be 'im2col' (the fast kernels are "
+                         f"stylelab.layers.fast.{where}), got {method!r}")
 
-    Computes the same as :func:`conv2d_naive` (without its ReLU).
+
+def output_shape(padded_shape, w_shape, stride):
+    """``(N, Ho, Wo, F)`` of a 'valid' conv of a padded input of `padded_shape` with filters `w_shape`."""
+    n, hp, wp, _ = padded_shape
+    f, k = w_shape[0], w_shape[1]
+    return (n, conv_output_size(hp, k, stride), conv_output_size(wp, k, stride), f)
+
+
+def check_output_gradient(dy, padded_shape, w_shape, stride, where):
+    """Refuse a `dy` that is not shaped as the conv's output."""
+    expected = output_shape(padded_shape, w_shape, stride)
+    if tuple(dy.shape) != expected:
+        raise ValueError(f"{where}: dy must have the output's shape {expected}, "
+                         f"got {tuple(dy.shape)}")
+
+
+def conv2d_forward(x, w, b, stride=1, padding="same", pad_mode="zeros", method="im2col"):
+    """Convolution (cross-correlation) plus bias, as im2col and one matrix product.
+
+    Computes the same as :func:`conv2d_naive` (without its ReLU)::
+
+        cols = im2col(pad(x))          # (N*Ho*Wo, K*K*C)
+        y = cols @ w2.T + b            # (N*Ho*Wo, F) -> (N, Ho, Wo, F)
 
     Parameters
     ----------
@@ -220,20 +247,19 @@ def conv2d_forward(x, w, b, stride=1, padding="same", pad_mode="zeros", method="
         each side its own (TensorFlow's "SAME" for stride 2 is asymmetric:
         :func:`stylelab.layers.padding.same_padding`).
     pad_mode : {"zeros", "reflect", "edge"}
-    method : {"auto", "im2col"}
-        ``"im2col"``: im2col and one GEMM (the reference). ``"auto"``: for
-        strides 1 and 2, the kernel of :mod:`stylelab.layers.fast` that suits
-        the layer's shape; larger strides take im2col.
+    method : {"im2col"}
+        Kept for the old ``method="auto"``, which now warns and computes
+        im2col: the fast kernels are :func:`stylelab.layers.fast.conv2d_forward`.
 
     Returns
     -------
     y : ndarray of shape (N, Ho, Wo, F)
         ``Ho = floor((H + top + bottom - K) / stride) + 1``, likewise ``Wo``;
-        same dtype as `x`. (The fast kernels may return a view into a
-        slightly larger buffer.)
+        same dtype as `x`.
     cache : tuple
-        What :func:`conv2d_backward` needs: the padded input (not the
-        K*K-times larger columns, which the backward pass rebuilds).
+        What :func:`conv2d_backward` needs: ``(xpad, w, stride, pad_cache)``,
+        the padded input (not the K*K-times larger columns, which the backward
+        pass rebuilds). The fast layer's cache is the same.
 
     Raises
     ------
@@ -241,21 +267,14 @@ def conv2d_forward(x, w, b, stride=1, padding="same", pad_mode="zeros", method="
         On a wrong rank, a channel mismatch, an even or non-square kernel, a
         kernel larger than the padded input, or a non-float dtype.
     """
-    pads = _conv_geometry(x, w, b, stride, padding, pad_mode)
-    if method not in METHODS:
-        raise ValueError(f"conv2d: method must be one of {METHODS}, got {method!r}")
-    fast = method == "auto" and stride <= 2
+    pads = check_conv(x, w, b, stride, padding, pad_mode)
+    _im2col_only(method, "conv2d_forward")
     xpad, pad_cache = pad2d_forward(x, pads, pad_mode)
-    cache = (xpad, w, stride, pad_cache, fast)
-    if fast:
-        return correlate(xpad, w, b, stride), cache
-    f, k, _, _ = w.shape
-    n, hp, wp, _ = xpad.shape
-    ho, wo = conv_output_size(hp, k, stride), conv_output_size(wp, k, stride)
+    f, k = w.shape[0], w.shape[1]
     cols = im2col(xpad, k, stride)             # (N*Ho*Wo, K*K*C)
-    y = matmul(cols, w.reshape(f, -1).T)       # cols @ w2.T: (N*Ho*Wo, F)
+    y = cols @ w.reshape(f, -1).T              # (N*Ho*Wo, F)
     y += b
-    return y.reshape(n, ho, wo, f), cache
+    return y.reshape(output_shape(xpad.shape, w.shape, stride)), (xpad, w, stride, pad_cache)
 
 
 def conv2d_backward(dy, cache, weight_grads=True, input_grad=True):
@@ -267,11 +286,6 @@ def conv2d_backward(dy, cache, weight_grads=True, input_grad=True):
         db = dy2.sum(axis=0)           # (F,)
         dw = dy2.T @ cols              # (F, K*K*C) -> (F, K, K, C)
         dx = col2im(dy2 @ w2)          # (N*Ho*Wo, K*K*C) -> (N, H, W, C)
-
-    The fast kernels compute the same: for stride 1, ``dx`` is the
-    correlation of ``dy`` with the flipped, channel-swapped filters
-    (:func:`~stylelab.layers.fast.taps.flip_swap`), itself run by the kernel
-    that suits its shape, and ``dw`` tap by tap.
 
     Parameters
     ----------
@@ -290,20 +304,32 @@ def conv2d_backward(dy, cache, weight_grads=True, input_grad=True):
     dw : ndarray of shape (F, K, K, C), or None
     db : ndarray of shape (F,), or None
     """
-    xpad, w, stride, pad_cache, fast = cache
-    f, k, _, _ = w.shape
-    n, hp, wp, _ = xpad.shape
-    expected = (n, conv_output_size(hp, k, stride), conv_output_size(wp, k, stride), f)
-    if tuple(dy.shape) != expected:
-        raise ValueError(f"conv2d_backward: dy must have the output's shape "
-                         f"{expected}, got {tuple(dy.shape)}")
+    xpad, w, stride, pad_cache = cache
+    check_output_gradient(dy, xpad.shape, w.shape, stride, "conv2d_backward")
+    f, k = w.shape[0], w.shape[1]
+    dy2 = dy.reshape(-1, f)
     db = dy.sum(axis=(0, 1, 2)) if weight_grads else None
-    dw = _filter_gradient(dy, xpad, w, stride, fast) if weight_grads else None
-    dx = _input_gradient(dy, w, xpad.shape, stride, pad_cache, fast) if input_grad else None
+    dw = (dy2.T @ im2col(xpad, k, stride)).reshape(w.shape) if weight_grads else None
+    dx = None
+    if input_grad:
+        dx = pad2d_backward(col2im(dy2 @ w.reshape(f, -1), xpad.shape, k, stride), pad_cache)
     return dx, dw, db
 
 
-def conv2d_input_gradient(dy, w, x_shape, stride=1, padding="same", method="auto"):
+def input_gradient_geometry(dy, w, x_shape, stride, padding, where):
+    """The zero padding ``(top, bottom, left, right)`` and padded shape of a conv whose `dy` is given."""
+    f, k, _, c = w.shape
+    pads = padding_sides(padding, k, where)
+    n, h, wd, _ = x_shape
+    padded = (n, h + pads[0] + pads[1], wd + pads[2] + pads[3], c)
+    expected = output_shape(padded, w.shape, stride)
+    if tuple(dy.shape) != expected:
+        raise ValueError(f"{where}: dy must have shape {expected} for an input "
+                         f"of shape {tuple(x_shape)}, got {tuple(dy.shape)}")
+    return pads, padded
+
+
+def conv2d_input_gradient(dy, w, x_shape, stride=1, padding="same", method="im2col"):
     """The gradient of a zero-padded conv with respect to its input, from `dy` alone: its adjoint.
 
     This linear map, run forwards, is the transposed ("fractionally strided")
@@ -317,48 +343,16 @@ def conv2d_input_gradient(dy, w, x_shape, stride=1, padding="same", method="auto
         The conv's input shape (only its shape: the gradient does not depend on `x`).
     stride : int
     padding : "same", int or (top, bottom, left, right)
-    method : {"auto", "im2col"}
+    method : {"im2col"}
+        As :func:`conv2d_forward`'s.
 
     Returns
     -------
     dx : ndarray of shape `x_shape`
     """
-    f, k, _, c = w.shape
-    pads = _sides_of(padding, k, "conv2d_input_gradient")
-    n, h, wd, _ = x_shape
-    padded = (n, h + pads[0] + pads[1], wd + pads[2] + pads[3], c)
-    expected = (n, conv_output_size(padded[1], k, stride), conv_output_size(padded[2], k, stride), f)
-    if tuple(dy.shape) != expected:
-        raise ValueError(f"conv2d_input_gradient: dy must have shape {expected} for an input "
-                         f"of shape {tuple(x_shape)}, got {tuple(dy.shape)}")
-    fast = method == "auto" and stride <= 2
-    return _input_gradient(dy, w, padded, stride, (pads, "zeros"), fast)
-
-
-def _filter_gradient(dy, xpad, w, stride, fast):
+    pads, padded = input_gradient_geometry(dy, w, x_shape, stride, padding,
+                                           "conv2d_input_gradient")
+    _im2col_only(method, "conv2d_input_gradient")
     f, k = w.shape[0], w.shape[1]
-    if fast and stride == 2:
-        return phases.filter_gradient(dy, xpad, w)
-    if fast:
-        return filter_gradient(xpad, dy, k)
-    return matmul(dy.reshape(-1, f).T, im2col(xpad, k, stride)).reshape(w.shape)
-
-
-def _input_gradient(dy, w, padded_shape, stride, pad_cache, fast):
-    """``dx``: the padded input's gradient, folded back through the padding."""
-    f, k = w.shape[0], w.shape[1]
-    if not fast:
-        dxpad = col2im(matmul(dy.reshape(-1, f), w.reshape(f, -1)), padded_shape, k, stride)
-    elif stride == 2:
-        dxpad = phases.input_gradient(dy, padded_shape, w)
-    else:
-        # Stride 1: dy padded by K - 1, correlated with the flipped, channel-swapped filters.
-        (top, bottom, left, right), mode = pad_cache
-        if mode == "zeros" and max(top, bottom, left, right) <= k - 1:
-            # Only the unpadded input's gradient is wanted: pad dy by K-1-pad instead.
-            dyp, _ = pad2d_forward(dy, (k - 1 - top, k - 1 - bottom, k - 1 - left,
-                                        k - 1 - right), "zeros")
-            return correlate(dyp, flip_swap(w))
-        dyp, _ = pad2d_forward(dy, k - 1, "zeros")
-        dxpad = correlate(dyp, flip_swap(w))
-    return pad2d_backward(dxpad, pad_cache)
+    dxpad = col2im(dy.reshape(-1, f) @ w.reshape(f, -1), padded, k, stride)
+    return pad2d_backward(dxpad, (pads, "zeros"))

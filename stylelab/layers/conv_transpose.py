@@ -12,7 +12,8 @@ its channels' filters, scaled, onto a K x K patch of the output, patches
 
 That is the input gradient of ``conv2d(y, w, stride, padding)`` with ``dy = x``
 (:func:`stylelab.layers.conv.conv2d_input_gradient`), which is how it is
-computed here: the conv's adjoint, so every fast kernel of the conv serves it.
+computed here: the conv's adjoint, so the fast conv (``conv=stylelab.layers.fast``)
+serves it too.
 Its own backward pass is then the conv run forwards (``dx``) and the conv's
 filter gradient with input and output trading places (``dw``).
 
@@ -29,11 +30,11 @@ ConvTranspose2d weight (C_in, C_out, K, K) moved to channels-last:
 
 from ..backend import get_array_module
 from ._checks import check_activation, check_same_dtype
-from .conv import conv2d_backward, conv2d_forward, conv2d_input_gradient
+from . import conv as readable_conv
 from .padding import sides
 
 
-def conv_transpose2d_forward(x, w, b, stride=2, padding=1, output_padding=1):
+def conv_transpose2d_forward(x, w, b, stride=2, padding=1, output_padding=1, conv=None):
     """Transposed convolution plus bias.
 
     Parameters
@@ -47,6 +48,9 @@ def conv_transpose2d_forward(x, w, b, stride=2, padding=1, output_padding=1):
     output_padding : int
         ``0 <= output_padding < stride`` picks among the output sizes that map
         back to H (1 with stride 2, K = 3 and padding 1 doubles the size exactly).
+    conv : module, optional
+        Where the conv layer comes from: :mod:`stylelab.layers.conv` (the
+        default) or :mod:`stylelab.layers.fast` (the same numbers, faster).
 
     Returns
     -------
@@ -72,9 +76,10 @@ def conv_transpose2d_forward(x, w, b, stride=2, padding=1, output_padding=1):
     if ho < 1 or wo < 1:
         raise ValueError(f"conv_transpose2d: padding {padding} leaves no output for x of "
                          f"shape {tuple(x.shape)}")
-    y = conv2d_input_gradient(x, w, (n, ho, wo, c_out), stride, pads)
+    conv = conv or readable_conv
+    y = conv.conv2d_input_gradient(x, w, (n, ho, wo, c_out), stride, pads)
     y += b              # y is a new array of ours: no second one for the bias
-    return y, (x, w, stride, pads)
+    return y, (x, w, stride, pads, conv)
 
 
 def conv_transpose2d_backward(dy, cache):
@@ -90,9 +95,9 @@ def conv_transpose2d_backward(dy, cache):
     dw : ndarray of shape (C_in, K, K, C_out)
     db : ndarray of shape (C_out,)
     """
-    x, w, stride, pads = cache
+    x, w, stride, pads, conv = cache
     xp = get_array_module(dy)
     no_bias = xp.zeros(w.shape[0], dtype=dy.dtype)
-    dx, conv_cache = conv2d_forward(dy, w, no_bias, stride=stride, padding=pads)
-    _, dw, _ = conv2d_backward(x, conv_cache, input_grad=False)
+    dx, conv_cache = conv.conv2d_forward(dy, w, no_bias, stride=stride, padding=pads)
+    _, dw, _ = conv.conv2d_backward(x, conv_cache, input_grad=False)
     return xp.ascontiguousarray(dx), dw, dy.sum(axis=(0, 1, 2))

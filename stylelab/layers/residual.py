@@ -23,7 +23,7 @@ The published networks differ in three details, options here:
 """
 
 from .activations import relu_backward, relu_forward, relu_inplace
-from .conv import conv2d_backward, conv2d_forward
+from . import conv as readable_conv
 from .normalization import (instance_norm_backward, instance_norm_forward, scale_shift_backward,
                             scale_shift_forward)
 
@@ -56,7 +56,7 @@ def _conv_options(padding):
 
 
 def residual_block_forward(x, params, keep_cache=True, padding="reflect", norm="instance",
-                           eps=1e-5):
+                           eps=1e-5, conv=None):
     """One residual block.
 
     Parameters
@@ -72,6 +72,10 @@ def residual_block_forward(x, params, keep_cache=True, padding="reflect", norm="
     norm : {"instance", "affine"}
     eps : float
         The instance norm's.
+    conv : module, optional
+        Where the conv layer comes from: anything with ``conv2d_forward`` and
+        ``conv2d_backward`` -- :mod:`stylelab.layers.conv` (the default, im2col)
+        or :mod:`stylelab.layers.fast` (the same numbers on the fast kernels).
 
     Returns
     -------
@@ -81,22 +85,23 @@ def residual_block_forward(x, params, keep_cache=True, padding="reflect", norm="
     missing = [k for k in PARAMS if k not in params]
     if missing:
         raise ValueError(f"residual_block: params lack {missing}")
-    conv = _conv_options(padding)
+    pads = _conv_options(padding)
+    conv = conv or readable_conv
     shortcut = x[:, SHAVE:-SHAVE, SHAVE:-SHAVE] if padding == "valid" else x
     if not keep_cache:
-        h, _ = conv2d_forward(x, params["w1"], params["b1"], **conv)
+        h, _ = conv.conv2d_forward(x, params["w1"], params["b1"], **pads)
         h, _ = norm_forward(norm, h, params["gamma1"], params["beta1"], eps, inplace=True)
         h = relu_inplace(h)
-        h, _ = conv2d_forward(h, params["w2"], params["b2"], **conv)
+        h, _ = conv.conv2d_forward(h, params["w2"], params["b2"], **pads)
         h, _ = norm_forward(norm, h, params["gamma2"], params["beta2"], eps, inplace=True)
         h += shortcut
         return h, None
-    h, c1 = conv2d_forward(x, params["w1"], params["b1"], **conv)
+    h, c1 = conv.conv2d_forward(x, params["w1"], params["b1"], **pads)
     h, c2 = norm_forward(norm, h, params["gamma1"], params["beta1"], eps)
     h, c3 = relu_forward(h)
-    h, c4 = conv2d_forward(h, params["w2"], params["b2"], **conv)
+    h, c4 = conv.conv2d_forward(h, params["w2"], params["b2"], **pads)
     h, c5 = norm_forward(norm, h, params["gamma2"], params["beta2"], eps)
-    return shortcut + h, (c1, c2, c3, c4, c5, norm, padding)
+    return shortcut + h, (c1, c2, c3, c4, c5, norm, padding, conv)
 
 
 def residual_block_backward(dy, cache):
@@ -107,13 +112,13 @@ def residual_block_backward(dy, cache):
     dx : ndarray of shape (N, H, W, C)
     grads : dict with the keys of ``params``
     """
-    c1, c2, c3, c4, c5, norm, padding = cache
+    c1, c2, c3, c4, c5, norm, padding, conv = cache
     grads = {}
     d, grads["gamma2"], grads["beta2"] = norm_backward(norm, dy, c5)
-    d, grads["w2"], grads["b2"] = conv2d_backward(d, c4)
+    d, grads["w2"], grads["b2"] = conv.conv2d_backward(d, c4)
     d = relu_backward(d, c3)
     d, grads["gamma1"], grads["beta1"] = norm_backward(norm, d, c2)
-    d, grads["w1"], grads["b1"] = conv2d_backward(d, c1)
+    d, grads["w1"], grads["b1"] = conv.conv2d_backward(d, c1)
     if padding == "valid":          # the shortcut was cropped: its gradient lands inside
         d[:, SHAVE:-SHAVE, SHAVE:-SHAVE] += dy
         return d, grads

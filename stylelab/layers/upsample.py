@@ -6,15 +6,16 @@ make (Odena et al. 2016). Output size: ``2H x 2W``.
 
 :func:`upsample_conv_forward` is that stage, nearest x2 then a 3x3 conv with
 reflection padding: the ``u`` stages of :mod:`stylelab.nets.transform` and
-the decoders. ``method="compose"`` runs the two layers as written (the
-reference); by default :mod:`stylelab.layers.fast.upsample_conv` computes the
-same numbers as four 2x2 convs of the small image.
+the decoders: the two layers as written.
+:func:`stylelab.layers.fast.upsample_conv_forward` computes the same numbers
+as four 2x2 convs of the small image, never making the large one.
 """
+
+import warnings
 
 from ..backend import get_array_module
 from ._checks import check_activation
 from .conv import conv2d_backward, conv2d_forward
-from .fast import upsample_conv as fused
 
 
 def upsample2x_forward(x):
@@ -44,7 +45,7 @@ def upsample2x_backward(dy, cache):
     return dy[:, 0::2, 0::2] + dy[:, 0::2, 1::2] + dy[:, 1::2, 0::2] + dy[:, 1::2, 1::2]
 
 
-def upsample_conv_forward(x, w, b, method="auto"):
+def upsample_conv_forward(x, w, b, method="compose"):
     """``conv2d(upsample2x(x), w, b, padding="same", pad_mode="reflect")``.
 
     Parameters
@@ -52,23 +53,24 @@ def upsample_conv_forward(x, w, b, method="auto"):
     x : ndarray of shape (N, H, W, C)
     w : ndarray of shape (F, 3, 3, C)
     b : ndarray of shape (F,)
-    method : {"auto", "compose"}
-        ``"compose"``: :func:`upsample2x_forward`, then :func:`~stylelab.layers.conv2d_forward`
-        with im2col. ``"auto"``: four 2x2 convs of the small image (the same numbers).
+    method : {"compose"}
+        Kept for the old ``method="auto"``, which now warns and composes: the
+        four-phase form is :func:`stylelab.layers.fast.upsample_conv_forward`.
 
     Returns
     -------
     y : ndarray of shape (N, 2H, 2W, F)
     cache : what :func:`upsample_conv_backward` needs
     """
-    if method == "compose":
-        u, up_cache = upsample2x_forward(x)
-        y, conv_cache = conv2d_forward(u, w, b, pad_mode="reflect", method="im2col")
-        return y, ("compose", (up_cache, conv_cache))
-    if method != "auto":
-        raise ValueError(f"upsample_conv: method must be 'auto' or 'compose', got {method!r}")
-    y, cache = fused.forward(x, w, b)
-    return y, ("auto", cache)
+    if method == "auto":
+        warnings.warn("upsample_conv_forward: method='auto' is deprecated -- the four-phase "
+                      "form is stylelab.layers.fast.upsample_conv_forward; this composes the "
+                      "two layers", DeprecationWarning, stacklevel=2)
+    elif method != "compose":
+        raise ValueError(f"upsample_conv: method must be 'compose', got {method!r}")
+    u, up_cache = upsample2x_forward(x)
+    y, conv_cache = conv2d_forward(u, w, b, pad_mode="reflect")
+    return y, (up_cache, conv_cache)
 
 
 def upsample_conv_backward(dy, cache, input_grad=True):
@@ -80,9 +82,6 @@ def upsample_conv_backward(dy, cache, input_grad=True):
     dw : ndarray of shape (F, 3, 3, C)
     db : ndarray of shape (F,)
     """
-    method, inner = cache
-    if method == "auto":
-        return fused.backward(dy, inner, input_grad)
-    up_cache, conv_cache = inner
+    up_cache, conv_cache = cache
     du, dw, db = conv2d_backward(dy, conv_cache, input_grad=input_grad)
     return (upsample2x_backward(du, up_cache) if input_grad else None), dw, db

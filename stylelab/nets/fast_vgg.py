@@ -35,8 +35,8 @@ conv's input gradient (:meth:`FastVGG._fold_reflected_border`).
 from ..backend import get_array_module
 from ..layers import (avgpool2x2_backward, avgpool2x2_forward, maxpool2x2_backward,
                       maxpool2x2_forward, pad2d_forward)
-from ..layers.conv import conv2d_input_gradient
-from ..layers.fast import few_filters, kernel_for, pool_winners, row_taps, shifted, winograd
+from ..layers.fast import (conv2d_input_gradient, few_filters, kernel_for, pool_winners, row_taps,
+                           shifted, winograd)
 from ..layers.fast.taps import conv_taps, flip_swap
 from ..profile import timed
 from .vgg import VGG

@@ -40,12 +40,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import layers
 from ..backend import array_module, get_array_module
-from ..layers import (conv2d_backward, conv2d_forward, conv_transpose2d_backward,
-                      conv_transpose2d_forward, pad2d_backward, pad2d_forward, relu_backward,
-                      relu_forward, relu_inplace, residual_block_backward, residual_block_forward,
-                      same_padding, tanh_backward, tanh_forward, upsample2x_backward,
-                      upsample2x_forward, upsample_conv_backward, upsample_conv_forward)
+from ..layers import (conv_transpose2d_backward, conv_transpose2d_forward, fast, pad2d_backward,
+                      pad2d_forward, relu_backward, relu_forward, relu_inplace,
+                      residual_block_backward, residual_block_forward, same_padding,
+                      tanh_backward, tanh_forward, upsample2x_backward, upsample2x_forward)
 from ..layers.residual import PARAMS as RESIDUAL_PARAMS
 from ..layers.residual import SHAVE, norm_backward, norm_forward
 from . import transform_options
@@ -57,6 +57,10 @@ SR_ARCH = {4: "c9s1-64,R64x4,u64,u64,c9s1-3", 8: "c9s1-64,R64x4,u64,u64,u64,c9s1
 UPSAMPLING = transform_options.CHOICES["upsample"]
 NORMS = transform_options.CHOICES["norm"]
 OUTPUTS = transform_options.CHOICES["output"]
+
+# Where the convs come from: the readable layers (im2col), or the fast kernels
+# (the same numbers; tests/test_fast_paths.py holds one to the other).
+ENGINES = {"readable": layers, "fast": fast}
 
 _TOKEN = re.compile(r"^(?:c(?P<k>\d+)s(?P<s>\d+)-(?P<cf>\d+)|d(?P<df>\d+)|"
                     r"R(?P<rf>\d+)(?:x(?P<rep>\d+))?|u(?P<uf>\d+))$")
@@ -209,24 +213,25 @@ def _transpose_padding(shape, padding):
     return 1, 1              # PyTorch's and Torch7's: padding 1, output padding 1
 
 
-def _stage_forward(st, h, p, o, keep_cache=True):
+def _stage_forward(st, h, p, o, keep_cache=True, ops=layers):
     """One stage (not a residual block): its conv, then [norm +] ReLU, or the output map.
 
-    `o` holds the network's options. Without a cache (inference) the norm,
-    ReLU and tanh work in place.
+    `o` holds the network's options; `ops`, where the conv layers come from
+    (a value of :data:`ENGINES`). Without a cache (inference) the norm, ReLU
+    and tanh work in place.
     """
-    caches = {}
+    caches = {"ops": ops}
     if st.kind == "up" and o["upsample"] == "transpose":
         pads, extra = _transpose_padding(h.shape, o["padding"])
-        h, caches["convT"] = conv_transpose2d_forward(h, p["w"], p["b"], 2, pads, extra)
+        h, caches["convT"] = conv_transpose2d_forward(h, p["w"], p["b"], 2, pads, extra, conv=ops)
     elif st.kind == "up" and o["padding"] == "reflect":
-        # upsample2x then a 3x3 conv (reflect), computed as four 2x2 convs of the small image
-        h, caches["upconv"] = upsample_conv_forward(h, p["w"], p["b"])
+        # upsample2x then a 3x3 conv (reflect); the fast engine computes it small
+        h, caches["upconv"] = ops.upsample_conv_forward(h, p["w"], p["b"])
     else:
         if st.kind == "up":                  # nearest x2, then a zero- or TF-padded conv
             h, caches["up"] = upsample2x_forward(h)
-        h, caches["conv"] = conv2d_forward(h, p["w"], p["b"], stride=st.stride,
-                                           **_conv_padding(st, h.shape, o["padding"]))
+        h, caches["conv"] = ops.conv2d_forward(h, p["w"], p["b"], stride=st.stride,
+                                               **_conv_padding(st, h.shape, o["padding"]))
     if "gamma" in p:
         h, caches["norm"] = norm_forward(o["norm"], h, p["gamma"], p["beta"], o["norm_eps"],
                                          inplace=not keep_cache)
@@ -250,7 +255,7 @@ def _stage_forward(st, h, p, o, keep_cache=True):
 
 
 def _stage_backward(d, caches, o, input_grad=True):
-    g = {}
+    g, ops = {}, caches["ops"]
     if "output" in caches:                             # the last stage: the output map
         d = d * d.dtype.type(o["output_scale"])
         if "tanh" in caches:
@@ -262,15 +267,15 @@ def _stage_backward(d, caches, o, input_grad=True):
     if "convT" in caches:
         d, g["w"], g["b"] = conv_transpose2d_backward(d, caches["convT"])   # never first
     elif "upconv" in caches:
-        d, g["w"], g["b"] = upsample_conv_backward(d, caches["upconv"], input_grad)
+        d, g["w"], g["b"] = ops.upsample_conv_backward(d, caches["upconv"], input_grad)
     else:
-        d, g["w"], g["b"] = conv2d_backward(d, caches["conv"], input_grad=input_grad)
+        d, g["w"], g["b"] = ops.conv2d_backward(d, caches["conv"], input_grad=input_grad)
         if "up" in caches and input_grad:
             d = upsample2x_backward(d, caches["up"])
     return d, g
 
 
-def transform_forward(x, params, arch=STYLE_ARCH, options=None, keep_cache=True):
+def transform_forward(x, params, arch=STYLE_ARCH, options=None, keep_cache=True, engine="fast"):
     """Run the transformation network.
 
     Parameters
@@ -287,6 +292,10 @@ def transform_forward(x, params, arch=STYLE_ARCH, options=None, keep_cache=True)
     keep_cache : bool
         False for inference: each layer's cache is let go as soon as it is
         made (a 1024 px image's caches would take gigabytes).
+    engine : {"fast", "readable"}
+        Which layers compute the convs: :mod:`stylelab.layers.fast` (the
+        default), or the readable im2col layers of :mod:`stylelab.layers`. The
+        same numbers; the backward pass runs the forward's.
 
     Returns
     -------
@@ -295,6 +304,9 @@ def transform_forward(x, params, arch=STYLE_ARCH, options=None, keep_cache=True)
         for sizes that divide.
     cache : what :func:`transform_backward` needs: ``[(stage, cache), ...]``
     """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {tuple(ENGINES)}, got {engine!r}")
+    ops = ENGINES[engine]
     o = transform_options.settle(options or {})
     stages = parse_arch(arch, x.shape[-1])
     missing = [k for k in param_shapes(arch, o["upsample"], o["norm"], x.shape[-1],
@@ -311,9 +323,9 @@ def transform_forward(x, params, arch=STYLE_ARCH, options=None, keep_cache=True)
         p = _sub(params, st.name)
         if st.kind == "res":
             h, c = residual_block_forward(h, p, keep_cache, _residual_padding(o), o["norm"],
-                                          o["norm_eps"])
+                                          o["norm_eps"], conv=ops)
         else:
-            h, c = _stage_forward(st, h, p, o, keep_cache)
+            h, c = _stage_forward(st, h, p, o, keep_cache, ops)
         if keep_cache:
             caches.append((st, c))
         del c
@@ -378,6 +390,8 @@ class TransformNet:
     norm : {"instance", "affine", "none"}
     output : {"tanh", "linear"}
     in_channels : int
+    engine : {"fast", "readable"}
+        Which layers compute the convs (:func:`transform_forward`).
     **options
         The other options of :mod:`stylelab.nets.transform_options`.
 
@@ -392,7 +406,11 @@ class TransformNet:
     """
 
     def __init__(self, arch=STYLE_ARCH, upsample="nearest", params=None, seed=0,
-                 dtype=np.float32, norm="instance", output="tanh", in_channels=3, **options):
+                 dtype=np.float32, norm="instance", output="tanh", in_channels=3, engine="fast",
+                 **options):
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {tuple(ENGINES)}, got {engine!r}")
+        self.engine = engine
         self.options = transform_options.settle(dict(upsample=upsample, norm=norm,
                                                      output=output, **options))
         self.arch, self.in_channels = arch, int(in_channels)
@@ -479,7 +497,7 @@ class TransformNet:
 
     def forward(self, x, keep_cache=True):
         """``y, cache`` for a batch (N, H, W, in_channels); see :func:`transform_forward`."""
-        return transform_forward(x, self.params, self.arch, self.options, keep_cache)
+        return transform_forward(x, self.params, self.arch, self.options, keep_cache, self.engine)
 
     def apply(self, img):
         """One image of any size through the network, for inference.

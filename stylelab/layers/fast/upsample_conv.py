@@ -18,8 +18,8 @@ correlation with 4F filters::
     Y4 = shifted.correlate(pad_edge(x, 1), W4)    # (N, H+1, W+1, 4F), 2x2 taps
     y[:, a::2, b::2] = Y4[:, a:a+H, b:b+W, phase (a, b)'s F filters]
 
-Tested against :func:`stylelab.layers.upsample2x_forward` then
-:func:`stylelab.layers.conv2d_forward` with reflection padding.
+Tested against :func:`stylelab.layers.upsample_conv_forward`, the two
+layers as written (upsample, then the conv with reflection padding).
 """
 
 from ...backend import get_array_module
@@ -47,7 +47,7 @@ def _phase_filters_backward(dw4, f):
                for a in (0, 1) for b in (0, 1))
 
 
-def forward(x, w, b):
+def upsample_conv_forward(x, w, b):
     """``conv2d(upsample2x(x), w, b, padding="same", pad_mode="reflect")``, computed small.
 
     Parameters
@@ -59,7 +59,7 @@ def forward(x, w, b):
     Returns
     -------
     y : ndarray of shape (N, 2H, 2W, F)
-    cache : what :func:`backward` needs
+    cache : what :func:`upsample_conv_backward` needs
     """
     if w.ndim != 4 or w.shape[1:3] != (3, 3) or w.shape[3] != x.shape[3]:
         raise ValueError(f"upsample_conv: w must have shape (F, 3, 3, {x.shape[3]}), "
@@ -78,8 +78,8 @@ def forward(x, w, b):
     return y, (xpad, pad_cache, w)
 
 
-def backward(dy, cache, input_grad=True):
-    """Gradients of :func:`forward`.
+def upsample_conv_backward(dy, cache, input_grad=True):
+    """Gradients of :func:`upsample_conv_forward`.
 
     Returns
     -------
