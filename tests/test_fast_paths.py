@@ -93,8 +93,41 @@ def test_a_layer_with_many_channels_goes_through_winograd_with_its_bias(rng):
     w, b = rng.standard_normal((256, 3, 3, 256)) / 50, rng.standard_normal(256)
     ref, cache = reference_conv(x, w, b)
     assert rel_err(fast.correlate(cache[0], w, b, kernel="winograd"), ref) <= 1e-13
-    y, _ = layers.conv2d_forward(x, w, b)                  # auto: the table picks Winograd
+    y, _ = fast.conv2d_forward(x, w, b)                    # the table picks Winograd
     assert rel_err(y, ref) <= 1e-13
+
+
+@pytest.mark.parametrize("block_rows", [None, 1, 7, 50],
+                         ids=["one block", "a row a block", "blocks ending inside rows",
+                              "blocks and a remainder"])
+@pytest.mark.parametrize("kernel", ["shifted", "row_taps"])
+@pytest.mark.parametrize("relu,bordered", [(False, False), (True, True)])
+def test_shifted_and_row_taps_in_blocks_equal_the_reference(rng, kernel, block_rows, relu,
+                                                            bordered):
+    # The shared block loop (shifted.accumulate) with the block size given: several blocks and a
+    # last, partial one (2 * 9 * 11 = 198 grid rows, 174 computed) must all be written.
+    x = rng.standard_normal((2, 7, 9, 5))
+    w, b = rng.standard_normal((6, 3, 3, 5)), rng.standard_normal(6)
+    xpad, _ = layers.pad2d_forward(x, 1)
+    buf = np.full((2, 9, 11, 6), np.nan)
+    if kernel == "shifted":
+        y = shifted.correlate(xpad, conv_taps(w), 3, bias=b, out=buf, relu=relu,
+                              bordered=bordered, block_rows=block_rows)
+    else:
+        y = row_taps.correlate(xpad, w, bias=b, out=buf, relu=relu, bordered=bordered,
+                               block_rows=block_rows)
+    ref = reference_conv(x, w, b)[0]
+    assert rel_err(y, np.maximum(ref, 0) if relu else ref) <= 1e-13
+
+
+def test_row_blocks_cover_every_row_once():
+    for length, step in [(174, 7), (174, 50), (174, 174), (174, 1000), (1, 3)]:
+        blocks = shifted.row_blocks(length, 8, block_rows=step)
+        assert blocks[0][0] == 0 and blocks[-1][1] == length
+        assert all(a[1] == b[0] and a[0] < a[1] for a, b in zip(blocks, blocks[1:]))
+    # By default: about BLOCK_BYTES of output a block, never fewer than MIN_BLOCK_ROWS rows.
+    assert shifted.row_blocks(10 ** 5, 512)[0] == (0, shifted.BLOCK_BYTES // 512)
+    assert shifted.row_blocks(10 ** 5, 4096)[0] == (0, shifted.MIN_BLOCK_ROWS)
 
 
 def test_few_filters_in_chunks_equal_the_reference(rng):

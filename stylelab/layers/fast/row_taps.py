@@ -33,7 +33,7 @@ def row_taps(xpad, k):
     return xp.ascontiguousarray(view)
 
 
-def correlate(xpad, w, bias=None, out=None, relu=False, bordered=False):
+def correlate(xpad, w, bias=None, out=None, relu=False, bordered=False, block_rows=None):
     """Stride-1 'valid' correlation of a padded input with few channels.
 
     Parameters
@@ -44,6 +44,7 @@ def correlate(xpad, w, bias=None, out=None, relu=False, bordered=False):
     out : ndarray of shape (N, Hp, Wp, F), optional
         The buffer to compute in (C-contiguous); a new one if omitted.
     relu, bordered : bool
+    block_rows : int, optional
         As :func:`stylelab.layers.fast.shifted.correlate`.
 
     Returns
@@ -57,7 +58,7 @@ def correlate(xpad, w, bias=None, out=None, relu=False, bordered=False):
     w_rows = xp.ascontiguousarray(w.transpose(1, 2, 3, 0)).reshape(k, k * c, f)
     grid = xp.empty((n, hp, wp, f), dtype=xpad.dtype) if out is None else out
     flat, y = destination(grid, valid_length(xpad.shape, k), k, bordered)
-    accumulate(e, w_rows, [ky * wp for ky in range(k)], flat, bias, relu)
+    accumulate(e, w_rows, [ky * wp for ky in range(k)], flat, bias, relu, block_rows)
     return y
 
 

@@ -33,6 +33,7 @@ from ...backend import get_array_module
 from .blas import gemm_accumulate, matmul
 
 BLOCK_BYTES = 2 << 20     # the output rows that take every tap at once (row_blocks)
+MIN_BLOCK_ROWS = 4096     # and never fewer rows than this: each product must stay large
 
 def valid_length(shape, k):
     """Rows of the flat padded grid (shape (N, Hp, Wp, ...)) a K x K 'valid' pass computes:
@@ -51,13 +52,16 @@ def output_rows(grid, length, bias=None):
     return out
 
 
-def row_blocks(length, row_bytes, block_bytes=BLOCK_BYTES):
-    """``(start, stop)`` blocks of output rows of about `block_bytes` each (at least 4096 rows).
+def row_blocks(length, row_bytes, block_rows=None):
+    """``(start, stop)`` blocks covering rows ``0 .. length``, the last one partial.
 
-    Measured (``docs/speed.md``): 2 MB blocks make VGG's 64- and 128-channel
-    layers 15-20% faster than one pass per tap over the whole output.
+    By default a block is about :data:`BLOCK_BYTES` of output (at least
+    :data:`MIN_BLOCK_ROWS` rows); `block_rows` sets its rows (the tests use a
+    few, to run several blocks and a remainder). Measured (``docs/speed.md``):
+    2 MB blocks make VGG's 64- and 128-channel layers 15-20% faster than one
+    pass per tap over the whole output.
     """
-    step = max(4096, block_bytes // row_bytes)
+    step = block_rows or max(MIN_BLOCK_ROWS, BLOCK_BYTES // row_bytes)
     return [(r0, min(r0 + step, length)) for r0 in range(0, length, step)]
 
 
@@ -69,7 +73,7 @@ def gradient_rows(dy, grid_shape, length):
     return grid.reshape(-1, grid_shape[3])[:length]
 
 
-def accumulate(sources, weights, offsets, out, bias=None, relu=False):
+def accumulate(sources, weights, offsets, out, bias=None, relu=False, block_rows=None):
     """``out[p] = bias + sum_t sources[p + offsets[t]] @ weights[t]``, then a ReLU if asked.
 
     The loop of the shifted and row-tap kernels: a block of output rows takes
@@ -86,13 +90,15 @@ def accumulate(sources, weights, offsets, out, bias=None, relu=False):
     out : ndarray of shape (L, F), C-contiguous, overwritten
     bias : ndarray of shape (F,), optional
     relu : bool
+    block_rows : int, optional
+        Rows a block (:func:`row_blocks`).
 
     Returns
     -------
     out
     """
     xp = get_array_module(sources, out)
-    for r0, r1 in row_blocks(len(out), out.shape[1] * out.itemsize):
+    for r0, r1 in row_blocks(len(out), out.shape[1] * out.itemsize, block_rows):
         block = out[r0:r1]
         block[...] = 0 if bias is None else bias
         for t, offset in enumerate(offsets):
@@ -120,7 +126,7 @@ def destination(grid, length, k, bordered):
     return flat[:length], grid[:, :hp - k + 1, :wp - k + 1, :]
 
 
-def correlate(xpad, taps, k, bias=None, out=None, relu=False, bordered=False):
+def correlate(xpad, taps, k, bias=None, out=None, relu=False, bordered=False, block_rows=None):
     """Stride-1 'valid' correlation of an already padded input, by shifted GEMMs.
 
     Parameters
@@ -138,6 +144,8 @@ def correlate(xpad, taps, k, bias=None, out=None, relu=False, bordered=False):
         Write the result inside `out`'s border of K // 2, ready for the next
         'same' conv to read; that border is left holding junk for the caller
         to zero (or mirror). See :func:`destination`.
+    block_rows : int, optional
+        Output rows a block (:func:`row_blocks`; by default about 2 MB).
 
     Returns
     -------
@@ -151,7 +159,7 @@ def correlate(xpad, taps, k, bias=None, out=None, relu=False, bordered=False):
     grid = xp.empty((n, hp, wp, taps.shape[2]), dtype=xpad.dtype) if out is None else out
     flat, y = destination(grid, valid_length(xpad.shape, k), k, bordered)
     offsets = [ky * wp + kx for ky in range(k) for kx in range(k)]
-    accumulate(rows, taps, offsets, flat, bias, relu)
+    accumulate(rows, taps, offsets, flat, bias, relu, block_rows)
     return y
 
 
