@@ -31,6 +31,7 @@ from stylelab.universal.adain import adain_transfer, coral
 
 from . import t7_files, vgg_files
 from .reference import from_torch, rel_err, to_torch
+from .torch_universal import torch_whiten_and_color
 
 M = t7_files.Module
 
@@ -245,26 +246,6 @@ def test_the_adain_pipeline_equals_pytorch_adain(release, case, rng):
 
 
 # -- WCT with Li et al.'s released networks, as the official code and PytorchWCT run them -------
-
-def torch_whiten_and_color(cf, sf, alpha, ridge, eps=1e-5):
-    """PytorchWCT's whiten_and_color (``ridge`` 1: its identity on the content covariance;
-    0: Li et al.'s Torch code), blended with alpha: (1, C, h, w) in and out."""
-    c = cf[0].reshape(cf.shape[1], -1)
-    mean_c = c.mean(dim=1, keepdim=True)
-    cc = c - mean_c
-    cov = cc @ cc.t() / (cc.shape[1] - 1) + ridge * torch.eye(c.shape[0], dtype=c.dtype)
-    _, e, v = torch.svd(cov)
-    k = int((e >= eps).sum())
-    white = v[:, :k] @ torch.diag(e[:k].pow(-0.5)) @ v[:, :k].t() @ cc
-    s = sf[0].reshape(sf.shape[1], -1)
-    mean_s = s.mean(dim=1, keepdim=True)
-    sc = s - mean_s
-    cov_s = sc @ sc.t() / (sc.shape[1] - 1)
-    _, es, vs = torch.svd(cov_s)
-    ks = int((es >= eps).sum())
-    target = vs[:, :ks] @ torch.diag(es[:ks].pow(0.5)) @ vs[:, :ks].t() @ white + mean_s
-    return (alpha * target + (1 - alpha) * c).reshape(cf.shape)
-
 
 @pytest.mark.parametrize("convention,ridge", [("official", 0.0), ("pytorch-wct", 1.0)])
 def test_the_wct_cascade_with_the_released_networks_equals_the_released_code(

@@ -7,7 +7,7 @@ import torch
 from stylelab.universal import wct
 
 from .reference import rel_err
-from .torch_universal import torch_wct, torch_wct_regions
+from .torch_universal import torch_wct, torch_wct_regions, torch_whiten_and_color
 
 
 def features(rng, shape, scale=3.0):
@@ -72,6 +72,37 @@ def test_singular_inputs_give_finite_results(rng, case):
     if case == "rank 2":          # colouring reproduces the style's covariance, rank 2 and all
         _, cov = wct.covariance(wct.wct(content, style, alpha=1.0))
         assert rel_err(cov, wct.covariance(style)[1]) <= 1e-6
+
+
+def rank_deficient(rng, shape, rank, floor):
+    """Features of `rank` strong directions (eigenvalues ~1e2) over a faint floor of variance `floor`
+    in every channel: where the thresholds part -- relative to the largest eigenvalue or absolute."""
+    h, w, c = shape
+    strong = rng.standard_normal((h * w, rank)) @ rng.standard_normal((rank, c)) * 10
+    return (strong + rng.standard_normal((h * w, c)) * np.sqrt(floor) + 3.0).reshape(shape)
+
+
+@pytest.mark.parametrize("convention,ridge,relative", [("stylelab", 0.0, True),
+                                                        ("official", 0.0, False),
+                                                        ("pytorch-wct", 1.0, False)])
+@pytest.mark.parametrize("floor", [1e-4, 0.0], ids=["faint floor", "exactly rank 3"])
+def test_each_convention_on_rank_deficient_features_matches_pytorch(rng, convention, ridge,
+                                                                   relative, floor):
+    # The floor's eigenvalues (~1e-4) are above the absolute eps (1e-5) and below eps times the
+    # largest (~1e-3): stylelab's relative threshold leaves them out, the released codes keep them.
+    content = rank_deficient(rng, (9, 10, 8), 3, floor)
+    style = rank_deficient(rng, (8, 11, 8), 3, floor)
+    ref = torch_whiten_and_color(nchw(content), nchw(style), 0.7, ridge, wct.EPS, relative)
+    got = wct.wct(content, style, alpha=0.7, convention=convention)
+    assert np.isfinite(got).all() and rel_err(got, ref[0].permute(1, 2, 0).numpy()) <= 1e-8
+
+
+def test_the_thresholds_part_on_a_faint_floor(rng):
+    # The case above is one where the conventions give different pictures, not the same one.
+    content, style = (rank_deficient(rng, s, 3, 1e-4) for s in ((9, 10, 8), (8, 11, 8)))
+    ours = wct.wct(content, style, alpha=1.0)
+    official = wct.wct(content, style, alpha=1.0, convention="official")
+    assert rel_err(ours, official) > 1e-3
 
 
 def test_dtype_is_kept_and_bad_input_is_named(rng):

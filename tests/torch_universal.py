@@ -43,6 +43,33 @@ def torch_wct(fc, styles, alpha, eps, weights=None):
     return alpha * mixed.reshape(fc.shape) + (1 - alpha) * fc
 
 
+def torch_whiten_and_color(cf, sf, alpha, ridge, eps=1e-5, relative=False):
+    """PytorchWCT's whiten_and_color (``ridge`` 1: its identity on the content covariance;
+    0: Li et al.'s Torch code), blended with alpha: (1, C, h, w) in and out.
+
+    Eigenvalues below `eps` are left out, as both released codes do; ``relative=True``
+    leaves out those at most ``eps`` times the largest instead (stylelab's convention).
+    """
+    def kept(e):
+        return int((e > eps * e.max()).sum()) if relative else int((e >= eps).sum())
+
+    c = cf[0].reshape(cf.shape[1], -1)
+    mean_c = c.mean(dim=1, keepdim=True)
+    cc = c - mean_c
+    cov = cc @ cc.t() / (cc.shape[1] - 1) + ridge * torch.eye(c.shape[0], dtype=c.dtype)
+    _, e, v = torch.svd(cov)                # singular values in decreasing order
+    k = kept(e)
+    white = v[:, :k] @ torch.diag(e[:k].pow(-0.5)) @ v[:, :k].t() @ cc
+    s = sf[0].reshape(sf.shape[1], -1)
+    mean_s = s.mean(dim=1, keepdim=True)
+    sc = s - mean_s
+    cov_s = sc @ sc.t() / (sc.shape[1] - 1)
+    _, es, vs = torch.svd(cov_s)
+    ks = kept(es)
+    target = vs[:, :ks] @ torch.diag(es[:ks].pow(0.5)) @ vs[:, :ks].t() @ white + mean_s
+    return (alpha * target + (1 - alpha) * c).reshape(cf.shape)
+
+
 def torch_wct_regions(fc, styles, labels, alpha, eps):
     """Each region of `labels` (h, w) whitened alone and coloured with its style."""
     flat = fc[0].reshape(fc.shape[1], -1)
