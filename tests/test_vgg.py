@@ -126,7 +126,7 @@ def test_forward_runs_only_as_deep_as_needed(weights16, tmp_path):
     feats = net.forward(x, layers=["relu1_1", "pool2", "relu3_1"])
     assert set(feats) == {"relu1_1", "pool2", "relu3_1"}
     assert feats["relu3_1"].shape == (1, 2, 3, 256) and feats["relu3_1"].dtype == np.float32
-    assert net._tape[-1][0] == "relu3_1"
+    assert net._tape[1][-1][0] == "relu3_1"
     dx = net.backward({"pool2": np.ones((1, 2, 3, 128), np.float32)})
     assert dx.shape == x.shape and dx.dtype == np.float32
     with pytest.raises(ValueError, match=r"4x12 pixels is too small to reach relu4_1: "

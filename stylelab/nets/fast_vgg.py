@@ -59,6 +59,8 @@ class FastVGG(VGG):
     zero-bordered buffer the next conv reads).
     """
 
+    engine = "fast"
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._arranged = {}          # (conv name, use) -> its filters as that kernel wants them
@@ -81,7 +83,7 @@ class FastVGG(VGG):
                  and self.pooling == "max" and run[i + 1].startswith("pool")
                  and name not in requested and run[i - 1] not in requested}
         with timed(self.profile, "preprocess"):
-            h = self.preprocess(x)
+            h, pre_cache = self.preprocess_forward(x)
         hpad = None                 # h inside a zero border of 1 pixel, once it exists
         feats, tape = {}, []
         for i, name in enumerate(run):
@@ -99,7 +101,7 @@ class FastVGG(VGG):
             tape.append((name, kind, cache))
             if name in requested:
                 feats[name] = h
-        self._tape = tape if keep_cache else None
+        self._tape = (pre_cache, tape) if keep_cache else None
         self._trim_scratch()
         return feats
 
@@ -202,7 +204,7 @@ class FastVGG(VGG):
     # -- the backward pass --
     def backward(self, grads, release=False):
         self.check_gradients(grads)
-        tape = self._tape
+        pre_cache, tape = self._tape
         d = dpad = None      # the gradient at the current layer's output (and its border)
         for i in reversed(range(len(tape))):
             name, kind, cache = tape[i]
@@ -219,7 +221,7 @@ class FastVGG(VGG):
             d, dpad = self._BACKWARD[kind](self, name, cache, d, dpad, below)
         self._trim_scratch()
         with timed(self.profile, "preprocess"):
-            return self.preprocess_backward(d)
+            return self.preprocess_backward(d, pre_cache)
 
     # Each returns the gradient at the layer's input, and that inside a zero
     # border of 1 (or None). The working memory comes in three roles (see

@@ -12,16 +12,24 @@ Layers are named as in the papers: ``conv{b}_{i}``, ``relu{b}_{i}``,
 ``pool{b}``. Only the convolutional part is here: style transfer never
 needs the classifier.
 
-:class:`VGG` is the network written out. Its ``layers`` table maps each
-name to a ``(forward, backward)`` pair of :mod:`stylelab.layers` functions;
-``forward`` walks the table to the deepest layer asked for, keeping each
-layer's cache, and ``backward`` walks it back from gradients given at any of
-them to the image. The weights are frozen: no filter gradients are computed.
+:class:`VGG` is the network written out, on the readable layers of
+:mod:`stylelab.layers` (im2col convs). Its ``layers`` table maps each name
+to a ``(forward, backward)`` pair of layer functions; ``forward`` walks the
+table to the deepest layer asked for, keeping each layer's cache on a tape,
+and ``backward`` walks the tape back from gradients given at any of those
+layers to the image. The weights are frozen: no filter gradients are computed.
 
-The same network, computed faster (fused layers, Winograd, memory reused
-between calls), is :class:`stylelab.nets.fast_vgg.FastVGG`, proven equal
-layer by layer; :func:`stylelab.files.weights.load_vgg` builds that one by
-default.
+The tape lives on the network, not in the caller's hands as a layer's cache
+does: ``backward`` carries back the *last* ``forward`` that kept its caches,
+and refuses when there is none. That is how the objectives use a network
+(a forward, then its backward, every evaluation), and it is what the fast
+engine can promise: its caches are views into buffers the next forward
+pass overwrites, so a tape handed out would go stale without a sign.
+
+The same network, computed faster (kernels chosen per layer, Winograd,
+memory reused between calls), is :class:`stylelab.nets.fast_vgg.FastVGG`,
+proven equal layer by layer. :func:`stylelab.files.weights.load_vgg` builds
+either (``engine="readable"`` or ``"fast"``, the default).
 """
 
 import numpy as np
@@ -212,7 +220,11 @@ class VGG:
     scratch_limit : int
         Bytes of working memory a caller may keep between passes (the
         objective of :mod:`stylelab.gatys` asks).
+    engine : str
+        ``"readable"`` (``"fast"`` for :class:`~stylelab.nets.fast_vgg.FastVGG`).
     """
+
+    engine = "readable"
 
     def __init__(self, arch, weights, convention, pooling="max", dtype=np.float32,
                  padding="zeros", preprocess=None, family=None):
@@ -242,6 +254,8 @@ class VGG:
         self.layers = self._table()
         self.profile = None
         self.scratch_limit = 1 << 30
+        # The last forward pass's caches, for backward: (preprocessing's cache,
+        # [(layer name, ..., cache), ...]), or None (see the module notes).
         self._tape = None
 
     def _table(self):
@@ -266,20 +280,25 @@ class VGG:
 
     def preprocess(self, x):
         """``(x[..., order] * input_scale - mean) / std`` for RGB `x` in [0, 1], then the 1x1 conv if any."""
+        return self.preprocess_forward(x)[0]
+
+    def preprocess_forward(self, x):
+        """:meth:`preprocess` as a layer: ``(h, cache)``, the cache for :meth:`preprocess_backward`."""
         xp = get_array_module(x)
         if self.convention["channel_order"] == "BGR":
             x = x[..., ::-1]
         scale, shift = self._scale_and_shift(xp)
         h = x * scale - shift
+        cache = None
         if self.preprocess_conv is not None:
-            h, self._preprocess_cache = conv2d_forward(h, *self.preprocess_conv, padding=0)
-        return h
+            h, cache = conv2d_forward(h, *self.preprocess_conv, padding=0)
+        return h, cache
 
-    def preprocess_backward(self, d):
+    def preprocess_backward(self, d, cache):
         """The gradient with respect to the RGB input, from the one at the preprocessed input."""
         xp = get_array_module(d)
         if self.preprocess_conv is not None:
-            d = conv2d_backward(d, self._preprocess_cache, weight_grads=False)[0]
+            d = conv2d_backward(d, cache, weight_grads=False)[0]
         scale, _ = self._scale_and_shift(xp)
         d = d * scale
         if self.convention["channel_order"] == "BGR":
@@ -330,7 +349,7 @@ class VGG:
         if self._tape is None:
             raise ValueError("backward needs a forward pass that kept its caches first "
                              "(keep_cache=True)")
-        ran = [step[0] for step in self._tape]
+        ran = [step[0] for step in self._tape[1]]
         missing = [n for n in grads if n not in ran]
         if missing:
             raise ValueError(f"no gradient can flow from {missing[0]!r}: the last "
@@ -362,9 +381,9 @@ class VGG:
         requested = list(self.names if layers is None else layers)
         deepest = self.deepest(requested)
         self.check_input(x, deepest)
-        h = self.preprocess(x)
-        feats, tape = {}, []
         self._tape = None
+        h, pre_cache = self.preprocess_forward(x)
+        feats, tape = {}, []
         for name in self.names[:self.names.index(deepest) + 1]:
             forward, _ = self.layers[name]
             with timed(self.profile, name.rstrip("0123456789_") + " forward"):
@@ -374,7 +393,7 @@ class VGG:
             del cache
             if name in requested:
                 feats[name] = h
-        self._tape = tape if keep_cache else None
+        self._tape = (pre_cache, tape) if keep_cache else None
         return feats
 
     def backward(self, grads, release=False):
@@ -395,8 +414,9 @@ class VGG:
             The gradient with respect to the RGB input in [0, 1].
         """
         self.check_gradients(grads)
+        pre_cache, tape = self._tape
         d = None                   # the gradient at the current layer's output
-        for name, cache in reversed(self._tape):
+        for name, cache in reversed(tape):
             if name in grads:
                 g = grads.pop(name) if release else grads[name]
                 d = g if d is None else d + g
@@ -405,4 +425,4 @@ class VGG:
             _, backward = self.layers[name]
             with timed(self.profile, name.rstrip("0123456789_") + " backward"):
                 d = backward(d, cache)
-        return self.preprocess_backward(d)
+        return self.preprocess_backward(d, pre_cache)
