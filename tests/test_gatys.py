@@ -89,13 +89,14 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("engine", ["fast", "readable"])
 @pytest.mark.parametrize("case", CASES, ids=list(CASES))
-def test_objective_equals_pytorch(weights_file, images, case):
+def test_objective_equals_pytorch(weights_file, images, case, engine):
     photo, painting, other = images
     kw = CASES[case]
     two = "style_blend" in kw
     styles = [painting, other] if two else [painting]
-    net = load_vgg(weights_file, dtype=np.float64)
+    net = load_vgg(weights_file, dtype=np.float64, engine=engine)
     objective = Objective(net, photo, styles, **kw)
     x = np.random.default_rng(0).random(photo.shape)
     loss, grad = objective(x)

@@ -95,15 +95,24 @@ def test_bad_shapes_are_named(call, message):
         call()
 
 
-def test_losses_write_their_gradient_where_asked(rng):
-    f, p = rng.standard_normal((2, 3, 4, 5)), rng.standard_normal((2, 3, 4, 5))
-    a = losses.gram(rng.standard_normal((2, 3, 4, 5)))
-    for statistic in losses.STYLE_STATISTICS:
-        out = np.full(f.shape, np.nan)
-        value, grad = losses.style_loss(f, a, statistic, out=out)
-        expected_value, expected = losses.style_loss(f, a, statistic)
-        assert np.shares_memory(grad, out) and value == expected_value
-        assert rel_err(grad, expected) <= 1e-15
-    out = np.full(f.shape, np.nan)
-    _, grad = losses.content_loss(f, p, out=out)
-    assert grad is out and rel_err(out, f - p) == 0.0
+@pytest.mark.parametrize("normalisation", losses.NORMALISATIONS)
+@pytest.mark.parametrize("statistic", losses.STYLE_STATISTICS)
+def test_the_kept_style_loss_equals_the_readable_one(rng, statistic, normalisation):
+    # The fast engine's style loss: the same value and gradient, in arrays kept per layer --
+    # from features that are a view into a larger (bordered) buffer, as the fast VGG's are.
+    from stylelab.gatys.fast_losses import KeptStyleLoss
+    kept = KeptStyleLoss(statistic, normalisation)
+    for seed in (0, 1):                                    # the second call reuses the arrays
+        bordered = np.random.default_rng(seed).standard_normal((1, 7, 8, 5))
+        f = bordered[:, 1:-1, 1:-1]
+        a = losses.gram(rng.standard_normal((1, 5, 6, 5)), statistic)
+        value, grad = kept("relu1_1", f, a)
+        expected_value, expected = losses.style_loss(f, a, statistic, normalisation)
+        assert value == pytest.approx(expected_value, rel=1e-13)
+        assert grad.shape == f.shape and rel_err(grad, expected) <= 1e-13
+    assert np.shares_memory(kept("relu1_1", f, a)[1], grad)
+    # Past its memory limit it still computes, in new arrays.
+    small = KeptStyleLoss(statistic, normalisation, limit=0)
+    first = small("relu1_1", f, a)[1]
+    assert not np.shares_memory(small("relu1_1", f, a)[1], first)
+    assert rel_err(first, expected) <= 1e-13

@@ -25,7 +25,6 @@ elements, of the features and of ``G / (N_l M_l)``::
 """
 
 from ..backend import get_array_module
-from ..layers.fast.blas import matmul
 
 STYLE_STATISTICS = ("gram", "covariance")
 NORMALISATIONS = ("paper", "mse")
@@ -51,9 +50,9 @@ def _as_positions(f):
     return f.reshape(n, h * w, c)
 
 
-def _centre(fm, out=None):
+def _centre(fm):
     """Subtract each channel's mean over the positions. fm: (N, M, C)."""
-    return get_array_module(fm).subtract(fm, fm.mean(axis=1, keepdims=True), out=out)
+    return fm - fm.mean(axis=1, keepdims=True)
 
 
 def _style_features(f, statistic):
@@ -79,10 +78,10 @@ def gram(f, statistic="gram"):
         Sums over the ``M = H * W`` positions (not divided by ``M``).
     """
     fm = _style_features(f, statistic)
-    return matmul(fm.transpose(0, 2, 1), fm)
+    return fm.transpose(0, 2, 1) @ fm
 
 
-def content_loss(f, p, out=None, normalisation="paper"):
+def content_loss(f, p, normalisation="paper"):
     """``L_c = 1/2 * sum((F - P)^2)``, the squared error of two feature maps.
 
     Parameters
@@ -91,8 +90,6 @@ def content_loss(f, p, out=None, normalisation="paper"):
         Features of the image being made.
     p : ndarray of shape (N, H, W, C)
         Features of the photograph (the target).
-    out : ndarray like `f`, optional
-        Where to write the gradient (a buffer an optimiser reuses).
     normalisation : {"paper", "mse"}
         ``"mse"``: the mean of ``(F - P)^2`` instead (neural-style, the tutorial).
 
@@ -106,15 +103,22 @@ def content_loss(f, p, out=None, normalisation="paper"):
     if f.shape != p.shape:
         raise ValueError(f"content features {tuple(f.shape)} and target "
                          f"{tuple(p.shape)} differ in shape")
-    diff = get_array_module(f).subtract(f, p, out=out)
+    diff = f - p
     total = float((diff * diff).sum())
     if normalisation == "paper":
         return 0.5 * total, diff
-    diff *= f.dtype.type(2.0 / f.size)
-    return total / f.size, diff
+    return total / f.size, diff * f.dtype.type(2.0 / f.size)
 
 
-def style_loss(f, a, statistic="gram", out=None, normalisation="paper"):
+def style_scale(channels, positions, normalisation="paper"):
+    """``k`` of ``E_l = k sum((G - A)^2)``: ``1 / (4 N_l^2 M_l^2)``, or ``1 / (N_l^4 M_l^2)`` for ``"mse"``."""
+    _check_normalisation(normalisation)
+    if normalisation == "paper":
+        return 1.0 / (4.0 * float(channels) ** 2 * float(positions) ** 2)
+    return 1.0 / (float(channels) ** 4 * float(positions) ** 2)
+
+
+def style_loss(f, a, statistic="gram", normalisation="paper"):
     """``E_l = sum((G - A)^2) / (4 N_l^2 M_l^2)``: one layer's style loss.
 
     Parameters
@@ -125,8 +129,6 @@ def style_loss(f, a, statistic="gram", out=None, normalisation="paper"):
         The target Gram matrix, for `f`'s number of positions ``M = H * W``
         (see :func:`scale_gram`).
     statistic : {"gram", "covariance"}
-    out : C-contiguous ndarray like `f`, optional
-        Where to write the gradient (a buffer an optimiser reuses).
     normalisation : {"paper", "mse"}
         ``"mse"``: ``mean((G - A)^2) / (N_l M_l)^2`` instead (neural-style, the tutorial).
 
@@ -138,31 +140,22 @@ def style_loss(f, a, statistic="gram", out=None, normalisation="paper"):
         ``dE_l/dF = F (G - A) / (N_l^2 M_l^2)``, F being ``f`` centred in
         the covariance variant (``4 F (G - A) / (N_l^4 M_l^2)`` for ``"mse"``).
     """
-    _check_normalisation(normalisation)
-    xp = get_array_module(f)
     n, h, w, c = f.shape
     if a.shape[-2:] != (c, c):
         raise ValueError(f"target Gram matrix {tuple(a.shape)} does not fit "
                          f"features with {c} channels")
-    fm = _style_features(f, statistic)
-    diff = matmul(fm.transpose(0, 2, 1), fm) - a
-    m = h * w
-    # E = k sum((G - A)^2) with k = 1 / (4 N^2 M^2) (paper) or 1 / (N^4 M^2) (mse).
-    k = 1.0 / (4.0 * c ** 2 * float(m) ** 2) if normalisation == "paper" else 1.0 / (
-        float(c) ** 4 * float(m) ** 2)
-    value = float((diff * diff).sum()) * k
+    k = style_scale(c, h * w, normalisation)
+    fm = _style_features(f, statistic)                  # F, (N, M, C)
+    diff = fm.transpose(0, 2, 1) @ fm - a               # G - A, (N, C, C)
+    value = k * float((diff * diff).sum())
     # dE/dG = 2 k (G - A); G = F^T F and G - A is symmetric, so
-    # dE/dF = F (dE/dG + dE/dG^T) = 4 k F (G - A). (The scale goes on the
-    # small C x C factor, not on the M x C product.)
-    scaled = diff * f.dtype.type(4.0 * k)
-    dfm = xp.empty(fm.shape, dtype=f.dtype) if out is None else out.reshape(fm.shape)
-    for i in range(n):
-        matmul(fm[i], scaled[i], out=dfm[i])
+    # dE/dF = F (dE/dG + dE/dG^T) = 4 k F (G - A).
+    grad = fm @ (diff * f.dtype.type(4.0 * k))
     if statistic == "covariance":
         # Back through the centring, a projection: subtract the mean over
         # positions. (F_c (G - A) already has zero mean, but say what is meant.)
-        _centre(dfm, out=dfm)
-    return value, dfm.reshape(f.shape)
+        grad = _centre(grad)
+    return value, grad.reshape(f.shape)
 
 
 def scale_gram(g, m_from, m_to):

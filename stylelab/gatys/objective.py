@@ -22,9 +22,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..backend import get_array_module
 from ..profile import timed
 from . import losses
+from .fast_losses import KeptStyleLoss
 from .recipes import get_recipe, gradient_scale, input_gain, recipe_layers
 
 CONTENT_LAYERS = ("relu4_2",)
@@ -110,6 +110,11 @@ class GatysObjective:
     rescaled to the content's number of positions (:func:`stylelab.gatys.losses.scale_gram`).
     After a call, ``objective.terms`` holds the weighted terms
     (``content``, ``style``, ``tv``) and their ``total``.
+
+    The losses are :mod:`stylelab.gatys.losses`' functions, called as written
+    there. With the fast VGG engine (``net.engine == "fast"``) the style
+    losses keep their arrays between calls and use the fast kernels' BLAS
+    (:class:`stylelab.gatys.fast_losses.KeptStyleLoss`): the same numbers.
     """
 
     def __init__(self, net, content, styles, recipe=None, content_layers=None,
@@ -168,7 +173,11 @@ class GatysObjective:
                 self.style_targets[n] = a if n not in self.style_targets else self.style_targets[n] + a
             del sfeats
         self.terms = {}
-        self._buffers, self._keep = {}, False
+        norm = recipe.normalisation
+        if net.engine == "fast":
+            self._style_loss = KeptStyleLoss(statistic, norm, net.scratch_limit)
+        else:
+            self._style_loss = lambda name, f, a: losses.style_loss(f, a, statistic, norm)
 
     def _input(self, x):
         return x * self.gain if self.gain != 1 else x
@@ -193,27 +202,18 @@ class GatysObjective:
         profile = self.net.profile
         # Each call overwrites the last one's features: nothing is kept between calls.
         feats = self.net.forward(self._input(x[None]), layers=self.layers, reuse_buffers=True)
-        self._keep_work(feats)
         grads = {}
         content = style = 0.0
         norm, scale = self.recipe.normalisation, self.normalize_gradients
         with timed(profile, "content loss"):
             for n, w in self.content_layers.items():
-                value, g = losses.content_loss(feats[n], self.content_targets[n],
-                                               out=self._work(("content grad", n), feats[n]),
-                                               normalisation=norm)
+                value, g = losses.content_loss(feats[n], self.content_targets[n], norm)
                 content += w * value
                 g *= dtype(gradient_scale(self.content_weight * w, scale))   # g is ours
                 grads[n] = g
         with timed(profile, "style loss (Gram)"):
             for n, w in self.style_layers.items():
-                # The features are views into the network's bordered buffers: a
-                # contiguous copy (into memory kept between calls) is what BLAS takes.
-                f = self._work(("features", n), feats[n])
-                f[...] = feats[n]
-                value, g = losses.style_loss(f, self.style_targets[n], self.statistic,
-                                             out=self._work(("style grad", n), f),
-                                             normalisation=norm)
+                value, g = self._style_loss(n, feats[n], self.style_targets[n])
                 style += w * value
                 g *= dtype(gradient_scale(self.style_weight * w, scale))
                 if n in grads:
@@ -233,26 +233,3 @@ class GatysObjective:
                       "tv": self.tv_weight * tv}
         self.terms["total"] = sum(self.terms.values())
         return self.terms["total"], grad
-
-    def _work(self, key, like):
-        """An array shaped like `like`, kept between calls: fresh memory costs page faults.
-
-        Kept only when all of them together fit in the network's
-        ``scratch_limit`` (see :meth:`_keep_work`): at very large sizes
-        memory runs out before time does.
-        """
-        buf = self._buffers.get(key)
-        if buf is not None and buf.shape == like.shape and buf.dtype == like.dtype:
-            return buf
-        buf = get_array_module(like).empty(like.shape, like.dtype)
-        if self._keep:
-            self._buffers[key] = buf
-        return buf
-
-    def _keep_work(self, feats):
-        """Whether the losses' arrays (feature copies, gradients) fit in ``scratch_limit``."""
-        total = sum(2 * feats[n].nbytes for n in self.style_layers)
-        total += sum(feats[n].nbytes for n in self.content_layers)
-        self._keep = total <= self.net.scratch_limit
-        if not self._keep:
-            self._buffers = {}
