@@ -41,9 +41,9 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    from stylelab.cli.common import INPUT_ERRORS, error_line
     try:
         sys.exit(main())
-    except INPUT_ERRORS as exc:               # bad input: one line, exit 2, no traceback
-        print(f"sr_psnr.py: error: {error_line(exc)}", file=sys.stderr)
+    except (ValueError, OSError, EOFError, MemoryError) as exc:   # bad input (stylelab's errors
+        text = " ".join(str(exc).split()) or type(exc).__name__  # name it): one line, exit 2
+        print(f"sr_psnr.py: error: {text}", file=sys.stderr)
         sys.exit(2)

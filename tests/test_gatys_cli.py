@@ -112,6 +112,43 @@ def test_the_example_takes_the_commands_core_arguments(files, tmp_path):
         assert im.size == (32, 24)
 
 
+def walked_files(script, argv):
+    """The stylelab source files whose functions run while `script` runs with `argv`, in-process."""
+    import runpy
+    seen, package = set(), str(ROOT / "stylelab")
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code.co_filename.startswith(package):
+            seen.add(Path(frame.f_code.co_filename).relative_to(ROOT).as_posix())
+    old_argv = sys.argv
+    sys.argv, _ = [str(script), *map(str, argv)], sys.setprofile(profile)
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    except SystemExit as exc:
+        assert not exc.code, exc
+    finally:
+        sys.setprofile(None)
+        sys.argv = old_argv
+    return seen
+
+
+@pytest.mark.parametrize("engine", ["readable", "fast"])
+def test_the_examples_walk_reaches_the_readable_vgg_and_layers(files, tmp_path, engine, capsys):
+    # The lesson runs what it teaches: by default the example's VGG is the table of nets/vgg.py on
+    # stylelab.layers, and not one fast kernel runs; --engine fast runs the kernels instead.
+    extra = [] if engine == "readable" else ["--engine", "fast"]
+    seen = walked_files(ROOT / "examples" / "gatys.py",
+                        base_args(files, tmp_path / "o.png", *extra))
+    assert f"({engine} engine)" in capsys.readouterr().out
+    fast = sorted(f for f in seen if f.startswith("stylelab/layers/fast/")
+                  or f in ("stylelab/nets/fast_vgg.py", "stylelab/gatys/fast_losses.py"))
+    if engine == "readable":
+        assert "stylelab/nets/vgg.py" in seen and "stylelab/layers/conv.py" in seen
+        assert not fast, fast
+    else:
+        assert "stylelab/nets/fast_vgg.py" in fast and "stylelab/layers/fast/shifted.py" in fast
+
+
 @pytest.mark.parametrize("mode", ["L", "RGBA", "I;16", "P", "LA", "CMYK"])
 def test_other_image_modes_are_converted_not_refused(tmp_path, mode):
     rng = np.random.default_rng(3)
