@@ -6,7 +6,8 @@ Layout::
                                   arch, in_channels (3 when absent) and the network's
                                   options (stylelab.nets.transform_options; an absent
                                   one takes its default: files older than it),
-                                  task ("style", "super-resolution" or "decoder"),
+                                  task ("style", "super-resolution", "decoder"
+                                  or "adain"),
                                   and what it was trained with (style image name and
                                   SHA-256, loss weights and layers, steps, ...)
     /params/<name>         one dataset per parameter, e.g. "conv1.w" (32, 9, 9, 3)
@@ -190,7 +191,7 @@ def load_task_model(path, task, dtype=np.float32):
     Parameters
     ----------
     path : str
-    task : {"style", "super-resolution", "decoder"}
+    task : {"style", "super-resolution", "decoder", "adain"}
     dtype : float dtype
 
     Returns

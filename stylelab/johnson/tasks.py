@@ -1,4 +1,4 @@
-"""The three networks trained by one loop: a style network, a super-resolution network, a decoder.
+"""The four networks trained by one loop: a style network, super-resolution, Li et al.'s and AdaIN's decoders.
 
 Each task is the :class:`~stylelab.johnson.training.Trainer` with its own
 network, input and loss:
@@ -127,7 +127,7 @@ def build(task, opts, data, weights=None, style=None, dtype=np.float32, quiet=Fa
 
     Parameters
     ----------
-    task : {"style", "super-resolution", "decoder"}
+    task : {"style", "super-resolution", "decoder", "adain"}
     opts : dict
         From :func:`settle_options`.
     data : str

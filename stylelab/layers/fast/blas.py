@@ -1,7 +1,7 @@
 """Matrix products for the hot path: one BLAS for all of them, and ``out += a @ b`` in place.
 
 On NumPy the products go to BLAS ``gemm`` through SciPy, which can add into
-an existing array (``beta = 1``) -- what :mod:`stylelab.layers.shifted`
+an existing array (``beta = 1``) -- what :mod:`stylelab.layers.fast.shifted`
 needs -- and takes transposed arrays as they are (``trans`` flags) instead
 of copying them. Sending *every* product of an evaluation there matters too:
 NumPy and SciPy each bring their own OpenBLAS, and two thread pools that

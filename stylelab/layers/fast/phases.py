@@ -24,7 +24,7 @@ from .taps import conv_taps
 
 
 def _phases(xpad):
-    """(4, N, Hq, Wq, C): the four phases of `xpad`, zero-filled to a common size."""
+    """(2, 2, N, Hq, Wq, C): phase ``[a, b]`` is ``xpad[:, a::2, b::2]``, zero-filled to a common size."""
     xp = get_array_module(xpad)
     n, hp, wp, c = xpad.shape
     hq, wq = (hp + 1) // 2, (wp + 1) // 2
