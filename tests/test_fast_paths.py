@@ -297,7 +297,7 @@ def test_the_fast_engine_equals_the_readable_vgg_at_every_layer(rng, vgg_file, s
     fast_net.forward(x, layers=SPARSE)
     kernels = {cache for name, kind, cache in fast_net._tape[1] if kind == "conv"}
     assert ("winograd" in kernels) == winograd     # Winograd needs even maps (block 3: size / 4)
-    assert {"rgb", "shifted"} <= kernels
+    assert {"row_taps", "shifted"} <= kernels
     kinds = {kind for _, kind, _ in fast_net._tape[1]}
     assert ({"relu_fused", "maxpool_winners"} <= kinds) == (pooling == "max")
 

@@ -116,6 +116,18 @@ def test_objective_equals_pytorch(weights_file, images, case, engine):
     assert sum(v for k, v in objective.terms.items() if k != "total") == pytest.approx(loss)
 
 
+def test_the_old_keyword_normalize_gradients_still_works_warned(weights_file, images):
+    photo, painting, _ = images
+    net = load_vgg(weights_file, dtype=np.float64)
+    x = np.random.default_rng(0).random(photo.shape)
+    new = gatys.GatysObjective(net, photo, painting, recipe="paper", normalise_gradients=True)
+    with pytest.warns(DeprecationWarning, match="normalise_gradients="):
+        old = gatys.GatysObjective(net, photo, painting, recipe="paper", normalize_gradients=True)
+    assert old.normalise_gradients and np.array_equal(old(x)[1], new(x)[1])
+    with pytest.raises(TypeError, match="unexpected keyword argument 'normalise_gradient'"):
+        gatys.GatysObjective(net, photo, painting, normalise_gradient=True)
+
+
 def test_objective_gradient_is_numerically_right(weights_file):
     # Through the whole network, on a tiny image, probing a few pixels.
     net = load_vgg(weights_file, dtype=np.float64)

@@ -148,8 +148,8 @@ CASES = {
         content_layers={"relu2_2": 1.0, "relu4_2": 1.0},
         style_layers={"relu1_1": 1.0, "relu3_1": 1.0, "relu4_1": 1.0},
         style_blend=[3.0, 1.0], tv_weight=0.01)),
-    "neural-style, normalize_gradients": ("caffe", "neural-style", dict(
-        normalize_gradients=True, style_blend=[1.0, 2.0])),
+    "neural-style, normalise_gradients": ("caffe", "neural-style", dict(
+        normalise_gradients=True, style_blend=[1.0, 2.0])),
     "tutorial defaults": ("torchvision", "tutorial", {}),
     "tutorial, several layers, two styles, TV": ("torchvision", "tutorial", dict(
         content_layers={"conv2_2": 1.0, "conv4_2": 1.0},
@@ -179,7 +179,7 @@ def test_each_recipe_equals_its_reference(weight_files, images, case):
                 tv_weight=kw.get("tv_weight", r.tv_weight), blend=blend / blend.sum())
     if name == "neural-style":
         expected_loss, expected_grad = neural_style_reference(
-            weight_files[family], photo, styles, x, normalize=kw.get("normalize_gradients", False),
+            weight_files[family], photo, styles, x, normalize=kw.get("normalise_gradients", False),
             **args)
     else:
         expected_loss, expected_grad = tutorial_reference(weight_files[family], photo, styles, x,

@@ -105,6 +105,14 @@ def test_the_thresholds_part_on_a_faint_floor(rng):
     assert rel_err(ours, official) > 1e-3
 
 
+def test_the_old_spelling_colour_still_works_warned(rng):
+    fw = wct.whiten(features(rng, (6, 5, 4)))
+    style = features(rng, (5, 5, 4))
+    with pytest.warns(DeprecationWarning, match="use wct.color"):
+        old = wct.colour(fw, style)
+    assert np.array_equal(old, wct.color(fw, style))
+
+
 def test_dtype_is_kept_and_bad_input_is_named(rng):
     content = features(rng, (6, 6, 4)).astype(np.float32)
     style = features(rng, (5, 5, 4)).astype(np.float32)

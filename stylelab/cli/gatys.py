@@ -15,9 +15,9 @@ import time
 
 import numpy as np
 
+from ..files import atomic
 from ..files.history import check_history_path, plot_history, write_history
 from ..files.images import image_format, load_image, save_image
-from ..files import atomic as files
 from ..files.weights import find_weights, load_vgg, resolve_weights
 from ..gatys import INITS, RECIPES, stylize
 from ..gatys.color import COLOR_MODES
@@ -70,7 +70,7 @@ def add_arguments(p):
     g.add_argument("--tv-weight", type=non_negative_float,
                    help="total variation: smooths the picture (default: the recipe's: 1e-3, "
                    "0, 0)")
-    g.add_argument("--normalize-gradients", action="store_true",
+    g.add_argument("--normalise-gradients", "--normalize-gradients", action="store_true",
                    help="neural-style's -normalize_gradients: scale each term's gradient by its "
                    "weight squared")
     g.add_argument("--content-layers", type=layer_spec,
@@ -144,7 +144,7 @@ def stylize_options(args, init, recipe):
                 content_layers=args.content_layers, style_layers=args.style_layers,
                 content_weight=args.content_weight, style_weight=args.style_weight,
                 tv_weight=args.tv_weight, style_blend=args.style_blend,
-                statistic=args.statistic, normalize_gradients=args.normalize_gradients)
+                statistic=args.statistic, normalise_gradients=args.normalise_gradients)
 
 
 def check_outputs(args):
@@ -160,7 +160,7 @@ def check_outputs(args):
                          f"{args.init!r} is none of these")
     inputs = [args.content, *args.style, args.weights or find_weights(args.arch),
               args.init if given_init else None]
-    files.check_outputs([args.out, args.history, args.plot], inputs)
+    atomic.check_outputs([args.out, args.history, args.plot], inputs)
     if args.save_every:
         # The snapshots OUT_0001, OUT_0002, ...: by their pattern, not one by one.
         taken = [i for i in inputs if i and

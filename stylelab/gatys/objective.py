@@ -18,6 +18,7 @@ weights and normalisations it uses is a recipe
 tutorial's, by default the one made for the network's weights.
 """
 
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -62,6 +63,18 @@ def blend_weights(blend, n_styles, what="style blend weights"):
     return [b / sum(blend) for b in blend]
 
 
+def _renamed(given, old, new, value):
+    """`value`, or the one passed under its old name `old` (warned); anything else in `given` refused."""
+    unknown = sorted(set(given) - {old})
+    if unknown:
+        raise TypeError(f"GatysObjective got an unexpected keyword argument {unknown[0]!r}")
+    if old in given:
+        warnings.warn(f"{old}= is deprecated: the name is {new}= (one spelling, as "
+                      f"normalisation=)", DeprecationWarning, stacklevel=3)
+        return given[old]
+    return value
+
+
 def _check_image(img, what, dtype):
     if img.ndim != 3 or img.shape[-1] != 3:
         raise ValueError(f"the {what} image must have shape (H, W, 3), got {tuple(img.shape)}")
@@ -99,7 +112,7 @@ class GatysObjective:
         only the start's shape. Inverting given features (Li et al.'s
         training-free path, :mod:`stylelab.universal.cascade`) is this objective
         with no style layers.
-    normalize_gradients : bool
+    normalise_gradients : bool
         neural-style's ``-normalize_gradients``
         (:func:`stylelab.gatys.recipes.gradient_scale`).
 
@@ -120,7 +133,7 @@ class GatysObjective:
     def __init__(self, net, content, styles, recipe=None, content_layers=None,
                  style_layers=None, content_weight=None, style_weight=None, tv_weight=None,
                  style_blend=None, statistic="gram", content_targets=None,
-                 normalize_gradients=False):
+                 normalise_gradients=False, **deprecated):
         self.recipe = recipe = get_recipe(recipe, net)
         content_layers, style_layers = recipe_layers(recipe, net, content_layers, style_layers)
         content_weight = recipe.content_weight if content_weight is None else content_weight
@@ -145,7 +158,8 @@ class GatysObjective:
         self.content_weight = float(content_weight)
         self.style_weight = float(style_weight)
         self.tv_weight = float(tv_weight)
-        self.normalize_gradients = bool(normalize_gradients)
+        self.normalise_gradients = bool(_renamed(deprecated, "normalize_gradients",
+                                                 "normalise_gradients", normalise_gradients))
         self.layers = list(dict.fromkeys([*self.content_layers, *self.style_layers]))
         blend = blend_weights(style_blend, len(styles)) if styles else []
         # neural-style feeds its VGG pixels x 256 where Caffe's convention says
@@ -204,7 +218,7 @@ class GatysObjective:
         feats = self.net.forward(self._input(x[None]), layers=self.layers, reuse_buffers=True)
         grads = {}
         content = style = 0.0
-        norm, scale = self.recipe.normalisation, self.normalize_gradients
+        norm, scale = self.recipe.normalisation, self.normalise_gradients
         with timed(profile, "content loss"):
             for n, w in self.content_layers.items():
                 value, g = losses.content_loss(feats[n], self.content_targets[n], norm)

@@ -27,7 +27,7 @@ iterations    1000                        300                          500
 ============  ==========================  ===========================  ==============
 
 ``C`` is a layer's channels, ``M = H * W`` its positions, ``G = F^T F``.
-neural-style's ``-normalize_gradients`` is ``normalize_gradients=True``:
+neural-style's ``-normalize_gradients`` is ``normalise_gradients=True``:
 each loss term keeps its value but its gradient is scaled by
 ``s^2 / (|s| + 1e-8)`` more (``s`` its weight), as its ``ScaleGradients``
 does. Every recipe is proven against a PyTorch re-implementation of its
@@ -142,14 +142,14 @@ def input_gain(recipe, net):
     return recipe.pixel_scale / float(net.convention["input_scale"])
 
 
-def gradient_scale(strength, normalize_gradients):
+def gradient_scale(strength, normalise_gradients):
     """The factor a term of weight `strength` puts on its gradient.
 
     ``strength`` itself; with neural-style's ``-normalize_gradients``, its
     ``ScaleGradients`` divides the incoming gradient (``strength``) by its norm
     plus 1e-8 and multiplies by ``strength^2``.
     """
-    if not normalize_gradients:
+    if not normalise_gradients:
         return strength
     return strength / (abs(strength) + 1e-8) * strength * strength
 

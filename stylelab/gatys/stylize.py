@@ -113,7 +113,7 @@ def stylize(net, content, styles, *, recipe=None, iterations=None, optimizer="lb
         ``scales``; returning True stops the run.
     **objective_options
         Passed to :class:`GatysObjective` (layers, weights, blend, statistic,
-        normalize_gradients).
+        normalise_gradients).
 
     Returns
     -------

@@ -139,7 +139,7 @@ class FastVGG(VGG):
             with timed(self.profile, "conv forward (row taps)"):
                 y = row_taps.correlate(hpad, w, bias=b, out=grid, relu=apply_relu,
                                        bordered=bordered)
-            kernel = "rgb"
+            kernel = "row_taps"
         elif choice == "winograd":
             with timed(self.profile, "conv forward (Winograd)"):
                 y = winograd.correlate(hpad, self._filters(name, "winograd"),
@@ -275,7 +275,7 @@ class FastVGG(VGG):
         if dpad is None:                            # a gradient given at the conv's own output
             dpad, dz = self._scratch("relu grad", d.shape, d.dtype, xp, border=True)
             dz[...] = d
-        if kernel == "rgb":                         # to the image: 3 output channels
+        if kernel == "row_taps":                    # to the image: 3 output channels, few filters
             with timed(self.profile, "conv backward (few filters)"):
                 return few_filters.correlate(dpad, self._filters(name, "flipped")), None
         role = "handoff" if below is not None and below.startswith("pool") else "grid"

@@ -17,7 +17,7 @@ Whitening removes the content's own correlations between channels (its
 "style") and keeps what is where; colouring puts the style's in. The paper
 writes the same with F as C x M; the transposes trade places. All four steps
 are linear in F, so :func:`wct_mix` applies them as one C x C matrix and a
-shift (:func:`linear_map`); :func:`whiten` and :func:`colour` show the steps.
+shift (:func:`linear_map`); :func:`whiten` and :func:`color` show the steps.
 
 Small and zero eigenvalues: a flat region, a tiny image (M <= C) or a
 single-colour style give a singular covariance. Directions whose eigenvalue
@@ -41,6 +41,8 @@ convention     eigenvalues left out             content covariance
 (Both released codes take eigenvectors by SVD of the covariance, which for a
 symmetric positive semi-definite matrix is its eigendecomposition.)
 """
+
+import warnings
 
 from ..backend import get_array_module
 from ..gatys.objective import blend_weights
@@ -124,7 +126,7 @@ def whiten(f, eps=EPS):
     return fw.reshape(f.shape)
 
 
-def colour(fw, style, eps=EPS):
+def color(fw, style, eps=EPS):
     """Give whitened features the style's covariance and mean.
 
     Parameters
@@ -141,6 +143,13 @@ def colour(fw, style, eps=EPS):
     """
     mean_s, cov_s = covariance(style)
     return (_positions(fw) @ eig_power(cov_s, 0.5, eps) + mean_s).reshape(fw.shape)
+
+
+def colour(fw, style, eps=EPS):
+    """Deprecated spelling of :func:`color` (the API spells colour ``color`` everywhere)."""
+    warnings.warn("stylelab.universal.wct.colour is deprecated: use wct.color", DeprecationWarning,
+                  stacklevel=2)
+    return color(fw, style, eps)
 
 
 def _check(content, styles, alpha):
@@ -168,7 +177,7 @@ def wct(content, style, alpha=0.6, eps=EPS, convention="stylelab"):
     Returns
     -------
     ndarray like `content`
-        ``alpha * colour(whiten(content), style) + (1 - alpha) * content``.
+        ``alpha * color(whiten(content), style) + (1 - alpha) * content``.
     """
     return wct_mix(content, [style], None, alpha, eps, convention)
 
@@ -187,7 +196,7 @@ def wct_mix(content, styles, weights=None, alpha=0.6, eps=EPS, convention="style
     Returns
     -------
     ndarray like `content`
-        ``alpha * sum_k w_k colour(whiten(content), style_k) + (1 - alpha) * content``.
+        ``alpha * sum_k w_k color(whiten(content), style_k) + (1 - alpha) * content``.
     """
     _check(content, styles, alpha)
     t, b = linear_map(content, styles, weights, alpha, eps, convention)
@@ -219,12 +228,12 @@ def linear_map(content, styles, weights=None, alpha=0.6, eps=EPS, convention="st
     mean_c, cov_c = covariance(content)
     if ridge:
         cov_c = cov_c + dt(ridge) * xp.eye(cov_c.shape[0], dtype=cov_c.dtype)
-    colour_map, mean_s = 0, 0
+    color_map, mean_s = 0, 0
     for w, style in zip(blend_weights(weights, len(styles)), styles):
         mean_k, cov_k = covariance(style)
-        colour_map = colour_map + dt(w) * eig_power(cov_k, 0.5, eps, relative)
+        color_map = color_map + dt(w) * eig_power(cov_k, 0.5, eps, relative)
         mean_s = mean_s + dt(w) * mean_k
-    wc = eig_power(cov_c, -0.5, eps, relative) @ colour_map
+    wc = eig_power(cov_c, -0.5, eps, relative) @ color_map
     t = dt(alpha) * wc + dt(1 - alpha) * xp.eye(wc.shape[0], dtype=wc.dtype)
     return t, dt(alpha) * (mean_s - mean_c @ wc)
 
