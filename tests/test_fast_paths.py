@@ -3,7 +3,7 @@
 The conv layer's reference is im2col + one GEMM (itself checked against the
 seed's loops and PyTorch in test_conv.py). The fast paths: the kernels of
 stylelab.layers.fast -- each forced onto every shape, not only the ones the
-dispatch table sends it --, Winograd F(2x2, 3x3), the fused upsample-conv,
+dispatch table sends it --, Winograd F(2x2, 3x3), the four-phase upsample-conv,
 BLAS products with transposes and in-place accumulation, pooling from stored
 winners, and VGG's fast engine.
 """
@@ -299,7 +299,7 @@ def test_the_fast_engine_equals_the_readable_vgg_at_every_layer(rng, vgg_file, s
     assert ("winograd" in kernels) == winograd     # Winograd needs even maps (block 3: size / 4)
     assert {"row_taps", "shifted"} <= kernels
     kinds = {kind for _, kind, _ in fast_net._tape[1]}
-    assert ({"relu_fused", "maxpool_winners"} <= kinds) == (pooling == "max")
+    assert ({"relu_pool_only", "maxpool_winners"} <= kinds) == (pooling == "max")
 
 
 def test_the_fast_engine_on_a_batch_of_two(rng, vgg_file):

@@ -16,8 +16,9 @@ CASES = [(STYLE_ARCH, "nearest", 16), (STYLE_ARCH, "transpose", 16),
 
 @pytest.mark.parametrize("arch,upsample,size", CASES, ids=lambda c: str(c))
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_network_matches_pytorch(xp, rng, arch, upsample, size, dtype):
-    net = TransformNet(arch, upsample, seed=1, dtype=dtype)
+@pytest.mark.parametrize("engine", ["fast", "readable"])
+def test_network_matches_pytorch(xp, rng, arch, upsample, size, dtype, engine):
+    net = TransformNet(arch, upsample, seed=1, dtype=dtype, engine=engine)
     x = xp.asarray(rng.random((2, size, size + 4, 3)).astype(dtype))
     y, cache = net.forward(x)
     dy = xp.asarray(rng.standard_normal(y.shape).astype(dtype))
@@ -74,6 +75,11 @@ def test_architecture_strings():
 def test_bad_architectures(arch, message):
     with pytest.raises(ValueError, match=message):
         parse_arch(arch)
+
+
+def test_the_engine_is_checked():
+    with pytest.raises(ValueError, match=r"engine must be one of \('readable', 'fast'\)"):
+        TransformNet("c3s1-4,c3s1-3", engine="gpu")
 
 
 def test_bad_parameters():

@@ -79,9 +79,9 @@ class FastVGG(VGG):
         # A block's last ReLU feeds only its max-pooling: unless either (or the
         # conv whose output it overwrites) is asked for, apply it in place and
         # let the pooling keep its winners instead of the ReLU's output.
-        fused = {name for i, name in enumerate(run[:-1]) if name.startswith("relu")
-                 and self.pooling == "max" and run[i + 1].startswith("pool")
-                 and name not in requested and run[i - 1] not in requested}
+        pool_only = {name for i, name in enumerate(run[:-1]) if name.startswith("relu")
+                     and self.pooling == "max" and run[i + 1].startswith("pool")
+                     and name not in requested and run[i - 1] not in requested}
         with timed(self.profile, "preprocess"):
             h, pre_cache = self.preprocess_forward(x)
         hpad = None                 # h inside a zero border of 1 pixel, once it exists
@@ -92,12 +92,14 @@ class FastVGG(VGG):
                 # as it makes each block of output (see _conv_forward).
                 relu = None if name in requested or i + 1 == len(run) else run[i + 1]
                 h, hpad, kind, cache = self._conv_forward(name, h, hpad, name in requested,
-                                                          relu, relu in fused)
+                                                          relu, relu in pool_only)
             elif name.startswith("relu"):
-                h, hpad, kind, cache = self._relu_forward(name, h, hpad, fused=name in fused,
+                h, hpad, kind, cache = self._relu_forward(name, h, hpad,
+                                                          pool_only=name in pool_only,
                                                           done=relu == name)
             else:
-                h, hpad, kind, cache = self._pool_forward(name, h, run[i - 1] in fused, keep_cache)
+                h, hpad, kind, cache = self._pool_forward(name, h, run[i - 1] in pool_only,
+                                                          keep_cache)
             tape.append((name, kind, cache))
             if name in requested:
                 feats[name] = h
@@ -105,13 +107,13 @@ class FastVGG(VGG):
         self._trim_scratch()
         return feats
 
-    def _conv_forward(self, name, h, hpad, keep, relu=None, fused=False):
+    def _conv_forward(self, name, h, hpad, keep, relu=None, pool_only=False):
         """The conv `name` on `h` (inside `hpad`, its border): ``(y, ypad, "conv", kernel)``.
 
         With `relu` (the ReLU layer after it, when nothing needs the conv's own
         output) the ReLU is applied as the output is made. Then the output is
         written where that ReLU's output lives: inside the zero-bordered buffer
-        the next conv reads (`ypad`), or -- `fused`, feeding only a pooling --
+        the next conv reads (`ypad`), or -- `pool_only`, feeding only a pooling --
         in working memory. No pass of its own, no copy.
         """
         xp = get_array_module(h)
@@ -122,7 +124,7 @@ class FastVGG(VGG):
             _reflect_border(hpad)
         n, hp, wp, _ = hpad.shape
         out_shape = (n, hp - 2, wp - 2, w.shape[0])
-        ypad, bordered = None, relu is not None and not fused
+        ypad, bordered = None, relu is not None and not pool_only
         if keep:                                          # asked for: it must outlive the pass
             grid = xp.zeros((n, hp, wp, w.shape[0]), dtype=h.dtype)
         elif bordered:
@@ -157,21 +159,21 @@ class FastVGG(VGG):
             ypad[:, 0], ypad[:, -1], ypad[:, :, 0], ypad[:, :, -1] = 0, 0, 0, 0
         return y, ypad, "conv", kernel
 
-    def _relu_forward(self, name, h, hpad, fused, done=False):
+    def _relu_forward(self, name, h, hpad, pool_only, done=False):
         xp = get_array_module(h)
         if done:                  # the conv below applied it (see _conv_forward)
-            return (h, None, "relu_fused", None) if fused else (h, hpad, "relu", h)
+            return (h, None, "relu_pool_only", None) if pool_only else (h, hpad, "relu", h)
         with timed(self.profile, "ReLU forward"):
-            if fused:             # in place, in working memory: only the pooling reads it
+            if pool_only:         # in place, in working memory: only the pooling reads it
                 xp.maximum(h, 0, out=h)
-                return h, None, "relu_fused", None
+                return h, None, "relu_pool_only", None
             # Written straight into the zero-bordered buffer the next conv reads:
             # the padding costs no copy of its own.
             hpad, a = self._bordered(("relu", name), h.shape, h.dtype, xp)
             xp.maximum(h, 0, out=a)
         return a, hpad, "relu", a
 
-    def _pool_forward(self, name, h, after_fused, keep_cache=True):
+    def _pool_forward(self, name, h, after_pool_only, keep_cache=True):
         xp = get_array_module(h)
         with timed(self.profile, "pooling forward"):
             shape = (h.shape[0], h.shape[1] // 2, h.shape[2] // 2, h.shape[3])
@@ -181,7 +183,7 @@ class FastVGG(VGG):
                 y[...] = pooled
                 return y, ypad, "avgpool", cache
             _, cache = maxpool2x2_forward(h, out=y)
-            if after_fused and keep_cache:     # for backward: which corner won, not h
+            if after_pool_only and keep_cache:  # for backward: which corner won, not h
                 return y, ypad, "maxpool_winners", (pool_winners.winners(h, y), y, h.shape)
         return y, ypad, "maxpool", cache       # the next block's conv reads y inside ypad
 
@@ -236,7 +238,7 @@ class FastVGG(VGG):
             xp.multiply(d, cache > 0, out=dz)       # d where the ReLU passed
         return dz, dpad
 
-    def _fused_relu_backward(self, name, cache, d, dpad, below):
+    def _pool_only_relu_backward(self, name, cache, d, dpad, below):
         return d, dpad                              # the pooling above applied it
 
     def _conv_backward(self, name, kernel, d, dpad, below):
@@ -307,7 +309,7 @@ class FastVGG(VGG):
         with timed(self.profile, "pooling backward"):
             return avgpool2x2_backward(d, cache), None
 
-    _BACKWARD = {"relu": _relu_backward, "relu_fused": _fused_relu_backward,
+    _BACKWARD = {"relu": _relu_backward, "relu_pool_only": _pool_only_relu_backward,
                  "conv": _conv_backward, "maxpool_winners": _winners_backward,
                  "maxpool": _maxpool_backward, "avgpool": _avgpool_backward}
 

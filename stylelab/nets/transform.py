@@ -145,23 +145,23 @@ def param_shapes(arch, upsample="nearest", norm="instance", in_channels=3, last_
     """{param name: shape} for an architecture, in the network's order."""
     transform_options.settle(dict(upsample=upsample, norm=norm))
     shapes = {}
-    for st in parse_arch(arch, in_channels):
-        if st.kind == "res" and norm == "none":
+    for stage in parse_arch(arch, in_channels):
+        if stage.kind == "res" and norm == "none":
             raise ValueError(f"architecture: residual blocks carry norms; "
                              f"{arch!r} cannot have norm={norm!r}")
-        if st.kind == "res":
-            c = st.c_in
+        if stage.kind == "res":
+            c = stage.c_in
             for p in RESIDUAL_PARAMS:
-                shapes[f"{st.name}.{p}"] = (c, 3, 3, c) if p[0] == "w" else (c,)
+                shapes[f"{stage.name}.{p}"] = (c, 3, 3, c) if p[0] == "w" else (c,)
             continue
-        if st.kind == "up" and upsample == "transpose":
-            shapes[f"{st.name}.w"] = (st.c_in, 3, 3, st.c_out)
+        if stage.kind == "up" and upsample == "transpose":
+            shapes[f"{stage.name}.w"] = (stage.c_in, 3, 3, stage.c_out)
         else:
-            shapes[f"{st.name}.w"] = (st.c_out, st.kernel, st.kernel, st.c_in)
-        shapes[f"{st.name}.b"] = (st.c_out,)
-        if norm != "none" and (not st.last or last_norm):
-            shapes[f"{st.name}.gamma"] = (st.c_out,)
-            shapes[f"{st.name}.beta"] = (st.c_out,)
+            shapes[f"{stage.name}.w"] = (stage.c_out, stage.kernel, stage.kernel, stage.c_in)
+        shapes[f"{stage.name}.b"] = (stage.c_out,)
+        if norm != "none" and (not stage.last or last_norm):
+            shapes[f"{stage.name}.gamma"] = (stage.c_out,)
+            shapes[f"{stage.name}.beta"] = (stage.c_out,)
     return shapes
 
 
@@ -195,11 +195,11 @@ def _sub(params, prefix):
     return {k[len(prefix) + 1:]: v for k, v in params.items() if k.startswith(prefix + ".")}
 
 
-def _conv_padding(st, shape, padding):
+def _conv_padding(stage, shape, padding):
     """A conv stage's padding arguments under the network's `padding` convention."""
     if padding == "tf":
-        top, bottom = same_padding(shape[1], st.kernel, st.stride, "tf")
-        left, right = same_padding(shape[2], st.kernel, st.stride, "tf")
+        top, bottom = same_padding(shape[1], stage.kernel, stage.stride, "tf")
+        left, right = same_padding(shape[2], stage.kernel, stage.stride, "tf")
         return dict(padding=(top, bottom, left, right))
     return dict(padding="same", pad_mode=padding)
 
@@ -213,66 +213,70 @@ def _transpose_padding(shape, padding):
     return 1, 1              # PyTorch's and Torch7's: padding 1, output padding 1
 
 
-def _stage_forward(st, h, p, o, keep_cache=True, ops=layers):
+def _stage_forward(stage, h, params, opts, keep_cache=True, ops=layers):
     """One stage (not a residual block): its conv, then [norm +] ReLU, or the output map.
 
-    `o` holds the network's options; `ops`, where the conv layers come from
+    `opts` holds the network's options; `ops`, where the conv layers come from
     (a value of :data:`ENGINES`). Without a cache (inference) the norm, ReLU
     and tanh work in place.
     """
     caches = {"ops": ops}
-    if st.kind == "up" and o["upsample"] == "transpose":
-        pads, extra = _transpose_padding(h.shape, o["padding"])
-        h, caches["convT"] = conv_transpose2d_forward(h, p["w"], p["b"], 2, pads, extra, conv=ops)
-    elif st.kind == "up" and o["padding"] == "reflect":
+    if stage.kind == "up" and opts["upsample"] == "transpose":
+        pads, extra = _transpose_padding(h.shape, opts["padding"])
+        h, caches["convT"] = conv_transpose2d_forward(h, params["w"], params["b"], 2, pads, extra,
+                                                      conv=ops)
+    elif stage.kind == "up" and opts["padding"] == "reflect":
         # upsample2x then a 3x3 conv (reflect); the fast engine computes it small
-        h, caches["upconv"] = ops.upsample_conv_forward(h, p["w"], p["b"])
+        h, caches["upconv"] = ops.upsample_conv_forward(h, params["w"], params["b"])
     else:
-        if st.kind == "up":                  # nearest x2, then a zero- or TF-padded conv
+        if stage.kind == "up":                  # nearest x2, then a zero- or TF-padded conv
             h, caches["up"] = upsample2x_forward(h)
-        h, caches["conv"] = ops.conv2d_forward(h, p["w"], p["b"], stride=st.stride,
-                                               **_conv_padding(st, h.shape, o["padding"]))
-    if "gamma" in p:
-        h, caches["norm"] = norm_forward(o["norm"], h, p["gamma"], p["beta"], o["norm_eps"],
-                                         inplace=not keep_cache)
-    if not st.last:
+        h, caches["conv"] = ops.conv2d_forward(h, params["w"], params["b"], stride=stage.stride,
+                                               **_conv_padding(stage, h.shape, opts["padding"]))
+    if "gamma" in params:
+        h, caches["norm"] = norm_forward(opts["norm"], h, params["gamma"], params["beta"],
+                                         opts["norm_eps"], inplace=not keep_cache)
+    if not stage.last:
         if not keep_cache:
             return relu_inplace(h), None
         h, caches["relu"] = relu_forward(h)
         return h, caches
     # The last stage: the output map, act(h) * output_scale + output_shift.
-    scale, shift = h.dtype.type(o["output_scale"]), h.dtype.type(o["output_shift"])
+    scale, shift = h.dtype.type(opts["output_scale"]), h.dtype.type(opts["output_shift"])
     if not keep_cache:
-        if o["output"] == "tanh":
+        if opts["output"] == "tanh":
             h = get_array_module(h).tanh(h, out=h)
         h *= scale
         h += shift
         return h, None
-    caches["output"] = o["output"]
-    if o["output"] == "tanh":
+    caches["output"] = opts["output"]
+    if opts["output"] == "tanh":
         h, caches["tanh"] = tanh_forward(h)
     return h * scale + shift, caches
 
 
-def _stage_backward(d, caches, o, input_grad=True):
-    g, ops = {}, caches["ops"]
+def _stage_backward(grad, caches, opts, input_grad=True):
+    grads, ops = {}, caches["ops"]
     if "output" in caches:                             # the last stage: the output map
-        d = d * d.dtype.type(o["output_scale"])
+        grad = grad * grad.dtype.type(opts["output_scale"])
         if "tanh" in caches:
-            d = tanh_backward(d, caches["tanh"])
+            grad = tanh_backward(grad, caches["tanh"])
     if "relu" in caches:
-        d = relu_backward(d, caches["relu"])
+        grad = relu_backward(grad, caches["relu"])
     if "norm" in caches:
-        d, g["gamma"], g["beta"] = norm_backward(o["norm"], d, caches["norm"])
+        grad, grads["gamma"], grads["beta"] = norm_backward(opts["norm"], grad, caches["norm"])
     if "convT" in caches:
-        d, g["w"], g["b"] = conv_transpose2d_backward(d, caches["convT"])   # never first
+        # (never the first stage)
+        grad, grads["w"], grads["b"] = conv_transpose2d_backward(grad, caches["convT"])
     elif "upconv" in caches:
-        d, g["w"], g["b"] = ops.upsample_conv_backward(d, caches["upconv"], input_grad)
+        grad, grads["w"], grads["b"] = ops.upsample_conv_backward(grad, caches["upconv"],
+                                                                  input_grad)
     else:
-        d, g["w"], g["b"] = ops.conv2d_backward(d, caches["conv"], input_grad=input_grad)
+        grad, grads["w"], grads["b"] = ops.conv2d_backward(grad, caches["conv"],
+                                                           input_grad=input_grad)
         if "up" in caches and input_grad:
-            d = upsample2x_backward(d, caches["up"])
-    return d, g
+            grad = upsample2x_backward(grad, caches["up"])
+    return grad, grads
 
 
 def transform_forward(x, params, arch=STYLE_ARCH, options=None, keep_cache=True, engine="fast"):
@@ -307,37 +311,38 @@ def transform_forward(x, params, arch=STYLE_ARCH, options=None, keep_cache=True,
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {tuple(ENGINES)}, got {engine!r}")
     ops = ENGINES[engine]
-    o = transform_options.settle(options or {})
+    opts = transform_options.settle(options or {})
     stages = parse_arch(arch, x.shape[-1])
-    missing = [k for k in param_shapes(arch, o["upsample"], o["norm"], x.shape[-1],
-                                       o["last_norm"]) if k not in params]
+    missing = [k for k in param_shapes(arch, opts["upsample"], opts["norm"], x.shape[-1],
+                                       opts["last_norm"]) if k not in params]
     if missing:
         raise ValueError(f"transform network: params lack {missing[0]!r} "
-                         f"(architecture {arch}, upsample {o['upsample']})")
-    convention = x.shape[-1] == 3 and not identity_input(o)
-    h, caches = (to_network(x, o) if convention else x), []
-    if o["input_pad"]:
-        h, pad_cache = pad2d_forward(h, o["input_pad"], "reflect")
+                         f"(architecture {arch}, upsample {opts['upsample']})")
+    convention = x.shape[-1] == 3 and not identity_input(opts)
+    h, caches = (to_network(x, opts) if convention else x), []
+    if opts["input_pad"]:
+        h, pad_cache = pad2d_forward(h, opts["input_pad"], "reflect")
         caches.append((Stage("input", "input", h.shape[-1], h.shape[-1]), pad_cache))
-    for st in stages:
-        p = _sub(params, st.name)
-        if st.kind == "res":
-            h, c = residual_block_forward(h, p, keep_cache, _residual_padding(o), o["norm"],
-                                          o["norm_eps"], conv=ops)
+    for stage in stages:
+        stage_params = _sub(params, stage.name)
+        if stage.kind == "res":
+            h, cache = residual_block_forward(h, stage_params, keep_cache, _residual_padding(opts),
+                                              opts["norm"], opts["norm_eps"], conv=ops)
         else:
-            h, c = _stage_forward(st, h, p, o, keep_cache, ops)
+            h, cache = _stage_forward(stage, h, stage_params, opts, keep_cache, ops)
         if keep_cache:
-            caches.append((st, c))
-        del c
+            caches.append((stage, cache))
+        del cache
     if convention:
-        h = from_network(h, o, inplace=not keep_cache)
+        h = from_network(h, opts, inplace=not keep_cache)
     return h, (caches if keep_cache else None)
 
 
-def _residual_padding(o):
-    if o["residual"] == "valid":
+def _residual_padding(opts):
+    if opts["residual"] == "valid":
         return "valid"
-    return "zeros" if o["padding"] == "tf" else o["padding"]     # 3x3 stride 1: SAME is 1 a side
+    # 3x3 stride 1: TensorFlow's SAME is 1 a side, zeros
+    return "zeros" if opts["padding"] == "tf" else opts["padding"]
 
 
 def transform_backward(dy, cache, options=None, input_grad=True):
@@ -358,22 +363,22 @@ def transform_backward(dy, cache, options=None, input_grad=True):
     dx : ndarray like the input, or None
     grads : dict, the keys of ``params``
     """
-    o = transform_options.settle(options or {})
+    opts = transform_options.settle(options or {})
     first = 1 if cache[0][0].kind == "input" else 0      # the first stage after the input pad
-    convention = cache[first][0].c_in == 3 and not identity_input(o)
-    grads, d = {}, (from_network_backward(dy, o) if convention else dy)
+    convention = cache[first][0].c_in == 3 and not identity_input(opts)
+    grads, grad = {}, (from_network_backward(dy, opts) if convention else dy)
     for i in reversed(range(first, len(cache))):
-        st, c = cache[i]
-        if st.kind == "res":
-            d, g = residual_block_backward(d, c)
+        stage, stage_cache = cache[i]
+        if stage.kind == "res":
+            grad, stage_grads = residual_block_backward(grad, stage_cache)
         else:
-            d, g = _stage_backward(d, c, o, input_grad or i > first)
-        grads.update({f"{st.name}.{k}": v for k, v in g.items()})
+            grad, stage_grads = _stage_backward(grad, stage_cache, opts, input_grad or i > first)
+        grads.update({f"{stage.name}.{k}": v for k, v in stage_grads.items()})
     if not input_grad:
         return None, grads
     if first:
-        d = pad2d_backward(d, cache[0][1])
-    return (to_network_backward(d, o) if convention else d), grads
+        grad = pad2d_backward(grad, cache[0][1])
+    return (to_network_backward(grad, opts) if convention else grad), grads
 
 
 class TransformNet:
@@ -415,16 +420,16 @@ class TransformNet:
                                                      output=output, **options))
         self.arch, self.in_channels = arch, int(in_channels)
         self.stages = parse_arch(arch, in_channels)
-        o = self.options
-        shapes = param_shapes(arch, o["upsample"], o["norm"], in_channels, o["last_norm"])
-        self.params = (init_params(arch, o["upsample"], seed, dtype, o["norm"], in_channels,
-                                   o["last_norm"]) if params is None else params)
+        opts = self.options
+        shapes = param_shapes(arch, opts["upsample"], opts["norm"], in_channels, opts["last_norm"])
+        self.params = (init_params(arch, opts["upsample"], seed, dtype, opts["norm"], in_channels,
+                                   opts["last_norm"]) if params is None else params)
         for name, shape in shapes.items():
             got = self.params.get(name)
             if got is None or tuple(got.shape) != shape:
                 have = "missing" if got is None else f"shape {tuple(got.shape)}"
                 raise ValueError(f"parameter {name!r} should have shape {shape} for "
-                                 f"{arch} ({o['upsample']} upsampling), but is {have}")
+                                 f"{arch} ({opts['upsample']} upsampling), but is {have}")
         extra = sorted(set(self.params) - set(shapes))
         if extra:
             raise ValueError(f"parameter {extra[0]!r} is not part of {arch}")
@@ -447,13 +452,13 @@ class TransformNet:
     @property
     def factor(self):
         """Output size / input size: 2 ** (ups - downs) (for the style net, 1)."""
-        ups = sum(st.kind == "up" for st in self.stages)
+        ups = sum(stage.kind == "up" for stage in self.stages)
         return 2.0 ** ups / self.multiple
 
     @property
     def multiple(self):
         """Input sides must be multiples of this for the sizes to work out."""
-        return int(np.prod([st.stride for st in self.stages]))
+        return int(np.prod([stage.stride for stage in self.stages]))
 
     def min_side(self):
         """The smallest image side (pixels) the network can take.
@@ -472,25 +477,26 @@ class TransformNet:
 
     def _output_side(self, side):
         """The output's side for an input side, or None if some layer cannot take it."""
-        o = self.options
-        if o["input_pad"]:
-            if side <= o["input_pad"]:
+        opts = self.options
+        if opts["input_pad"]:
+            if side <= opts["input_pad"]:
                 return None
-            side += 2 * o["input_pad"]
-        for st in self.stages:
-            if st.kind == "up":
+            side += 2 * opts["input_pad"]
+        for stage in self.stages:
+            if stage.kind == "up":
                 side *= 2
                 continue
-            if st.kind == "res":
-                side -= 2 * SHAVE if o["residual"] == "valid" else 0
-                if side < 1 or (o["residual"] != "valid" and o["padding"] == "reflect" and side <= 1):
+            if stage.kind == "res":
+                side -= 2 * SHAVE if opts["residual"] == "valid" else 0
+                if side < 1 or (opts["residual"] != "valid" and opts["padding"] == "reflect"
+                                 and side <= 1):
                     return None
                 continue
-            pad = st.kernel // 2
-            if o["padding"] == "reflect" and side <= pad:
+            pad = stage.kernel // 2
+            if opts["padding"] == "reflect" and side <= pad:
                 return None
-            side = -(-side // st.stride) if o["padding"] == "tf" else \
-                (side + 2 * pad - st.kernel) // st.stride + 1
+            side = -(-side // stage.stride) if opts["padding"] == "tf" else \
+                (side + 2 * pad - stage.kernel) // stage.stride + 1
             if side < 1:
                 return None
         return side
