@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from stylelab.universal import wct
+from stylelab.universal.adain import adain
 
 from .reference import rel_err
 from .torch_universal import torch_wct, torch_wct_regions, torch_whiten_and_color
@@ -46,7 +47,7 @@ def test_wct_and_adain_match_pytorch(rng):
     std_s = ts.var(dim=(2, 3), unbiased=False).sqrt()[0]
     mean_s = ts.mean(dim=(2, 3))[0]
     ref = torch.nn.functional.instance_norm(tc, weight=std_s, bias=mean_s, eps=wct.EPS)
-    assert rel_err(wct.adain(content, style), ref[0].permute(1, 2, 0).numpy()) <= 1e-10
+    assert rel_err(adain(content, style), ref[0].permute(1, 2, 0).numpy()) <= 1e-10
 
 
 @pytest.mark.parametrize("case", ["flat style", "flat content", "rank 2", "fewer positions than channels",
@@ -63,7 +64,7 @@ def test_singular_inputs_give_finite_results(rng, case):
         content, style = features(rng, (1, 3, 8)), features(rng, (2, 2, 8))
     else:
         content, style = content[:1, :1], style[:1, :1]
-    for transform in (wct.wct, wct.adain):
+    for transform in (wct.wct, adain):
         out = transform(content, style)
         assert np.isfinite(out).all() and out.shape == content.shape, transform.__name__
     mean_s, _ = wct.covariance(style)
@@ -105,6 +106,13 @@ def test_the_thresholds_part_on_a_faint_floor(rng):
     assert rel_err(ours, official) > 1e-3
 
 
+def test_the_old_place_of_adain_still_works_warned(rng):
+    content, style = features(rng, (6, 5, 4)), features(rng, (5, 5, 4))
+    with pytest.warns(DeprecationWarning, match="use stylelab.universal.adain.adain"):
+        old = wct.adain(content, style)
+    assert np.array_equal(old, adain(content, style))
+
+
 def test_the_old_spelling_colour_still_works_warned(rng):
     fw = wct.whiten(features(rng, (6, 5, 4)))
     style = features(rng, (5, 5, 4))
@@ -116,7 +124,7 @@ def test_the_old_spelling_colour_still_works_warned(rng):
 def test_dtype_is_kept_and_bad_input_is_named(rng):
     content = features(rng, (6, 6, 4)).astype(np.float32)
     style = features(rng, (5, 5, 4)).astype(np.float32)
-    assert wct.wct(content, style).dtype == np.float32 and wct.adain(content, style).dtype == np.float32
+    assert wct.wct(content, style).dtype == np.float32 and adain(content, style).dtype == np.float32
     assert wct.wct(content[None], style[None]).shape == (1, 6, 6, 4)
     with pytest.raises(ValueError, match="content has 4 channels but style has 3"):
         wct.wct(content, style[..., :3])

@@ -18,9 +18,9 @@ from ..files.weights import load_vgg
 from ..gatys.objective import blend_weights
 from ..files.model_file import load_task_model
 from ..nets.decoder import encoder_fingerprint
-from ..universal.adain import LAYER, adain_transfer
+from ..universal.adain import ADAIN_CONVENTIONS, LAYER, adain_transfer
 from ..universal.cascade import check_style_options
-from ..universal.wct import ADAIN_CONVENTIONS, EPS
+from ..universal.wct import EPS
 from .argtypes import non_negative_float, positive_int
 from .common import add_what_to_paint, duration, status
 from .universal import load_mask

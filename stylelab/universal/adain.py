@@ -15,9 +15,11 @@ by its own statistics, as AdaIN's ``test.lua`` ``-mask``). Colour
 preservation first recolours each style image to the photo's colour mean and
 covariance (:func:`coral`, pytorch-AdaIN's ``-preserve_color``).
 
-The statistics follow pytorch-AdaIN's ``calc_mean_std`` by default
+The transform itself is :func:`adain`: the diagonal of what Li et al.'s
+whitening and colouring match (:mod:`stylelab.universal.wct`). Its statistics
+follow pytorch-AdaIN's ``calc_mean_std`` in :func:`adain_transfer` by default
 (``convention="pytorch-adain"``: unbiased variances, ``eps`` added to both);
-:func:`stylelab.universal.wct.adain` documents the two conventions.
+:func:`adain` documents the two conventions.
 """
 
 from dataclasses import dataclass
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 from ..backend import get_array_module
 from ..gatys.objective import blend_weights
 from .cascade import check_style_options, labels_from_mask, resize_labels
-from .wct import EPS, adain, eig_power
+from .wct import EPS, by_region, eig_power, positions
 
 LAYER = "relu4_1"
 
@@ -36,6 +38,46 @@ class AdainResult:
 
     image: object
     features: object
+
+
+ADAIN_CONVENTIONS = ("stylelab", "pytorch-adain")
+
+
+def adain(content, style, eps=EPS, convention="stylelab"):
+    """Adaptive instance normalisation: each channel gets the style's mean and std.
+
+    The light transform: the style's per-channel statistics only, not their
+    correlations (the diagonal of what :func:`stylelab.universal.wct.wct` matches).
+
+    Parameters
+    ----------
+    content : ndarray of shape (H, W, C) or (1, H, W, C)
+    style : ndarray of shape (Hs, Ws, C) or (1, Hs, Ws, C)
+    eps : float
+        Added to the content's variance (a flat channel gives the style's mean).
+    convention : {"stylelab", "pytorch-adain"}
+        ``"pytorch-adain"``: as pytorch-AdaIN's ``calc_mean_std`` (the code the
+        released PyTorch decoder was trained with), unbiased variances
+        (``M - 1``) with `eps` added to the style's too.
+
+    Returns
+    -------
+    ndarray like `content`
+        ``(F - mean_c) / sqrt(var_c + eps) * std_s + mean_s``, variances
+        biased (over the M positions), as in Huang & Belongie's paper.
+    """
+    if convention not in ADAIN_CONVENTIONS:
+        raise ValueError(f"convention must be one of {', '.join(ADAIN_CONVENTIONS)}, "
+                         f"got {convention!r}")
+    xp = get_array_module(content)
+    dt = content.dtype.type
+    fc, fs = positions(content), positions(style)
+    ddof = 1 if convention == "pytorch-adain" else 0
+    mean_c, var_c = fc.mean(axis=0), fc.var(axis=0, ddof=ddof)
+    mean_s, var_s = fs.mean(axis=0), fs.var(axis=0, ddof=ddof)
+    std_s = xp.sqrt(var_s + dt(eps)) if ddof else xp.sqrt(var_s)
+    out = (fc - mean_c) / xp.sqrt(var_c + dt(eps)) * std_s + mean_s
+    return out.reshape(content.shape)
 
 
 def coral(source, target):
@@ -125,16 +167,10 @@ def adain_transfer(encoder, decoder, content, styles, alpha=1.0, style_weights=N
         for wk, f in zip(blend_weights(style_weights, len(styles)), fs):
             t = t + dt(wk) * adain(fc, f, eps, convention)
     else:
-        labels = xp.asarray(resize_labels(labels_from_mask(mask, len(styles)),
-                                          *fc.shape[1:3]).reshape(-1))
-        flat = fc.reshape(-1, fc.shape[-1])                  # (M, C): one row per position
-        out = xp.empty_like(flat)
-        for k, f in enumerate(fs):
-            where = xp.nonzero(labels == k)[0]
-            if where.size:
-                region = flat[where]
-                out[where] = adain(region[None, None], f, eps, convention)[0, 0]
-        t = out.reshape(fc.shape)
+        # Each region normalised by its own statistics (AdaIN's test.lua -mask).
+        labels = resize_labels(labels_from_mask(mask, len(styles)), *fc.shape[1:3])
+        t = by_region(fc, fs, xp.asarray(labels),
+                      lambda region, f: adain(region[None, None], f, eps, convention)[0, 0])
     t = dt(alpha) * t + dt(1 - alpha) * fc
     image = decoder.apply(t[0])
     return AdainResult(xp.clip(image, 0.0, 1.0), t)

@@ -1,4 +1,4 @@
-"""Whitening and colouring transforms (Li et al. 2017), and AdaIN (Huang & Belongie 2017).
+"""Whitening and colouring transforms (Li et al. 2017).
 
 Style, for Gatys et al., is a Gram matrix; a covariance matrix works as well
 (centre the features first). Li et al. take that literally: make the content's
@@ -58,7 +58,7 @@ def _convention(name):
     return CONVENTIONS[name]
 
 
-def _positions(f):
+def positions(f):
     """(N, H, W, C) or (H, W, C) -> (M, C) for a single image."""
     if f.ndim == 4:
         if f.shape[0] != 1:
@@ -84,7 +84,7 @@ def covariance(f):
     cov : ndarray of shape (C, C)
         ``F_c^T F_c / (M - 1)`` (``/ 1`` for a single position).
     """
-    fm = _positions(f)
+    fm = positions(f)
     mean = fm.mean(axis=0)
     fc = fm - mean
     return mean, fc.T @ fc / fm.dtype.type(max(fm.shape[0] - 1, 1))
@@ -122,7 +122,7 @@ def whiten(f, eps=EPS):
         kept directions.
     """
     mean, cov = covariance(f)
-    fw = (_positions(f) - mean) @ eig_power(cov, -0.5, eps)
+    fw = (positions(f) - mean) @ eig_power(cov, -0.5, eps)
     return fw.reshape(f.shape)
 
 
@@ -142,7 +142,7 @@ def color(fw, style, eps=EPS):
         ``F_w E_s D_s^(1/2) E_s^T + mean_s``.
     """
     mean_s, cov_s = covariance(style)
-    return (_positions(fw) @ eig_power(cov_s, 0.5, eps) + mean_s).reshape(fw.shape)
+    return (positions(fw) @ eig_power(cov_s, 0.5, eps) + mean_s).reshape(fw.shape)
 
 
 def colour(fw, style, eps=EPS):
@@ -200,7 +200,7 @@ def wct_mix(content, styles, weights=None, alpha=0.6, eps=EPS, convention="style
     """
     _check(content, styles, alpha)
     t, b = linear_map(content, styles, weights, alpha, eps, convention)
-    out = _positions(content) @ t
+    out = positions(content) @ t
     out += b
     return out.reshape(content.shape)
 
@@ -257,9 +257,33 @@ def wct_regions(content, styles, labels, alpha=0.6, eps=EPS, convention="stylela
     -------
     ndarray like `content`
     """
-    xp = get_array_module(content)
     _check(content, styles, alpha)
-    fm = _positions(content)
+
+    def transform(region, style):
+        t, b = linear_map(region[None], [style], None, alpha, eps, convention)
+        return region @ t + b
+    return by_region(content, styles, labels, transform)
+
+
+def by_region(features, styles, labels, transform):
+    """``transform(region, styles[k])`` on the positions labelled ``k``, for every ``k``.
+
+    Parameters
+    ----------
+    features : ndarray of shape (H, W, C) or (1, H, W, C)
+    styles : list
+        One per label (anything `transform` takes).
+    labels : integer ndarray of shape (H, W)
+        The style of each position, in ``0 .. len(styles) - 1``.
+    transform : callable
+        ``transform(region, style)`` -> ndarray like `region`, (M_k, C).
+
+    Returns
+    -------
+    ndarray like `features`
+    """
+    xp = get_array_module(features)
+    fm = positions(features)
     labels = xp.asarray(labels).reshape(-1)
     if labels.shape[0] != fm.shape[0]:
         raise ValueError(f"the mask has {labels.shape[0]} positions but the features have "
@@ -270,47 +294,5 @@ def wct_regions(content, styles, labels, alpha=0.6, eps=EPS, convention="stylela
     for k, style in enumerate(styles):
         where = xp.nonzero(labels == k)[0]
         if where.size:
-            region = fm[where]
-            t, b = linear_map(region[None], [style], None, alpha, eps, convention)
-            out[where] = region @ t + b
-    return out.reshape(content.shape)
-
-
-ADAIN_CONVENTIONS = ("stylelab", "pytorch-adain")
-
-
-def adain(content, style, eps=EPS, convention="stylelab"):
-    """Adaptive instance normalisation: each channel gets the style's mean and std.
-
-    The light transform: the style's per-channel statistics only, not their
-    correlations (the diagonal of what :func:`wct` matches).
-
-    Parameters
-    ----------
-    content : ndarray of shape (H, W, C) or (1, H, W, C)
-    style : ndarray of shape (Hs, Ws, C) or (1, Hs, Ws, C)
-    eps : float
-        Added to the content's variance (a flat channel gives the style's mean).
-    convention : {"stylelab", "pytorch-adain"}
-        ``"pytorch-adain"``: as pytorch-AdaIN's ``calc_mean_std`` (the code the
-        released PyTorch decoder was trained with), unbiased variances
-        (``M - 1``) with `eps` added to the style's too.
-
-    Returns
-    -------
-    ndarray like `content`
-        ``(F - mean_c) / sqrt(var_c + eps) * std_s + mean_s``, variances
-        biased (over the M positions), as in Huang & Belongie's paper.
-    """
-    if convention not in ADAIN_CONVENTIONS:
-        raise ValueError(f"convention must be one of {', '.join(ADAIN_CONVENTIONS)}, "
-                         f"got {convention!r}")
-    xp = get_array_module(content)
-    dt = content.dtype.type
-    fc, fs = _positions(content), _positions(style)
-    ddof = 1 if convention == "pytorch-adain" else 0
-    mean_c, var_c = fc.mean(axis=0), fc.var(axis=0, ddof=ddof)
-    mean_s, var_s = fs.mean(axis=0), fs.var(axis=0, ddof=ddof)
-    std_s = xp.sqrt(var_s + dt(eps)) if ddof else xp.sqrt(var_s)
-    out = (fc - mean_c) / xp.sqrt(var_c + dt(eps)) * std_s + mean_s
-    return out.reshape(content.shape)
+            out[where] = transform(fm[where], style)
+    return out.reshape(features.shape)
