@@ -15,15 +15,13 @@ from ..files.atomic import check_outputs
 from ..files.images import image_format, load_image, resize_image, save_image
 from ..files.released import adain_release, check_normalised, read_decoder, release_folder
 from ..files.weights import load_vgg
-from ..gatys.objective import blend_weights
 from ..files.model_file import load_task_model
 from ..nets.decoder import encoder_fingerprint
 from ..universal.adain import ADAIN_CONVENTIONS, LAYER, adain_transfer
-from ..universal.cascade import check_style_options
 from ..universal.wct import EPS
 from .argtypes import non_negative_float, positive_int
 from .common import add_what_to_paint, duration, status
-from .universal import load_mask
+from .universal import check_style_arguments, load_mask
 
 
 def add_arguments(p):
@@ -75,11 +73,7 @@ def _check_args(args):
     image_format(args.out)
     encoder, decoder = _networks(args)
     check_outputs([args.out], [args.content, *args.style, args.mask, encoder, decoder])
-    if not args.alpha <= 1:
-        raise ValueError(f"--alpha must be between 0 and 1, got {args.alpha:g}")
-    check_style_options(len(args.style), args.style_weights, args.mask is not None)
-    if args.style_weights:
-        blend_weights(args.style_weights, len(args.style), what="--style-weights")
+    check_style_arguments(args)
     return encoder, decoder
 
 

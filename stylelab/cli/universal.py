@@ -79,13 +79,18 @@ def _check_args(args):
     image_format(args.out)          # a known picture type
     check_outputs([args.out], [args.content, *args.style, args.mask, args.decoders,
                                args.weights or find_weights("vgg19")])
+    check_style_arguments(args)
+    if args.decoders and not os.path.isdir(args.decoders) and args.decoders not in RELEASES:
+        raise ValueError(f"--decoders {args.decoders}: no such folder")
+
+
+def check_style_arguments(args):
+    """Refuse --alpha above 1, and --style-weights or --mask that do not fit the style images."""
     if not args.alpha <= 1:
         raise ValueError(f"--alpha must be between 0 and 1, got {args.alpha:g}")
     check_style_options(len(args.style), args.style_weights, args.mask is not None)
     if args.style_weights:
         blend_weights(args.style_weights, len(args.style), what="--style-weights")
-    if args.decoders and not os.path.isdir(args.decoders) and args.decoders not in RELEASES:
-        raise ValueError(f"--decoders {args.decoders}: no such folder")
 
 
 def load_mask(path, shape):

@@ -18,6 +18,15 @@ from ..backend import get_array_module
 from ._checks import check_activation, check_same_dtype
 
 
+def _check_scale_and_shift(where, x, gamma, beta):
+    """Refuse a `gamma` or `beta` that is not one number per channel of `x`, or of another dtype."""
+    c = x.shape[3]
+    if gamma.shape != (c,) or beta.shape != (c,):
+        raise ValueError(f"{where}: gamma and beta must have shape ({c},) for x of shape "
+                         f"{tuple(x.shape)}, got {tuple(gamma.shape)} and {tuple(beta.shape)}")
+    check_same_dtype(where, x=x, gamma=gamma, beta=beta)
+
+
 def instance_norm_forward(x, gamma, beta, eps=1e-5, inplace=False):
     """Instance normalisation with an affine scale and shift.
 
@@ -40,12 +49,7 @@ def instance_norm_forward(x, gamma, beta, eps=1e-5, inplace=False):
         ``inv_std`` of shape (N, C).
     """
     check_activation("instance_norm", x)
-    c = x.shape[3]
-    if gamma.shape != (c,) or beta.shape != (c,):
-        raise ValueError(f"instance_norm: gamma and beta must have shape ({c},) for x of "
-                         f"shape {tuple(x.shape)}, got {tuple(gamma.shape)} and "
-                         f"{tuple(beta.shape)}")
-    check_same_dtype("instance_norm", x=x, gamma=gamma, beta=beta)
+    _check_scale_and_shift("instance_norm", x, gamma, beta)
     xp = get_array_module(x)
     n, h, w, _ = x.shape
     m = x.dtype.type(h * w)
@@ -119,11 +123,7 @@ def scale_shift_forward(x, gamma, beta, inplace=False):
     cache : (x, gamma), or None if `inplace`
     """
     check_activation("scale_shift", x)
-    c = x.shape[3]
-    if gamma.shape != (c,) or beta.shape != (c,):
-        raise ValueError(f"scale_shift: gamma and beta must have shape ({c},) for x of shape "
-                         f"{tuple(x.shape)}, got {tuple(gamma.shape)} and {tuple(beta.shape)}")
-    check_same_dtype("scale_shift", x=x, gamma=gamma, beta=beta)
+    _check_scale_and_shift("scale_shift", x, gamma, beta)
     if inplace:
         x *= gamma
         x += beta

@@ -18,8 +18,8 @@ gradient meets each tap's phase slice with ``dY`` (:func:`filter_gradient`).
 """
 
 from ...backend import get_array_module
-from .blas import gemm_accumulate, matmul
-from .shifted import gradient_rows, output_rows
+from .blas import gemm_accumulate
+from .shifted import filters_from_taps, gradient_rows, output_rows
 from .taps import conv_taps
 
 
@@ -115,14 +115,10 @@ def filter_gradient(dy, xpad, w):
     -------
     dw : ndarray of shape (F, K, K, C)
     """
-    xp = get_array_module(dy, xpad)
     f, k, _, c = w.shape
     n, hq, wq, _, _, length = _geometry(xpad.shape, k)
     rows = _phases(xpad).reshape(2, 2, n * hq * wq, c)
     dflat = gradient_rows(dy, (n, hq, wq, f), length)
-    dw = xp.empty((k, k, c, f), dtype=dy.dtype)
-    for ky in range(k):
-        for kx in range(k):
-            offset = (ky // 2) * wq + kx // 2
-            dw[ky, kx] = matmul(rows[ky % 2, kx % 2, offset:offset + length].T, dflat)
-    return xp.ascontiguousarray(dw.transpose(3, 0, 1, 2))
+    taps = [(ky, kx) for ky in range(k) for kx in range(k)]
+    return filters_from_taps([rows[ky % 2, kx % 2, (ky // 2) * wq + kx // 2:][:length]
+                              for ky, kx in taps], dflat, k)

@@ -15,8 +15,7 @@ and the filter gradient is ``dW_ky = E[ky*Wp : ky*Wp + L].T @ dY``.
 """
 
 from ...backend import get_array_module
-from .blas import matmul
-from .shifted import accumulate, destination, gradient_rows, valid_length
+from .shifted import accumulate, destination, filters_from_taps, gradient_rows, valid_length
 
 
 def row_taps(xpad, k):
@@ -75,13 +74,8 @@ def filter_gradient(xpad, dy, k):
     -------
     dw : ndarray of shape (F, K, K, C)
     """
-    xp = get_array_module(xpad, dy)
-    n, hp, wp, c = xpad.shape
-    f = dy.shape[3]
+    n, hp, wp, _ = xpad.shape
     length = valid_length(xpad.shape, k)
-    dflat = gradient_rows(dy, (n, hp, wp, f), length)
+    dflat = gradient_rows(dy, (n, hp, wp, dy.shape[3]), length)
     e = row_taps(xpad, k)
-    dw = xp.empty((k, k * c, f), dtype=dy.dtype)
-    for ky in range(k):
-        dw[ky] = matmul(e[ky * wp:ky * wp + length].T, dflat)
-    return xp.ascontiguousarray(dw.reshape(k, k, c, f).transpose(3, 0, 1, 2))
+    return filters_from_taps([e[ky * wp:ky * wp + length] for ky in range(k)], dflat, k)

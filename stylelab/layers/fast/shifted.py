@@ -178,13 +178,22 @@ def filter_gradient(xpad, dy, k):
     """
     xp = get_array_module(xpad, dy)
     n, hp, wp, c = xpad.shape
-    f = dy.shape[3]
     length = valid_length(xpad.shape, k)
-    dflat = gradient_rows(dy, (n, hp, wp, f), length)
+    dflat = gradient_rows(dy, (n, hp, wp, dy.shape[3]), length)
     rows = xp.ascontiguousarray(xpad).reshape(n * hp * wp, c)
-    dw = xp.empty((k, k, c, f), dtype=dy.dtype)
-    for ky in range(k):
-        for kx in range(k):
-            offset = ky * wp + kx
-            dw[ky, kx] = matmul(rows[offset:offset + length].T, dflat)
-    return xp.ascontiguousarray(dw.transpose(3, 0, 1, 2))
+    offsets = [ky * wp + kx for ky in range(k) for kx in range(k)]
+    return filters_from_taps([rows[o:o + length] for o in offsets], dflat, k)
+
+
+def filters_from_taps(slices, dflat, k):
+    """``dW_t = slices[t].T @ dY`` for every tap (or row of taps) t, as filters (F, K, K, C).
+
+    The filter gradient of every shifted kernel (shifted, row taps, phases): each
+    tap's slice of the input's flat rows meets the output's gradient `dflat`
+    (L, F); the K*K taps' (C, F) products -- or the K rows' (K*C, F) -- stacked
+    in (ky, kx, c) order are the filters' gradient, moved to (F, K, K, C).
+    """
+    xp = get_array_module(dflat)
+    dw = xp.stack([matmul(s.T, dflat) for s in slices])       # (T, C or K*C, F)
+    f = dflat.shape[1]
+    return xp.ascontiguousarray(dw.reshape(k, k, -1, f).transpose(3, 0, 1, 2))
