@@ -76,12 +76,13 @@ def test_fast_style_benchmark_runs_and_prints_its_table(tmp_path):
 
 
 def test_wct_benchmark_runs_and_prints_its_table(tmp_path):
-    # A smoke test at 32 px with one L-BFGS iteration a level; the figures come from a full run.
+    # A smoke test at 32 px with one L-BFGS iteration a level, every road once (each side in its
+    # own process); the figures come from a full run. --rounds: the next test.
     import json
     import subprocess
     import sys
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "wct.py"), "--size", "32",
-                          "--iterations", "1", "--repeats", "1", "--threads", "1", "--rounds", "2",
+                          "--iterations", "1", "--repeats", "1", "--threads", "1",
                           "--json", str(tmp_path / "w.json")],
                          capture_output=True, text=True, check=True)
     assert "| decoders |" in out.stdout and "| inversion, 1 L-BFGS it/level |" in out.stdout
@@ -90,8 +91,27 @@ def test_wct_benchmark_runs_and_prints_its_table(tmp_path):
     rows = json.loads((tmp_path / "w.json").read_text())["rows"]
     assert len(rows) == 3 and all(r[side]["seconds"] > 0 for r in rows for side in ("stylelab", "torch"))
     assert rows[1]["stylelab"]["evaluations"] >= 5 and rows[1]["torch"]["evaluations"] >= 5
-    assert all(len(r["rounds"]) == 2 and r["stylelab"] in [p["stylelab"] for p in r["rounds"]]
-               for r in rows)                      # two pairs each; the table's is one of them
+    assert all(len(r["rounds"]) == 1 for r in rows)
+
+
+def test_wct_benchmark_rounds_alternate_the_first_side_and_report_the_median_pair(monkeypatch):
+    # --rounds K: K pairs, the side that runs first alternating; the table's pair is the median's.
+    import argparse
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import wct as bench
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    order, stylelab_seconds = [], iter([1.0, 4.0, 3.0])     # against 2.0: 0.5x, 2.0x, 1.5x
+
+    def spawn(args, side, task, weights):
+        order.append(side)
+        return {"seconds": next(stylelab_seconds) if side == "stylelab" else 2.0}
+    monkeypatch.setattr(bench, "spawn", spawn)
+    pairs = list(bench.rounds(argparse.Namespace(rounds=3), "adain", "w.h5"))
+    assert order == ["stylelab", "torch", "torch", "stylelab", "stylelab", "torch"]
+    assert [p["stylelab"]["seconds"] / p["torch"]["seconds"] for p in pairs] == [0.5, 2.0, 1.5]
+    assert bench.median_pair(pairs) is pairs[2]
 
 
 def test_the_gpu_check_runs_the_suite_and_the_three_benchmarks_on_cupy():
@@ -104,3 +124,19 @@ def test_the_gpu_check_runs_the_suite_and_the_three_benchmarks_on_cupy():
                              capture_output=True, text=True)
         assert res.returncode == 0 and "--backend {numpy,cupy}" in res.stdout, bench
     assert "bash benchmarks/gpu_check.sh" in (ROOT / "README.md").read_text()
+
+
+def test_the_gpu_check_without_cupy_or_a_gpu_says_so_in_one_line(tmp_path):
+    try:
+        import cupy  # noqa: F401
+        import pytest
+        pytest.skip("CuPy is installed here: the check would run")
+    except ImportError:
+        pass
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}      # no nvidia-smi on this PATH
+    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
+    res = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), str(tmp_path / "o")],
+                         capture_output=True, text=True, env=env)
+    assert res.returncode == 2 and res.stdout == ""
+    assert res.stderr.strip().count("\n") == 0 and res.stderr.startswith("gpu_check: no CuPy")
+    assert not (tmp_path / "o").exists()
