@@ -256,14 +256,18 @@ class FastVGG(VGG):
         top row), so each border strip is the input gradient of a 3-pixel-wide
         slab under one row (or column) of `d`.
         """
+        xp = get_array_module(d)
         w = self.params[name][0]
         n, h, wd, _ = d.shape
         c = w.shape[3]
-        rows, cols = (n, 3, wd + 2, c), (n, h + 2, 3, c)
-        top = conv2d_input_gradient(d[:, :1], w, rows, padding=0)[:, 0]
-        bottom = conv2d_input_gradient(d[:, h - 1:], w, rows, padding=0)[:, 2]
-        left = conv2d_input_gradient(d[:, :, :1], w, cols, padding=0)[:, 1:-1, 0]
-        right = conv2d_input_gradient(d[:, :, wd - 1:], w, cols, padding=0)[:, 1:-1, 2]
+        # Top and bottom strips in one call, left and right in another (a batch of 2n):
+        # each call arranges the filters once.
+        rows = conv2d_input_gradient(xp.concatenate([d[:, :1], d[:, h - 1:]]), w,
+                                     (2 * n, 3, wd + 2, c), padding=0)
+        cols = conv2d_input_gradient(xp.concatenate([d[:, :, :1], d[:, :, wd - 1:]]), w,
+                                     (2 * n, h + 2, 3, c), padding=0)
+        top, bottom = rows[:n, 0], rows[n:, 2]
+        left, right = cols[:n, 1:-1, 0], cols[n:, 1:-1, 2]
         dz[:, 1] += top[:, 1:-1]
         dz[:, h - 2] += bottom[:, 1:-1]
         dz[:, :, 1] += left
