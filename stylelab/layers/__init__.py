@@ -14,9 +14,14 @@ One module per layer: ``conv`` (the article's loops, im2col + GEMM),
 average), ``normalization`` (instance norm; batch norm at test time),
 ``conv_transpose`` (the conv's adjoint),
 ``upsample`` (nearest x2, and the upsample-then-conv stage) and
-``residual`` (Johnson et al.'s block). The speed lives apart, in
-:mod:`stylelab.layers.fast`: kernels that compute the same numbers, each
-tested against the readable layer it stands in for.
+``residual`` (Johnson et al.'s block). These modules import nothing faster.
+
+The speed lives apart, in :mod:`stylelab.layers.fast`: the same functions
+under the same names and caches (``fast.conv2d_forward``, ...), on kernels
+that compute the same numbers, each tested against the readable layer it
+stands in for. The composite layers (residual block, transposed conv) take
+``conv=stylelab.layers.fast`` to run their convs there; the networks choose
+with their ``engine``.
 """
 
 from .activations import (relu_backward, relu_forward, relu_inplace, tanh_backward,
