@@ -369,3 +369,34 @@ def test_unknown_files_and_formats(tmp_path):
         read_network(tmp_path / "empty")
     with pytest.raises(ValueError, match="unknown format 'onnx'"):
         read_network(tmp_path / "notes.txt", "onnx")
+
+
+def test_the_network_keeps_its_own_options_and_a_published_one_its_layout(tmp_path):
+    # stylelab/nets/transform.py is the paper's network; a published network's conventions are
+    # its layout (stylelab/files/layouts.py). A model file records both in one flat dict, as before.
+    import h5py
+
+    from stylelab.files.layouts import SOURCES, PublishedLayout, transform_net
+    from stylelab.nets.transform import OWN_LAYOUT, OPTIONS, TransformNet
+    own = TransformNet("c3s1-4,d8,R8,u4,c3s1-3", seed=0)
+    assert own.layout is OWN_LAYOUT and set(own.spec) == {"arch", "in_channels", *OPTIONS}
+    assert (own.padding, own.input_pad, own.last_norm) == ("reflect", 0, False)
+    save_model(tmp_path / "own.h5", own, {"task": "style"})
+    assert load_model(tmp_path / "own.h5")[0].layout is OWN_LAYOUT
+    # A file written before the split names every option, stylelab's values included: the same net.
+    with h5py.File(tmp_path / "own.h5", "a") as f:
+        f.attrs.update(dict(padding="reflect", residual="same", input_pad=0, last_norm=False,
+                            output_scale=0.5, output_shift=0.5, channel_order="RGB",
+                            input_scale=1.0, mean=[0.0, 0.0, 0.0], std=[1.0, 1.0, 1.0]))
+    again = load_model(tmp_path / "own.h5")[0]
+    assert again.layout is OWN_LAYOUT and again.spec == own.spec
+    for source, options in SOURCES.items():
+        net = transform_net("c3s1-4,d8,R8,u4,c3s1-3", **options)
+        assert isinstance(net.layout, PublishedLayout), source
+        assert {k: net.spec[k] for k in options} == {
+            k: (tuple(v) if isinstance(v, tuple) else v) for k, v in options.items()}, source
+        save_model(tmp_path / f"{source}.h5", net, {"task": "style"})
+        assert load_model(tmp_path / f"{source}.h5")[0].spec == net.spec, source
+    with pytest.raises(TypeError, match=r"padding= is a published network's option.*"
+                                        r"stylelab.files.layouts.transform_net"):
+        TransformNet("c3s1-4,c3s1-3", padding="tf")

@@ -1,7 +1,7 @@
 """Published style networks from other frameworks, read without those frameworks, as data.
 
 Three sources, each Johnson et al.'s network with its own conventions
-(:data:`stylelab.nets.transform_options.SOURCES`):
+(:data:`stylelab.files.layouts.SOURCES`):
 
 =============  =========================================  ===================================
 format         what it is                                 read by
@@ -34,8 +34,7 @@ import re
 import numpy as np
 
 from ..backend import asarray
-from ..nets.transform import TransformNet
-from ..nets.transform_options import SOURCES
+from .layouts import SOURCES, transform_net
 from .convert import sha256_of
 from .limits import check_finite, untrusted_reader
 from .model_file import load_task_model
@@ -259,7 +258,7 @@ def _tensorflow_network(values, folder, dtype):
             params[f"{stage}.gamma{part}"], params[f"{stage}.beta{part}"] = scale, shift
             i += 1
     params = {k: asarray(np.ascontiguousarray(v), dtype=dtype) for k, v in params.items()}
-    return TransformNet(arch, params=params, **SOURCES["tensorflow"])
+    return transform_net(arch, params=params, **SOURCES["tensorflow"])
 
 
 # -- pytorch/examples' fast_neural_style -----------------------------------------
@@ -318,8 +317,8 @@ def read_pytorch_examples(path, dtype=np.float32):
             + (f"R{w['down2.w'][0]}x{blocks}," if blocks else "")
             + f"u{w['up1.w'][0]},u{w['up2.w'][0]},c{w['conv2.w'][1]}s1-{w['conv2.w'][0]}")
     try:
-        return TransformNet(arch, params={k: asarray(np.ascontiguousarray(v), dtype=dtype)
-                                          for k, v in params.items()}, **SOURCES["pytorch"])
+        return transform_net(arch, params={k: asarray(np.ascontiguousarray(v), dtype=dtype)
+                                           for k, v in params.items()}, **SOURCES["pytorch"])
     except ValueError as exc:
         raise ValueError(f"{path}: its tensors do not form pytorch/examples' TransformerNet "
                          f"({exc})") from None

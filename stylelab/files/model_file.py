@@ -4,7 +4,8 @@ Layout::
 
     /                      attrs: format = "stylelab-transform-net", version = 1,
                                   arch, in_channels (3 when absent) and the network's
-                                  options (stylelab.nets.transform_options; an absent
+                                  options (stylelab.nets.transform and its layout,
+                                  stylelab.files.layouts; an absent
                                   one takes its default: files older than it),
                                   task ("style", "super-resolution", "decoder"
                                   or "adain"),
@@ -25,8 +26,7 @@ import h5py
 import numpy as np
 
 from ..backend import asarray, to_numpy
-from ..nets.transform import TransformNet, param_shapes
-from ..nets.transform_options import DEFAULTS, settle
+from .layouts import all_option_names, transform_net, transform_param_shapes
 from .atomic import write_atomically
 from .hdf5 import open_hdf5
 from .limits import check_finite, untrusted_reader
@@ -159,14 +159,13 @@ def load_model(path, dtype=np.float32, training=False):
             raise ModelFileError(f"{path}: no /params group")
         try:
             # Options the file does not name take their defaults (files older than them).
-            options = settle({k: meta[k] for k in DEFAULTS if k in meta})
+            options = {k: meta[k] for k in all_option_names() if k in meta}
             in_channels = meta.get("in_channels", 3)
-            shapes = param_shapes(meta.get("arch"), options["upsample"], options["norm"],
-                                  in_channels, options["last_norm"])
-            network = f"{meta.get('arch')} ({options['upsample']} upsampling)"
+            shapes = transform_param_shapes(meta.get("arch"), in_channels, **options)
+            network = f"{meta.get('arch')} ({options.get('upsample', 'nearest')} upsampling)"
             params = _read_arrays(f["params"], shapes, path, "/params", dtype, network)
-            net = TransformNet(meta.get("arch"), params=params, in_channels=in_channels,
-                               **options)
+            net = transform_net(meta.get("arch"), params=params, in_channels=in_channels,
+                                **options)
         except ModelFileError:
             raise
         except (ValueError, TypeError) as exc:

@@ -30,8 +30,7 @@ the network; ``stylelab stylize --median-filter 3`` does the same.)
 import numpy as np
 
 from ..backend import asarray
-from ..nets.transform import TransformNet
-from ..nets.transform_options import SOURCES
+from .layouts import SOURCES, transform_net
 from .limits import check_finite
 from .torch7 import TorchObject, load_t7
 
@@ -258,7 +257,7 @@ def _assemble(path, tokens, params, norms, options, dtype):
     kind, eps = norms.pop()
     arch = ",".join(tokens)
     try:
-        return TransformNet(arch, params={k: asarray(v, dtype=dtype) for k, v in params.items()},
-                            norm=kind, **{**options, "norm_eps": eps})
+        return transform_net(arch, params={k: asarray(v, dtype=dtype) for k, v in params.items()},
+                             **{**options, "norm": kind, "norm_eps": eps})
     except ValueError as exc:
         raise ValueError(f"{path}: its layers do not form a transformation network ({exc})") from None

@@ -22,13 +22,17 @@ reflection (zeros would draw a dark frame). Shapes for a 256x256 input::
 pixel 2x2 and then convolves 3x3, which avoids the checkerboard artefacts of
 ``"transpose"``, the paper's fractionally strided conv (3x3, stride 1/2).
 
-Everything else a network depends on is an option
-(:mod:`stylelab.nets.transform_options`): the padding, the norm and its
-epsilon, the residual variant, how pixels go in and come out. They let the
-one network run the networks published in TensorFlow, PyTorch and Torch7
-(:mod:`stylelab.files.foreign`), and Li et al.'s decoders
-(:mod:`stylelab.nets.decoder`: ``norm="none"``, ``output="linear"``, VGG
-features in rather than RGB).
+The norm (``"instance"``; ``"affine"``, batch norm at test time as Johnson
+et al.'s Torch code has it; ``"none"``) and the output (``"tanh"``, or
+``"linear"`` for Li et al.'s decoders, :mod:`stylelab.nets.decoder`, which take
+VGG features rather than RGB) are the network's own options.
+
+The networks published in TensorFlow, PyTorch and Torch7 differ in a few
+more places -- how a conv pads, whether a residual block crops, a norm after
+the last conv, how pixels go in and come out. The network asks its
+:class:`Layout` at each of those places, and only there; this module's
+``Layout`` is stylelab's own network, and the published ones' live with
+their readers (:mod:`stylelab.files.layouts`).
 
 Parameters live in one flat dict, ``"{stage}.{name}"`` -> array, e.g.
 ``"conv1.w"`` (F, K, K, C), ``"res3.gamma1"`` (C,); a transposed conv's
@@ -42,21 +46,21 @@ import numpy as np
 
 from .. import layers
 from ..backend import array_module, get_array_module
-from ..layers import (conv_transpose2d_backward, conv_transpose2d_forward, fast, pad2d_backward,
-                      pad2d_forward, relu_backward, relu_forward, relu_inplace,
-                      residual_block_backward, residual_block_forward, same_padding,
+from ..layers import (conv_transpose2d_backward, conv_transpose2d_forward, fast, relu_backward,
+                      relu_forward, relu_inplace, residual_block_backward, residual_block_forward,
                       tanh_backward, tanh_forward, upsample2x_backward, upsample2x_forward)
 from ..layers.residual import PARAMS as RESIDUAL_PARAMS
-from ..layers.residual import SHAVE, norm_backward, norm_forward
-from . import transform_options
-from .transform_options import (from_network, from_network_backward, identity_input, to_network,
-                                to_network_backward)
+from ..layers.residual import norm_backward, norm_forward
 
 STYLE_ARCH = "c9s1-32,d64,d128,R128x5,u64,u32,c9s1-3"
 SR_ARCH = {4: "c9s1-64,R64x4,u64,u64,c9s1-3", 8: "c9s1-64,R64x4,u64,u64,u64,c9s1-3"}
-UPSAMPLING = transform_options.CHOICES["upsample"]
-NORMS = transform_options.CHOICES["norm"]
-OUTPUTS = transform_options.CHOICES["output"]
+UPSAMPLING = ("nearest", "transpose")
+NORMS = ("instance", "affine", "none")
+OUTPUTS = ("tanh", "linear")
+# The network's own options and their defaults (a model file records them).
+OPTIONS = dict(upsample="nearest", norm="instance", norm_eps=1e-5, output="tanh")
+# The last activation, then ``* scale + shift``: pixels in [0, 1].
+OUTPUT_MAPS = {"tanh": (0.5, 0.5), "linear": (1.0, 0.0)}
 
 # Where the convs come from: the readable layers (im2col), or the fast kernels
 # (the same numbers; tests/test_fast_paths.py holds one to the other).
@@ -141,9 +145,84 @@ def parse_arch(arch, in_channels=3):
     return stages
 
 
+def settle(options):
+    """The network's own options (:data:`OPTIONS`), checked, with the defaults filled in."""
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise ValueError(f"unknown transform network option {unknown[0]!r}; the options are "
+                         f"{', '.join(OPTIONS)} (a published network's others go in its layout, "
+                         f"stylelab.files.layouts)")
+    out = {**OPTIONS, **{k: v for k, v in options.items() if v is not None}}
+    for key, allowed in (("upsample", UPSAMPLING), ("norm", NORMS), ("output", OUTPUTS)):
+        if out[key] not in allowed:
+            raise ValueError(f"{key} must be one of {allowed}, got {out[key]!r}")
+    out["norm_eps"] = float(out["norm_eps"])
+    if not 0 < out["norm_eps"] < np.inf:
+        raise ValueError(f"norm_eps must be positive, got {out['norm_eps']}")
+    return out
+
+
+class Layout:
+    """stylelab's own network: every place where a published network may differ, answered.
+
+    Each conv pads by reflection (zeros would draw a dark frame), residual
+    blocks keep their size, the last conv has no norm, and pixels go in and
+    come out as RGB in [0, 1]. :mod:`stylelab.files.layouts` overrides these
+    methods for the networks published in TensorFlow, PyTorch and Torch7.
+    """
+
+    options = {}               # what a model file records beyond the network's own options
+    padding, residual, input_pad, last_norm = "reflect", "same", 0, False
+
+    def to_network(self, x):
+        """RGB in [0, 1] (or a decoder's features) -> the first conv's input: ``(h, cache)``."""
+        return x, None
+
+    def to_network_backward(self, d, cache):
+        return d
+
+    def from_network(self, y, inplace=False):
+        """The output map's result -> RGB in [0, 1]."""
+        return y
+
+    def from_network_backward(self, d):
+        return d
+
+    def output_map(self, output):
+        """``(scale, shift)`` after the last activation."""
+        return OUTPUT_MAPS[output]
+
+    def conv_padding(self, stage, shape):
+        """The padding arguments of a conv stage whose input has `shape`."""
+        return dict(padding="same", pad_mode="reflect")
+
+    def transpose_padding(self, shape):
+        """``(pads, output_padding)`` of a 3x3 stride-2 transposed conv to twice the size."""
+        return 1, 1
+
+    def residual_padding(self):
+        """The residual blocks' ``padding`` (:func:`stylelab.layers.residual_block_forward`)."""
+        return "reflect"
+
+    def input_side(self, side):
+        """The first conv's input side for an image side (None: too small)."""
+        return side
+
+    def conv_side(self, stage, side):
+        """A conv stage's output side (None: too small; reflection needs more than its pad)."""
+        pad = stage.kernel // 2
+        return None if side <= pad else (side + 2 * pad - stage.kernel) // stage.stride + 1
+
+    def residual_side(self, side):
+        return None if side <= 1 else side
+
+
+OWN_LAYOUT = Layout()
+
+
 def param_shapes(arch, upsample="nearest", norm="instance", in_channels=3, last_norm=False):
     """{param name: shape} for an architecture, in the network's order."""
-    transform_options.settle(dict(upsample=upsample, norm=norm))
+    settle(dict(upsample=upsample, norm=norm))
     shapes = {}
     for stage in parse_arch(arch, in_channels):
         if stage.kind == "res" and norm == "none":
@@ -195,44 +274,26 @@ def _sub(params, prefix):
     return {k[len(prefix) + 1:]: v for k, v in params.items() if k.startswith(prefix + ".")}
 
 
-def _conv_padding(stage, shape, padding):
-    """A conv stage's padding arguments under the network's `padding` convention."""
-    if padding == "tf":
-        top, bottom = same_padding(shape[1], stage.kernel, stage.stride, "tf")
-        left, right = same_padding(shape[2], stage.kernel, stage.stride, "tf")
-        return dict(padding=(top, bottom, left, right))
-    return dict(padding="same", pad_mode=padding)
-
-
-def _transpose_padding(shape, padding):
-    """``(pads, output_padding)`` of a 3x3 stride-2 transposed conv to twice the size."""
-    if padding == "tf":      # the adjoint of TensorFlow's SAME conv from 2H to H
-        top, bottom = same_padding(2 * shape[1], 3, 2, "tf")
-        left, right = same_padding(2 * shape[2], 3, 2, "tf")
-        return (top, bottom, left, right), top + bottom - 1
-    return 1, 1              # PyTorch's and Torch7's: padding 1, output padding 1
-
-
-def _stage_forward(stage, h, params, opts, keep_cache=True, ops=layers):
+def _stage_forward(stage, h, params, opts, keep_cache=True, ops=layers, layout=OWN_LAYOUT):
     """One stage (not a residual block): its conv, then [norm +] ReLU, or the output map.
 
     `opts` holds the network's options; `ops`, where the conv layers come from
-    (a value of :data:`ENGINES`). Without a cache (inference) the norm, ReLU
-    and tanh work in place.
+    (a value of :data:`ENGINES`); `layout`, how it pads and maps its output.
+    Without a cache (inference) the norm, ReLU and tanh work in place.
     """
     caches = {"ops": ops}
     if stage.kind == "up" and opts["upsample"] == "transpose":
-        pads, extra = _transpose_padding(h.shape, opts["padding"])
+        pads, extra = layout.transpose_padding(h.shape)
         h, caches["convT"] = conv_transpose2d_forward(h, params["w"], params["b"], 2, pads, extra,
                                                       conv=ops)
-    elif stage.kind == "up" and opts["padding"] == "reflect":
+    elif stage.kind == "up" and layout.padding == "reflect":
         # upsample2x then a 3x3 conv (reflect); the fast engine computes it small
         h, caches["upconv"] = ops.upsample_conv_forward(h, params["w"], params["b"])
     else:
         if stage.kind == "up":                  # nearest x2, then a zero- or TF-padded conv
             h, caches["up"] = upsample2x_forward(h)
         h, caches["conv"] = ops.conv2d_forward(h, params["w"], params["b"], stride=stage.stride,
-                                               **_conv_padding(stage, h.shape, opts["padding"]))
+                                               **layout.conv_padding(stage, h.shape))
     if "gamma" in params:
         h, caches["norm"] = norm_forward(opts["norm"], h, params["gamma"], params["beta"],
                                          opts["norm_eps"], inplace=not keep_cache)
@@ -241,15 +302,15 @@ def _stage_forward(stage, h, params, opts, keep_cache=True, ops=layers):
             return relu_inplace(h), None
         h, caches["relu"] = relu_forward(h)
         return h, caches
-    # The last stage: the output map, act(h) * output_scale + output_shift.
-    scale, shift = h.dtype.type(opts["output_scale"]), h.dtype.type(opts["output_shift"])
+    # The last stage: the output map, act(h) * scale + shift (the layout says which).
+    scale, shift = (h.dtype.type(v) for v in layout.output_map(opts["output"]))
     if not keep_cache:
         if opts["output"] == "tanh":
             h = get_array_module(h).tanh(h, out=h)
         h *= scale
         h += shift
         return h, None
-    caches["output"] = opts["output"]
+    caches["output"] = opts["output"], scale
     if opts["output"] == "tanh":
         h, caches["tanh"] = tanh_forward(h)
     return h * scale + shift, caches
@@ -258,7 +319,7 @@ def _stage_forward(stage, h, params, opts, keep_cache=True, ops=layers):
 def _stage_backward(grad, caches, opts, input_grad=True):
     grads, ops = {}, caches["ops"]
     if "output" in caches:                             # the last stage: the output map
-        grad = grad * grad.dtype.type(opts["output_scale"])
+        grad = grad * caches["output"][1]
         if "tanh" in caches:
             grad = tanh_backward(grad, caches["tanh"])
     if "relu" in caches:
@@ -279,7 +340,8 @@ def _stage_backward(grad, caches, opts, input_grad=True):
     return grad, grads
 
 
-def transform_forward(x, params, arch=STYLE_ARCH, options=None, keep_cache=True, engine="fast"):
+def transform_forward(x, params, arch=STYLE_ARCH, options=None, keep_cache=True, engine="fast",
+                      layout=None):
     """Run the transformation network.
 
     Parameters
@@ -292,7 +354,7 @@ def transform_forward(x, params, arch=STYLE_ARCH, options=None, keep_cache=True,
         As :func:`init_params` makes them.
     arch : str
     options : dict, optional
-        :mod:`stylelab.nets.transform_options` (defaults: stylelab's network).
+        The network's own options (:data:`OPTIONS`; defaults: stylelab's network).
     keep_cache : bool
         False for inference: each layer's cache is let go as soon as it is
         made (a 1024 px image's caches would take gigabytes).
@@ -300,59 +362,53 @@ def transform_forward(x, params, arch=STYLE_ARCH, options=None, keep_cache=True,
         Which layers compute the convs: :mod:`stylelab.layers.fast` (the
         default), or the readable im2col layers of :mod:`stylelab.layers`. The
         same numbers; the backward pass runs the forward's.
+    layout : Layout, optional
+        Where a published network differs from stylelab's (:class:`Layout`).
 
     Returns
     -------
     y : ndarray of shape (N, H', W', 3)
         RGB in [0, 1] for the tanh outputs; ``H' = H * 2**ups / 2**downs``
         for sizes that divide.
-    cache : what :func:`transform_backward` needs: ``[(stage, cache), ...]``
+    cache : what :func:`transform_backward` needs: ``[(stage, cache), ...]``, after
+        an ``"input"`` entry where the layout's input map keeps one (an input pad)
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {tuple(ENGINES)}, got {engine!r}")
-    ops = ENGINES[engine]
-    opts = transform_options.settle(options or {})
+    ops, layout = ENGINES[engine], layout or OWN_LAYOUT
+    opts = settle(options or {})
     stages = parse_arch(arch, x.shape[-1])
     missing = [k for k in param_shapes(arch, opts["upsample"], opts["norm"], x.shape[-1],
-                                       opts["last_norm"]) if k not in params]
+                                       layout.last_norm) if k not in params]
     if missing:
         raise ValueError(f"transform network: params lack {missing[0]!r} "
                          f"(architecture {arch}, upsample {opts['upsample']})")
-    convention = x.shape[-1] == 3 and not identity_input(opts)
-    h, caches = (to_network(x, opts) if convention else x), []
-    if opts["input_pad"]:
-        h, pad_cache = pad2d_forward(h, opts["input_pad"], "reflect")
-        caches.append((Stage("input", "input", h.shape[-1], h.shape[-1]), pad_cache))
+    h, pre_cache = layout.to_network(x)
+    caches = [] if pre_cache is None else [(Stage("input", "input", x.shape[-1], h.shape[-1]),
+                                            pre_cache)]
     for stage in stages:
         stage_params = _sub(params, stage.name)
         if stage.kind == "res":
-            h, cache = residual_block_forward(h, stage_params, keep_cache, _residual_padding(opts),
-                                              opts["norm"], opts["norm_eps"], conv=ops)
+            h, cache = residual_block_forward(h, stage_params, keep_cache,
+                                              layout.residual_padding(), opts["norm"],
+                                              opts["norm_eps"], conv=ops)
         else:
-            h, cache = _stage_forward(stage, h, stage_params, opts, keep_cache, ops)
+            h, cache = _stage_forward(stage, h, stage_params, opts, keep_cache, ops, layout)
         if keep_cache:
             caches.append((stage, cache))
         del cache
-    if convention:
-        h = from_network(h, opts, inplace=not keep_cache)
+    h = layout.from_network(h, inplace=not keep_cache)
     return h, (caches if keep_cache else None)
 
 
-def _residual_padding(opts):
-    if opts["residual"] == "valid":
-        return "valid"
-    # 3x3 stride 1: TensorFlow's SAME is 1 a side, zeros
-    return "zeros" if opts["padding"] == "tf" else opts["padding"]
-
-
-def transform_backward(dy, cache, options=None, input_grad=True):
+def transform_backward(dy, cache, options=None, input_grad=True, layout=None):
     """Gradients of :func:`transform_forward`.
 
     Parameters
     ----------
     dy : ndarray like the output
     cache : from :func:`transform_forward`
-    options : dict, optional
+    options, layout : optional
         The forward pass's.
     input_grad : bool
         False skips the gradient to the input images (training needs only
@@ -363,10 +419,9 @@ def transform_backward(dy, cache, options=None, input_grad=True):
     dx : ndarray like the input, or None
     grads : dict, the keys of ``params``
     """
-    opts = transform_options.settle(options or {})
-    first = 1 if cache[0][0].kind == "input" else 0      # the first stage after the input pad
-    convention = cache[first][0].c_in == 3 and not identity_input(opts)
-    grads, grad = {}, (from_network_backward(dy, opts) if convention else dy)
+    opts, layout = settle(options or {}), layout or OWN_LAYOUT
+    first = 1 if cache[0][0].kind == "input" else 0     # the layout's input map's entry
+    grads, grad = {}, layout.from_network_backward(dy)
     for i in reversed(range(first, len(cache))):
         stage, stage_cache = cache[i]
         if stage.kind == "res":
@@ -376,9 +431,7 @@ def transform_backward(dy, cache, options=None, input_grad=True):
         grads.update({f"{stage.name}.{k}": v for k, v in stage_grads.items()})
     if not input_grad:
         return None, grads
-    if first:
-        grad = pad2d_backward(grad, cache[0][1])
-    return (to_network_backward(grad, opts) if convention else grad), grads
+    return layout.to_network_backward(grad, cache[0][1] if first else None), grads
 
 
 class TransformNet:
@@ -397,33 +450,41 @@ class TransformNet:
     in_channels : int
     engine : {"fast", "readable"}
         Which layers compute the convs (:func:`transform_forward`).
-    **options
-        The other options of :mod:`stylelab.nets.transform_options`.
+    norm_eps : float
+        The instance norm's epsilon.
+    layout : Layout, optional
+        Where a published network differs from stylelab's own
+        (:mod:`stylelab.files.layouts`); None: stylelab's own.
 
     Attributes
     ----------
     arch : str
     options : dict
-        Every option, defaults filled in; each is an attribute too
-        (``net.upsample``, ``net.norm``, ...).
+        The network's own options, defaults filled in; each is an attribute
+        too (``net.upsample``, ``net.norm``, ...), as are the layout's
+        (``net.padding``, ``net.input_pad``, ...).
     in_channels : int
     params : dict name -> ndarray
     """
 
     def __init__(self, arch=STYLE_ARCH, upsample="nearest", params=None, seed=0,
                  dtype=np.float32, norm="instance", output="tanh", in_channels=3, engine="fast",
-                 **options):
+                 norm_eps=None, layout=None, **published):
+        if published:
+            name = sorted(published)[0]
+            raise TypeError(f"{name}= is a published network's option, part of its layout: build "
+                            f"it with stylelab.files.layouts.transform_net(arch, {name}=...)")
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {tuple(ENGINES)}, got {engine!r}")
-        self.engine = engine
-        self.options = transform_options.settle(dict(upsample=upsample, norm=norm,
-                                                     output=output, **options))
+        self.engine, self.layout = engine, layout or OWN_LAYOUT
+        self.options = settle(dict(upsample=upsample, norm=norm, output=output,
+                                   norm_eps=norm_eps))
         self.arch, self.in_channels = arch, int(in_channels)
         self.stages = parse_arch(arch, in_channels)
-        opts = self.options
-        shapes = param_shapes(arch, opts["upsample"], opts["norm"], in_channels, opts["last_norm"])
+        opts, last_norm = self.options, self.layout.last_norm
+        shapes = param_shapes(arch, opts["upsample"], opts["norm"], in_channels, last_norm)
         self.params = (init_params(arch, opts["upsample"], seed, dtype, opts["norm"], in_channels,
-                                   opts["last_norm"]) if params is None else params)
+                                   last_norm) if params is None else params)
         for name, shape in shapes.items():
             got = self.params.get(name)
             if got is None or tuple(got.shape) != shape:
@@ -438,12 +499,17 @@ class TransformNet:
         options = self.__dict__.get("options", {})
         if name in options:
             return options[name]
+        layout = self.__dict__.get("layout")
+        if layout is not None and not name.startswith("_") and hasattr(layout, name) \
+                and not callable(getattr(layout, name)):
+            return getattr(layout, name)
         raise AttributeError(f"TransformNet has no attribute {name!r}")
 
     @property
     def spec(self):
         """What defines the network besides its parameters (a model file stores it)."""
-        return {"arch": self.arch, "in_channels": self.in_channels, **self.options}
+        return {"arch": self.arch, "in_channels": self.in_channels, **self.options,
+                **self.layout.options}
 
     @property
     def dtype(self):
@@ -477,33 +543,24 @@ class TransformNet:
 
     def _output_side(self, side):
         """The output's side for an input side, or None if some layer cannot take it."""
-        opts = self.options
-        if opts["input_pad"]:
-            if side <= opts["input_pad"]:
-                return None
-            side += 2 * opts["input_pad"]
+        side = self.layout.input_side(side)
         for stage in self.stages:
+            if side is None:
+                return None
             if stage.kind == "up":
                 side *= 2
-                continue
-            if stage.kind == "res":
-                side -= 2 * SHAVE if opts["residual"] == "valid" else 0
-                if side < 1 or (opts["residual"] != "valid" and opts["padding"] == "reflect"
-                                 and side <= 1):
-                    return None
-                continue
-            pad = stage.kernel // 2
-            if opts["padding"] == "reflect" and side <= pad:
-                return None
-            side = -(-side // stage.stride) if opts["padding"] == "tf" else \
-                (side + 2 * pad - stage.kernel) // stage.stride + 1
-            if side < 1:
+            elif stage.kind == "res":
+                side = self.layout.residual_side(side)
+            else:
+                side = self.layout.conv_side(stage, side)
+            if side is not None and side < 1:
                 return None
         return side
 
     def forward(self, x, keep_cache=True):
         """``y, cache`` for a batch (N, H, W, in_channels); see :func:`transform_forward`."""
-        return transform_forward(x, self.params, self.arch, self.options, keep_cache, self.engine)
+        return transform_forward(x, self.params, self.arch, self.options, keep_cache, self.engine,
+                                 self.layout)
 
     def apply(self, img):
         """One image of any size through the network, for inference.
@@ -535,4 +592,4 @@ class TransformNet:
 
     def backward(self, dy, cache, input_grad=True):
         """``dx, grads``; see :func:`transform_backward`."""
-        return transform_backward(dy, cache, self.options, input_grad)
+        return transform_backward(dy, cache, self.options, input_grad, self.layout)
