@@ -94,12 +94,11 @@ class PublishedLayout(Layout):
     """
 
     def __init__(self, options, output="tanh"):
-        self.settled = settle_layout(options, output)
-        self.output = output
-        for key, value in self.settled.items():
-            setattr(self, key, value)
         # What a model file records: every option, as the file format always has.
-        self.options = dict(self.settled)
+        self.options = settle_layout(options, output)
+        self.output = output
+        for key, value in self.options.items():
+            setattr(self, key, value)
         self.pixels = not (self.channel_order == "RGB" and self.input_scale == 1.0
                            and self.mean == (0.0, 0.0, 0.0) and self.std == (1.0, 1.0, 1.0))
 
@@ -204,7 +203,7 @@ def _split(options):
     own = settle({k: v for k, v in options.items() if k in OPTIONS})
     layout = PublishedLayout({k: v for k, v in options.items() if k not in OPTIONS},
                              own["output"])
-    if layout.settled == settle_layout({}, own["output"]):
+    if layout.options == settle_layout({}, own["output"]):
         layout = None
     return own, layout
 
