@@ -33,13 +33,14 @@ from ..backend import get_array_module
 from ..layers import pad2d_backward, pad2d_forward, same_padding
 from ..layers.residual import SHAVE
 from ..nets.transform import OPTIONS, OUTPUT_MAPS, Layout, TransformNet, param_shapes, settle
+from .vgg_h5 import CAFFE
 
 CHOICES = {"padding": ("reflect", "zeros", "tf"), "residual": ("same", "valid"),
            "channel_order": ("RGB", "BGR")}
 DEFAULTS = dict(padding="reflect", residual="same", input_pad=0, last_norm=False,
                 output_scale=None, output_shift=None, channel_order="RGB", input_scale=1.0,
                 mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
-VGG_MEAN_BGR = (103.939, 116.779, 123.68)
+VGG_MEAN_BGR = tuple(CAFFE["mean"])       # Johnson's Torch7 networks take VGG's (Caffe's) input
 
 # The networks each source published: their own options and their layouts (docs/johnson.md).
 SOURCES = {

@@ -33,13 +33,11 @@ from ..backend import asarray
 from .layouts import SOURCES, transform_net
 from .limits import check_finite
 from .torch7 import TorchObject, load_t7
+from .vgg_h5 import CAFFE, TORCHVISION
 
-PREPROCESSING = {
-    "vgg": dict(channel_order="BGR", input_scale=255.0, mean=(103.939, 116.779, 123.68),
-                std=(1.0, 1.0, 1.0)),
-    "resnet": dict(channel_order="RGB", input_scale=1.0, mean=(0.485, 0.456, 0.406),
-                   std=(0.229, 0.224, 0.225)),
-}
+# fast-neural-style's -preprocessing: its VGG's convention (Caffe's) or torchvision's ResNet's,
+# which is torchvision's VGG convention too.
+PREPROCESSING = {"vgg": CAFFE, "resnet": TORCHVISION}
 NORMS = {"nn.InstanceNormalization": "instance", "nn.SpatialBatchNormalization": "affine"}
 
 
