@@ -1,9 +1,7 @@
 """Caffe's ``.caffemodel`` VGG files, read from protobuf's wire format without Caffe.
 
-A ``.caffemodel`` is one protobuf message, ``NetParameter``, written as a run
-of fields, each a key (a varint: ``field number << 3 | wire type``) and a
-value: a varint (wire type 0), 8 bytes (1), a length and that many bytes
-(2: strings, nested messages, packed arrays) or 4 bytes (5). The fields read
+A ``.caffemodel`` is one protobuf message, ``NetParameter``
+(:mod:`stylelab.files.protobuf` reads the wire format). The fields read
 here, from Caffe's ``caffe.proto``::
 
     NetParameter      1 name (string)   2 layers (V1LayerParameter, files of 2014)
@@ -30,82 +28,9 @@ import os
 import numpy as np
 
 from .limits import untrusted_reader
+from .protobuf import fields, packed, packed_varints, string
 
 V1_CONVOLUTION = 4
-
-
-def _varint(buf, pos, end, path):
-    """A protobuf varint at `pos`: (value, next position)."""
-    value = shift = 0
-    while True:
-        if pos >= end or shift > 63:
-            raise ValueError(f"{path}: a varint runs past its message (truncated or not a "
-                             f".caffemodel)")
-        byte = buf[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos
-        shift += 7
-
-
-def fields(buf, start, end, path):
-    """Yield ``(field number, wire type, value)`` of the message in ``buf[start:end]``.
-
-    A length-delimited value is given as its ``(start, end)`` in `buf`, checked
-    to lie inside the message; others as their integer (fixed sizes unpacked).
-    """
-    pos = start
-    while pos < end:
-        key, pos = _varint(buf, pos, end, path)
-        number, wire = key >> 3, key & 7
-        if number == 0:
-            raise ValueError(f"{path}: field number 0 at byte {pos}; not a protobuf message")
-        if wire == 0:
-            value, pos = _varint(buf, pos, end, path)
-        elif wire in (1, 5):
-            size = 8 if wire == 1 else 4
-            if pos + size > end:
-                raise ValueError(f"{path}: a fixed-size field runs past its message")
-            value = int.from_bytes(buf[pos:pos + size], "little")
-            pos += size
-        elif wire == 2:
-            length, pos = _varint(buf, pos, end, path)
-            if length > end - pos:
-                raise ValueError(f"{path}: a field declares {length} bytes but its message "
-                                 f"has {end - pos} left (truncated or corrupt)")
-            value = (pos, pos + length)
-            pos += length
-        else:
-            raise ValueError(f"{path}: wire type {wire} (field {number}) is not one a "
-                             f".caffemodel uses")
-        yield number, wire, value
-
-
-def _string(buf, span, path, what):
-    if not isinstance(span, tuple):
-        raise ValueError(f"{path}: {what} is not a string field")
-    return bytes(buf[span[0]:span[1]]).decode("utf-8", "replace")
-
-
-def _packed(buf, span, dtype, path, what):
-    if not isinstance(span, tuple):
-        raise ValueError(f"{path}: {what} is not stored packed (as Caffe stores it)")
-    size = np.dtype(dtype).itemsize
-    if (span[1] - span[0]) % size:
-        raise ValueError(f"{path}: {what} holds {span[1] - span[0]} bytes, not a whole number "
-                         f"of values")
-    return np.frombuffer(buf[span[0]:span[1]], dtype=dtype)
-
-
-def _packed_varints(buf, span, path):
-    if not isinstance(span, tuple):
-        return [span]                       # one dim written unpacked
-    values, pos = [], span[0]
-    while pos < span[1]:
-        v, pos = _varint(buf, pos, span[1], path)
-        values.append(v)
-    return values
 
 
 def read_blob(buf, span, path, what):
@@ -116,13 +41,13 @@ def read_blob(buf, span, path, what):
             dims = []
             for n, _, v in fields(buf, *value, path):
                 if n == 1:
-                    dims += _packed_varints(buf, v, path)
+                    dims += packed_varints(buf, v, path)
         elif number in (1, 2, 3, 4) and isinstance(value, int):
             legacy[number] = value
         elif number == 5:
-            data = _packed(buf, value, "<f4", path, f"{what}'s data")
+            data = packed(buf, value, "<f4", path, f"{what}'s data")
         elif number == 8 and data is None:
-            data = _packed(buf, value, "<f8", path, f"{what}'s data")
+            data = packed(buf, value, "<f8", path, f"{what}'s data")
     if dims is None:
         dims = [legacy.get(i, 0) for i in (1, 2, 3, 4)]
     if data is None:
@@ -139,9 +64,9 @@ def _layer(buf, span, path, v1):
     name, kind, blobs = "?", None, []
     for number, _, value in fields(buf, *span, path):
         if number == name_field:
-            name = _string(buf, value, path, "a layer name")
+            name = string(buf, value, path, "a layer name")
         elif number == type_field:
-            kind = value if v1 else _string(buf, value, path, "a layer type")
+            kind = value if v1 else string(buf, value, path, "a layer type")
         elif number == blob_field:
             blobs.append(value)
     is_conv = kind == V1_CONVOLUTION if v1 else kind == "Convolution"
@@ -165,7 +90,7 @@ def read_caffemodel(path):
         net_name, convs = "", []
         for number, _, value in fields(buf, 0, size, path):
             if number == 1:
-                net_name = _string(buf, value, path, "the net's name")
+                net_name = string(buf, value, path, "the net's name")
             elif number in (2, 100):
                 if not isinstance(value, tuple):
                     raise ValueError(f"{path}: a layer is not a message")
