@@ -5,27 +5,33 @@ import argparse
 from ..files.convert import convert_vgg
 from ..files.download import URLS, download_vgg
 from ..files.vgg_h5 import FAMILIES
+from ..files.weights import load_vgg
 from .common import INPUT_ERRORS, HelpFormatter, error_line
 
 
 def add_convert_arguments(parser):
     parser.add_argument("src", help="a .pth (torchvision's or neural-style-pt's), .caffemodel, "
-                        "Torch7 .t7 (normalised VGG-19), Keras .h5 or MatConvNet .mat")
+                        ".onnx, Torch7 .t7 (normalised VGG-19), Keras .h5 or MatConvNet .mat")
     parser.add_argument("dst", help="output .h5 in stylelab's layout")
     parser.add_argument("--half", action="store_true", help="store float16")
     parser.add_argument("--upto", metavar="LAYER",
                         help="drop the layers after this one, e.g. relu5_1")
     parser.add_argument("--convention", choices=FAMILIES,
                         help="whose VGG the file holds, where the file cannot say: a .pth of "
-                        "Caffe's weights (neural-style-pt) or torchvision's, or a .caffemodel of "
-                        "the normalised VGG (default: told from the file; a .pth whose digest is "
-                        "not a published one is refused without it)")
+                        "Caffe's weights (neural-style-pt) or torchvision's, an .onnx, or a "
+                        ".caffemodel of the normalised VGG (default: told from the file; a .pth "
+                        "or .onnx whose digest is not a known one is refused without it)")
 
 
 def run_convert(args):
-    arch = convert_vgg(args.src, args.dst, half=args.half, upto=args.upto,
-                       convention=args.convention)
-    print(f"{args.dst}: {arch} converted from {args.src}")
+    convert_vgg(args.src, args.dst, half=args.half, upto=args.upto, convention=args.convention)
+    # What was found, as the written file says it (the same reader every command uses).
+    vgg = load_vgg(args.dst, engine="readable")
+    c = vgg.convention
+    mean = ", ".join(f"{m:g}" for m in c["mean"])
+    print(f"{args.dst}: {vgg.arch}, {len(vgg.params)} conv layers ({vgg.names[0]} to "
+          f"{vgg.names[-1]}), {vgg.family} convention ({c['channel_order']}, x{c['input_scale']:g}, "
+          f"mean {mean}), from {args.src}")
 
 
 def run_download(args):
@@ -37,7 +43,7 @@ def add_arguments(p):
     """``weights convert`` and ``weights download``, as subcommands of `p`."""
     sub = p.add_subparsers(dest="weights_command", required=True)
     c = sub.add_parser("convert", formatter_class=HelpFormatter, help="convert a VGG file "
-                       "(.pth, .caffemodel, .t7, Keras .h5, MatConvNet .mat) to stylelab's "
+                       "(.pth, .caffemodel, .onnx, .t7, Keras .h5, MatConvNet .mat) to stylelab's "
                        "HDF5 layout")
     add_convert_arguments(c)
     c.set_defaults(run=run_convert)

@@ -14,6 +14,8 @@ Caffe .caffemodel   (F, C, H, W)   BGR    255    103.939, 116.779, 123.68  1, 1,
                                                                                        normalised
 Torch7 .t7          (F, C, H, W)   RGB    1      0 (a 1x1 conv first)      1, 1, 1     normalised
 Keras .h5           (H, W, C, F)   BGR    255    103.939, 116.779, 123.68  1, 1, 1     caffe
+ONNX .onnx          (F, C, H, W)   as --convention (or known by its digest)        caffe or
+                                                                                       torchvision
 MatConvNet .mat     (W, H, C, F)   RGB    255    the file's averageImage   1, 1, 1     caffe
 ==================  =============  =====  =====  ========================  ==========  =========
 
@@ -21,7 +23,9 @@ A ``.pth`` of torchvision's VGG and one of neural-style-pt's (Caffe's
 weights under torchvision's key names) look alike; they are told apart by
 the first 8 hex digits of the file's SHA-256, which torch.hub puts in the
 published names (``vgg19-dcbb9e9d.pth``, ``vgg19-d01eb7cb.pth``). Any other
-``.pth`` needs ``convention=`` said: the converter does not guess. A
+``.pth`` needs ``convention=`` said: the converter does not guess. Nor does
+an ONNX file say how its VGG wants its pixels: the same rule holds
+(:data:`stylelab.files.onnx_nets.KNOWN_ONNX`). A
 ``.caffemodel`` is Caffe's VGG unless its net is named "normalised" or
 ``convention="normalised"`` says so (bethgelab's ``vgg_normalised``).
 
@@ -45,6 +49,7 @@ from .atomic import check_outputs
 from .hdf5 import open_hdf5
 from .limits import check_finite, untrusted_reader
 from .caffe import read_caffemodel
+from .onnx_nets import onnx_vgg_family, read_onnx_vgg
 from .pth import load_pth, sequential_convs
 from .torch7 import T7_MAGIC
 from .torch7_vgg import IDENTITY, read_torch7_vgg
@@ -89,8 +94,10 @@ def sniff(path):
         return "torch7"
     if path.lower().endswith(".caffemodel"):        # protobuf has no magic bytes
         return "caffe"
+    if path.lower().endswith(".onnx"):
+        return "onnx"
     raise ValueError(f"{path}: not a VGG weight file this converter knows (a .pth, "
-                     f".caffemodel, Torch7 .t7, Keras .h5 or MatConvNet .mat)")
+                     f".caffemodel, .onnx, Torch7 .t7, Keras .h5 or MatConvNet .mat)")
 
 
 @untrusted_reader("torchvision checkpoint")
@@ -288,7 +295,7 @@ def check_mat_sizes(path, max_expansion=64):
 
 
 READERS = {"pth": read_torchvision, "keras": read_keras, "matconvnet": read_matconvnet,
-           "caffe": read_caffe, "torch7": read_torch7}
+           "caffe": read_caffe, "torch7": read_torch7, "onnx": read_onnx_vgg}
 
 
 def sha256_of(path):
@@ -325,6 +332,8 @@ def read_vgg_any(src, convention=None, source_name=None, sha256=None):
                          f"--convention")
     elif kind == "pth":
         family = found["family"]
+    elif kind == "onnx":
+        family = onnx_vgg_family(name, arch, convention, sha256)
     elif convention is not None and kind == "caffe":
         family = convention
     else:

@@ -1,6 +1,6 @@
 """Published style networks from other frameworks, read without those frameworks, as data.
 
-Three sources, each Johnson et al.'s network with its own conventions
+Four sources, each Johnson et al.'s network with its own conventions
 (:data:`stylelab.files.layouts.SOURCES`):
 
 =============  =========================================  ===================================
@@ -13,6 +13,8 @@ deeplearnjs    a folder: ``manifest.json`` + one raw       :func:`read_deeplearn
                them
 pytorch        a ``.pth`` / ``.model`` state dict of       :func:`read_pytorch_examples`
                pytorch/examples' ``TransformerNet``
+onnx           the same network in an ``.onnx`` file       :func:`stylelab.files.onnx_nets.read_onnx_transformer`
+               (the ONNX model zoo's fast_neural_style)
 torch7         a ``.t7`` checkpoint of                     :func:`stylelab.files.torch7_models.read_johnson_t7`
                jcjohnson/fast-neural-style
 stylelab       stylelab's own model file (``.h5``)         :func:`stylelab.files.model_file.load_model`
@@ -38,11 +40,12 @@ from .layouts import SOURCES, transform_net
 from .convert import sha256_of
 from .limits import check_finite, untrusted_reader
 from .model_file import load_task_model
+from .onnx_nets import read_onnx_transformer
 from .pth import load_pth
 from .torch7 import T7_MAGIC
 from .torch7_models import read_johnson_t7
 
-FORMATS = ("deeplearnjs", "pytorch", "torch7", "stylelab")
+FORMATS = ("deeplearnjs", "pytorch", "torch7", "onnx", "stylelab")
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 MANIFEST = "manifest.json"
 MAX_MANIFEST_BYTES = 1 << 20
@@ -70,6 +73,8 @@ def sniff(path):
         return "pytorch"
     if head[:4] in T7_MAGIC:
         return "torch7"
+    if path.lower().endswith(".onnx"):             # protobuf has no magic bytes
+        return "onnx"
     expected = {".h5": "an HDF5 file (a stylelab model is one; make one with `stylelab train` "
                        "or `stylelab models convert`)",
                 ".pth": "a PyTorch checkpoint", ".model": "a PyTorch checkpoint",
@@ -77,7 +82,7 @@ def sniff(path):
     if expected:
         raise ValueError(f"{path} is not {expected}")
     raise ValueError(f"{path}: not a network this reader knows (a deeplearn.js folder, a "
-                     f"pytorch/examples .pth, a Torch7 .t7 or a stylelab .h5)")
+                     f"pytorch/examples .pth or .onnx, a Torch7 .t7 or a stylelab .h5)")
 
 
 @untrusted_reader("style network file")
@@ -111,6 +116,9 @@ def read_network(path, fmt=None, dtype=np.float32):
     elif fmt == "pytorch":
         net, extra = read_pytorch_examples(path, dtype), {}
         digest = sha256_of(path)
+    elif fmt == "onnx":
+        net, found = read_onnx_transformer(path, dtype)
+        extra, digest = {"found": found}, sha256_of(path)
     else:
         net, extra = read_johnson_t7(path, dtype)
         digest = sha256_of(path)
@@ -292,6 +300,16 @@ def read_pytorch_examples(path, dtype=np.float32):
     state = load_pth(path)
     if not isinstance(state, dict):
         raise ValueError(f"{path}: expected a state dict, got {type(state).__name__}")
+    return pytorch_examples_network(state, path, dtype)
+
+
+def pytorch_examples_network(state, path, dtype=np.float32):
+    """A ``TransformerNet`` state dict (NumPy arrays, PyTorch's key names) -> a TransformNet.
+
+    Shared by the ``.pth`` reader and the ONNX one
+    (:func:`stylelab.files.onnx_nets.read_onnx_transformer`), which names
+    the tensors it finds by the graph as the state dict would.
+    """
     params = {}
     for key, value in state.items():
         if _STALE.search(str(key)):
