@@ -21,7 +21,8 @@ from stylelab.files.model_file import load_model
 from . import t7_files
 from .local_server import serve
 from .test_foreign import MODELS, write_deeplearnjs
-from .torch_foreign import ExamplesNet, random_tf_variables
+from .onnx_files import export
+from .torch_foreign import ExamplesNet, ExamplesNet255, random_tf_variables
 
 
 def run(*args, env=None, cwd=None):
@@ -37,11 +38,14 @@ def files(tmp_path_factory):
     torch.manual_seed(0)
     torch.save(ExamplesNet(widths=(8, 12, 16), blocks=1).state_dict(), d / "candy.pth")
     t7_files.write_t7(d / "udnie.t7", t7_files.johnson_checkpoint(rng, blocks=1))
+    # The ONNX model zoo's layout: pytorch/examples' network exported at opset 9, 0..255 pixels.
+    export(torch, ExamplesNet255(widths=(8, 12, 16), blocks=1).eval(),
+           255 * torch.rand(1, 3, 32, 32), d / "mosaic.onnx", 9)
     Image.fromarray(rng.integers(0, 256, (44, 52, 3), dtype=np.uint8)).save(d / "photo.png")
     return d
 
 
-@pytest.mark.parametrize("src", ["tf", "candy.pth", "udnie.t7"])
+@pytest.mark.parametrize("src", ["tf", "candy.pth", "udnie.t7", "mosaic.onnx"])
 def test_convert_then_stylize_equals_stylizing_the_source(files, tmp_path, src):
     out = tmp_path / "m.h5"
     r = run("models", "convert", files / src, out)
@@ -74,7 +78,8 @@ def test_models_list(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert cli.main(["models", "list"]) == 0
     out = capsys.readouterr().out
-    for name in ("lengstrom-wave", "pytorch-candy", "johnson-the-scream", "johnson-eccv16-the-wave"):
+    for name in ("lengstrom-wave", "pytorch-candy", "johnson-the-scream", "johnson-eccv16-the-wave",
+                 "onnx-mosaic", "onnx-pointilism"):
         assert f"| {name} |" in out
     assert "Logan Engstrom" in out and "| 6.7 MB |" in out
 
@@ -89,16 +94,18 @@ def test_download_checks_converts_and_names_in_the_cache(files, tmp_path, monkey
         zf.writestr("saved_models/candy.pth", (files / "candy.pth").read_bytes())
     served["saved_models.zip"] = zipped.getvalue()
     served["instance_norm/udnie.t7"] = (files / "udnie.t7").read_bytes()
+    served["model/mosaic-9.onnx"] = (files / "mosaic.onnx").read_bytes()
     wave = published.PUBLISHED["lengstrom-wave"]
     with serve(served) as base:
         monkeypatch.setitem(published.PUBLISHED, "lengstrom-wave", published.Published(
             **{**wave.__dict__, "url": f"{base}/style-transfer/wave", "sha256": digest}))
         for name, url in (("pytorch-candy", f"{base}/saved_models.zip"),
-                          ("johnson-udnie", f"{base}/instance_norm/udnie.t7")):
+                          ("johnson-udnie", f"{base}/instance_norm/udnie.t7"),
+                          ("onnx-mosaic", f"{base}/model/mosaic-9.onnx")):
             item = published.PUBLISHED[name]
             monkeypatch.setitem(published.PUBLISHED, name,
                                 published.Published(**{**item.__dict__, "url": url}))
-        for name in ("lengstrom-wave", "pytorch-candy", "johnson-udnie"):
+        for name in ("lengstrom-wave", "pytorch-candy", "johnson-udnie", "onnx-mosaic"):
             assert cli.main(["models", "download", name, "--quiet"]) == 0
             assert published.cached_network(name)
         out = capsys.readouterr().out
@@ -113,7 +120,7 @@ def test_download_checks_converts_and_names_in_the_cache(files, tmp_path, monkey
         with pytest.raises(ValueError, match="is not the recorded 0000000000000000"):
             published.download_network("lengstrom-wave", progress=False)
     assert sorted(os.listdir(tmp_path / "cache" / "stylelab" / "models")) == [
-        "johnson-udnie.h5", "pytorch-candy.h5"]
+        "johnson-udnie.h5", "onnx-mosaic.h5", "pytorch-candy.h5"]
     meta = load_model(published.cached_network("johnson-udnie"))[1]
     assert meta["licence"].startswith("free for personal or research use")
     assert meta["source"].endswith(hashlib.sha256((files / "udnie.t7").read_bytes()).hexdigest())

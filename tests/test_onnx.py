@@ -100,3 +100,21 @@ def test_weights_convert_says_what_it_found_in_one_line(tmp_path):
     assert out.returncode == 0, out.stderr
     line, = out.stdout.strip().splitlines()
     assert "vgg16, 13 conv layers" in line and "caffe convention (BGR, x255" in line
+
+
+@pytest.mark.parametrize("opset, dynamo", [(9, False), (17, False), (18, True)])
+def test_a_transformer_net_exported_by_pytorch_equals_pytorch(tmp_path, opset, dynamo):
+    torch = need("torch")
+    from tests.torch_foreign import ExamplesNet255
+    torch.manual_seed(opset)
+    module = ExamplesNet255(widths=(8, 12, 16), blocks=2).eval()
+    path = export(torch, module, 255 * torch.rand(1, 3, 32, 32), tmp_path / "candy.onnx", opset,
+                  dynamo=dynamo)
+    net, meta = read_network(path, dtype=np.float64)
+    assert net.arch == "c9s1-8,d12,d16,R16x2,u12,u8,c9s1-3" and meta["source_format"] == "onnx"
+    assert f"opset {opset}" in meta["found"]
+    x = np.random.default_rng(opset).random((2, 20, 28, 3))
+    y, _ = net.forward(x, keep_cache=False)
+    ref = module.double()(torch.tensor(x.transpose(0, 3, 1, 2)) * 255) / 255
+    ref = ref.detach().numpy().transpose(0, 2, 3, 1)
+    assert np.abs(y - ref).max() <= 1e-10 * np.abs(ref).max()

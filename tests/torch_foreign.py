@@ -129,7 +129,10 @@ class ExamplesNet(torch.nn.Module):
                     m.bias.add_(0.1 * torch.randn_like(m.bias))
 
     def forward(self, x):
-        y = x * 255
+        return self.pixels255(x * 255) / 255
+
+    def pixels255(self, y):
+        """The network as pytorch/examples runs it (and exports it): RGB 0..255 in and out."""
         y = torch.relu(self.in1(self.conv1(y)))
         y = torch.relu(self.in2(self.conv2(y)))
         y = torch.relu(self.in3(self.conv3(y)))
@@ -137,7 +140,12 @@ class ExamplesNet(torch.nn.Module):
             y = getattr(self, f"res{i + 1}")(y)
         y = torch.relu(self.in4(self.deconv1(F.interpolate(y, scale_factor=2, mode="nearest"))))
         y = torch.relu(self.in5(self.deconv2(F.interpolate(y, scale_factor=2, mode="nearest"))))
-        return self.deconv3(y) / 255
+        return self.deconv3(y)
+
+
+class ExamplesNet255(ExamplesNet):
+    """:class:`ExamplesNet` on 0..255 pixels, as ``torch.onnx.export`` and the ONNX model zoo have it."""
+    forward = ExamplesNet.pixels255
 
 
 # -- jcjohnson/fast-neural-style ----------------------------------------------------

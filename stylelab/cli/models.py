@@ -27,8 +27,9 @@ def add_arguments(p):
     d.add_argument("--quiet", action="store_true", help="no progress bar")
     d.set_defaults(run=run_download)
     c = sub.add_parser("convert", formatter_class=HelpFormatter, help="convert a network from TensorFlow (deeplearn.js "
-                       "folder), PyTorch (.pth) or Torch7 (.t7) into stylelab's .h5")
-    c.add_argument("src", help="a deeplearn.js folder, a pytorch/examples .pth or .model, or a "
+                       "folder), PyTorch (.pth), ONNX (.onnx) or Torch7 (.t7) into stylelab's .h5")
+    c.add_argument("src", help="a deeplearn.js folder, a pytorch/examples .pth or .model, its "
+                   ".onnx export (the ONNX model zoo's fast_neural_style), or a "
                    "jcjohnson/fast-neural-style .t7")
     c.add_argument("dst", help="the stylelab model to write (.h5)")
     c.add_argument("--format", choices=[f for f in FORMATS if f != "stylelab"],
@@ -81,8 +82,10 @@ def run_convert(args):
         _convert_released_decoder(args)
         return
     net, meta = read_network(args.src, args.format)
+    found = meta.pop("found", None)
     save_model(args.dst, net, meta)
-    print(f"{args.dst}: {net.arch} from {args.src} ({meta['source_format']}, {meta['source']})")
+    print(f"{args.dst}: {found or net.arch} from {args.src} ({meta['source_format']}, "
+          f"{meta['source']})")
 
 
 def _convert_released_decoder(args):

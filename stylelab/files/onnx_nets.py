@@ -43,7 +43,11 @@ def describe(model):
 
 
 def _refuse(model, wanted, why):
-    raise ValueError(f"{model.path}: not {wanted} ({why}); the file holds {describe(model)}")
+    ops = model.op_counts()
+    hint = (" (a VGG? `stylelab weights convert` reads one)"
+            if wanted != "a VGG" and "MaxPool" in ops else "")
+    raise ValueError(f"{model.path}: not {wanted} ({why}); the file holds "
+                     f"{describe(model)}{hint}")
 
 
 def _conv(model, node, what):
@@ -129,6 +133,8 @@ def read_onnx_vgg(path):
                 blocks.append(0)
         blocks = [n for n in blocks if n]
         arch = next((a for a, b in BLOCKS.items() if list(b) == blocks), None)
+        if not convs and i < len(steps):
+            _refuse(model, wanted, f"the image goes first to {steps[i][0].op}, not to a Conv")
         if arch is None:
             _refuse(model, wanted, f"its conv blocks hold {blocks} convs; VGG-16's hold "
                                    f"{list(BLOCKS['vgg16'])}, VGG-19's {list(BLOCKS['vgg19'])}")

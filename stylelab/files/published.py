@@ -32,6 +32,9 @@ JOHNSON = "https://cs.stanford.edu/people/jcjohnson/fast-neural-style/models/"
 ENGSTROM = "free for research use, with attribution to Logan Engstrom (lengstrom)"
 PYTORCH = "BSD-3-Clause (pytorch/examples)"
 JCJ = "free for personal or research use (jcjohnson/fast-neural-style)"
+ONNX_ZOO = ("https://github.com/onnx/models/raw/main/validated/vision/style_transfer/"
+            "fast_neural_style/model/")
+ONNX_LICENCE = "BSD-3-Clause (the ONNX model zoo's fast_neural_style, from pytorch/examples)"
 MAX_BYTES = 256 << 20        # a Johnson-sized network is ~7 MB; pytorch/examples' zip of four, ~27 MB
 
 
@@ -67,6 +70,11 @@ def _johnson(folder, name):
                      "torch7", f"{JOHNSON}{folder}/{name}.t7", JCJ)
 
 
+def _onnx_zoo(name):
+    return Published(f"onnx-{name}", "the ONNX model zoo's fast_neural_style (pytorch/examples' "
+                     "networks, opset 9)", "onnx", f"{ONNX_ZOO}{name}-9.onnx", ONNX_LICENCE)
+
+
 PUBLISHED = {p.name: p for p in [
     _lengstrom("wave", "8347aa83aa126613376531e5437508fe0a9379621fd4fd2a229f98427f3efb69"),
     _lengstrom("udnie", "0cf7c0c32538ac3b0129cfed2603723c5e8133a34d7dbac8302f1f66b4478047"),
@@ -77,6 +85,7 @@ PUBLISHED = {p.name: p for p in [
     *[_johnson("eccv16", n) for n in ("composition_vii", "la_muse", "starry_night", "the_wave")],
     *[_johnson("instance_norm", n) for n in ("candy", "la_muse", "mosaic", "feathers",
                                              "the_scream", "udnie")],
+    *[_onnx_zoo(n) for n in ("candy", "mosaic", "pointilism", "rain-princess", "udnie")],
 ]}
 
 
@@ -185,7 +194,7 @@ def download_network(name, progress=True, url=None):
 
 def resolve_network(model):
     """A network to read: `model` itself if it exists, else a downloaded published network of that name."""
-    if os.path.exists(model) or os.sep in model or model.endswith((".h5", ".pth", ".t7")):
+    if os.path.exists(model) or os.sep in model or model.endswith((".h5", ".pth", ".t7", ".onnx")):
         return model
     if model in PUBLISHED:
         cached = cached_network(model)
