@@ -294,3 +294,55 @@ def t7_storage_bomb(path, values=1 << 40):
     w.int64(values)
     open(path, "wb").write(bytes(w.out))
     return path
+
+
+# -- ONNX -----------------------------------------------------------------------------
+
+def onnx_edit(src, dst, change):
+    """A copy of the ONNX model `src` at `dst`, after ``change(model)`` (an onnx ModelProto)."""
+    import onnx
+    model = onnx.load(str(src))
+    change(model)
+    with open(dst, "wb") as f:
+        f.write(model.SerializeToString())
+    return dst
+
+
+def onnx_initializer(model, index=0):
+    """The `index`-th 4-D initializer (a conv weight) of an onnx ModelProto."""
+    return [t for t in model.graph.initializer if len(t.dims) == 4][index]
+
+
+def onnx_external(model, location, offset=0, length=None):
+    """Move the first conv weight's bytes "elsewhere": `location`, as an external data entry."""
+    import onnx
+    t = onnx_initializer(model)
+    size = len(t.raw_data)
+    t.ClearField("raw_data")
+    t.data_location = onnx.TensorProto.EXTERNAL
+    del t.external_data[:]
+    for key, value in (("location", location), ("offset", str(offset)),
+                       ("length", str(size if length is None else length))):
+        entry = t.external_data.add()
+        entry.key, entry.value = key, value
+    return size
+
+
+def onnx_declaring(model, dims):
+    """The first conv weight declares `dims` but keeps its bytes."""
+    t = onnx_initializer(model)
+    del t.dims[:]
+    t.dims.extend(dims)
+
+
+def onnx_constant_of_shape(model, shape):
+    """The first conv weight is computed: ConstantOfShape(`shape`), a few bytes asking for much."""
+    import onnx
+    from onnx import helper
+    t = onnx_initializer(model)
+    name = t.name
+    model.graph.initializer.remove(t)
+    shape_name = name + "_shape"
+    model.graph.initializer.append(helper.make_tensor(shape_name, onnx.TensorProto.INT64,
+                                                      [len(shape)], shape))
+    model.graph.node.insert(0, helper.make_node("ConstantOfShape", [shape_name], [name]))

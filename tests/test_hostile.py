@@ -44,7 +44,8 @@ from . import hostile_files as H
 from . import t7_files, vgg_files
 from .test_foreign import write_deeplearnjs
 from .test_training import write_photos
-from .torch_foreign import ExamplesNet, random_tf_variables
+from .onnx_files import export, torch_vgg_features
+from .torch_foreign import ExamplesNet, ExamplesNet255, random_tf_variables
 
 SMALL = "c3s1-4,d8,R8x1,u4,c3s1-3"            # a style network small enough for 1-step runs
 SR_SMALL = "c3s1-4,u4,u4,c3s1-3"
@@ -86,6 +87,8 @@ def kit(tmp_path_factory):
     write_deeplearnjs(d / "dljs", random_tf_variables(rng))
     t7_files.write_t7(d / "johnson.t7", t7_files.johnson_checkpoint(rng))
     torch.save(ExamplesNet(widths=(8, 12, 16), blocks=1).state_dict(), d / "examples.pth")
+    export(torch, ExamplesNet255(widths=(8, 12, 16), blocks=1).eval(),
+           255 * torch.rand(1, 3, 32, 32), d / "examples.onnx", 9)
     return d
 
 
@@ -164,7 +167,8 @@ def test_every_command_works_on_the_good_files(kit, tmp_path):
             convert(kit, tmp_path, kit / "vgg16.mat", tmp_path / "m.h5"),
             models_convert(kit, tmp_path, kit / "johnson.t7"),
             stylize(kit, tmp_path, kit / "dljs", out=tmp_path / "d.png"),
-            stylize(kit, tmp_path, kit / "examples.pth", out=tmp_path / "e.png")]
+            stylize(kit, tmp_path, kit / "examples.pth", out=tmp_path / "e.png"),
+            stylize(kit, tmp_path, kit / "examples.onnx", out=tmp_path / "o.png")]
     for argv in runs:
         assert _main(argv) == 0, argv
 
@@ -278,6 +282,42 @@ def _(k, o):
                 keep=[o / "net" / "manifest.json"])
 
 
+ONNX_ROUTES = {"stylize --model": lambda k, o, f: stylize(k, o, f, out=o / "o.png"),
+               "models convert": models_convert, "weights convert": convert}
+ONNX_ELSEWHERE = {
+    "a path outside its folder": ("../secret", "only a file named plainly beside the model"),
+    "an absolute path": (None, "only a file named plainly beside the model"),
+    "a link beside it": ("link.bin", "is a link or not a plain file"),
+    "a named pipe beside it": ("pipe.bin", "is a link or not a plain file"),
+}
+
+
+def _onnx_elsewhere_case(route, trick):
+    location, message = ONNX_ELSEWHERE[trick]
+
+    def build(k, o):
+        (o / "net").mkdir()
+        secret = H.fifo(o / "secret")
+        if trick == "an absolute path":
+            location_ = str(secret)
+        else:
+            location_ = location
+        if trick == "a link beside it":
+            os.symlink(secret, o / "net" / "link.bin")
+        if trick == "a named pipe beside it":
+            H.fifo(o / "net" / "pipe.bin")
+        bad = H.onnx_edit(k / "examples.onnx", o / "net" / "bad.onnx",
+                          lambda m: H.onnx_external(m, location_))
+        return dict(argv=ONNX_ROUTES[route](k, o, bad), message=message, keep=[bad])
+    return build
+
+
+for _route in ONNX_ROUTES:
+    for _trick in ONNX_ELSEWHERE:
+        case(1, f"an ONNX tensor kept in {_trick} via {_route}", mode="subprocess")(
+            _onnx_elsewhere_case(_route, _trick))
+
+
 # 2. An output that is also an input ---------------------------------------------------------
 
 def _copy(k, o, name, as_name=None):
@@ -383,6 +423,11 @@ def _spoil_hdf5(k, o, src, group, trick="declares 16 GB", dataset=None):
     return H.hdf5_with(k / src, o / ("bad" + os.path.splitext(src)[1]), dataset, trick, None)
 
 
+def _onnx_short_data(k, o):
+    (o / "w.bin").write_bytes(bytes(64))          # the tensor needs 8 * 3 * 9 * 9 * 4 bytes
+    return H.onnx_edit(k / "examples.onnx", o / "b.onnx", lambda m: H.onnx_external(m, "w.bin"))
+
+
 MEMORY_CASES = {
     "VGG weights declaring 16 GB via gatys": lambda k, o: (
         gatys(k, o, _spoil_hdf5(k, o, "vgg19.h5", "conv1_1")), "declares 16000000000 bytes"),
@@ -416,6 +461,16 @@ MEMORY_CASES = {
         convert(k, o, H.mat_bomb(o / "b.mat")), "declares 268435456 once inflated"),
     "a Torch7 storage of 2**40 floats via stylize": lambda k, o: (
         stylize(k, o, H.t7_storage_bomb(o / "b.t7")), "more than the file holds"),
+    "an ONNX tensor declaring 2**40 floats": lambda k, o: (
+        stylize(k, o, H.onnx_edit(k / "examples.onnx", o / "b.onnx",
+                                  lambda m: H.onnx_declaring(m, [1 << 20, 1 << 20, 1, 1]))),
+        "bytes) but holds"),
+    "an ONNX tensor whose data file is shorter than it declares": lambda k, o: (
+        convert(k, o, _onnx_short_data(k, o)), "of w.bin"),
+    "an ONNX ConstantOfShape asking for 2**40 floats": lambda k, o: (
+        models_convert(k, o, H.onnx_edit(
+            k / "examples.onnx", o / "b.onnx",
+            lambda m: H.onnx_constant_of_shape(m, [1 << 20, 1 << 20, 1, 1]))), "refused"),
     "a deeplearn.js variable of 9e10 floats": lambda k, o: (
         stylize(k, o, _dljs_shape(k, o, [100000, 100000, 3, 3])), "bytes, but variable"),
     "a 140 KB PNG of 12000 x 12000 via layers": lambda k, o: (
@@ -515,6 +570,13 @@ def _std(k, o, value):
                        lambda f: f.attrs.__setitem__("std", np.array([0.2, value, 0.2])))
 
 
+def _nan_onnx(model):
+    t = H.onnx_initializer(model, 1)
+    values = np.frombuffer(t.raw_data, np.float32).copy()
+    values[3] = np.nan
+    t.raw_data = values.tobytes()
+
+
 NAN_CASES = {
     "a style model with a NaN parameter via stylize": lambda k, o: (
         stylize(k, o, _nan_hdf5(k, o, "style.h5", "params")), "holds NaN or infinite values"),
@@ -547,6 +609,8 @@ NAN_CASES = {
         stylize(k, o, _nan_examples(k, o)), "holds NaN"),
     "a Torch7 network with an infinite bias": lambda k, o: (
         stylize(k, o, _nan_t7(k, o)), "holds NaN"),
+    "an ONNX network with a NaN weight": lambda k, o: (
+        stylize(k, o, H.onnx_edit(k / "examples.onnx", o / "n.onnx", _nan_onnx)), "holds NaN"),
     "a deeplearn.js network with a NaN": lambda k, o: (
         models_convert(k, o, _nan_dljs(k, o)), "holds NaN"),
     "a float TIFF with a NaN pixel via layers": lambda k, o: (
@@ -677,10 +741,33 @@ ESCAPE_CASES = {
         train(k, o, data=_all_corrupt(o)), "none of the 2 image files could be read"),
     "a folder as the weight file": lambda k, o: (
         gatys(k, o, (o / "dir.h5").mkdir() or o / "dir.h5"), "is a folder"),
+    "a truncated ONNX file via stylize": lambda k, o: (
+        stylize(k, o, _truncated(k / "examples.onnx", o / "t.onnx", 0.5)), "t.onnx"),
+    "noise named .onnx via weights convert": lambda k, o: (
+        convert(k, o, (o / "n.onnx").write_bytes(bytes(range(256)) * 8) and o / "n.onnx"),
+        "n.onnx"),
+    "an ONNX VGG given to stylize": lambda k, o: (
+        stylize(k, o, _onnx_vgg(o)), "not pytorch/examples' TransformerNet"),
+    "an ONNX style network given to weights convert": lambda k, o: (
+        convert(k, o, k / "examples.onnx"), "not a VGG"),
+    "an ONNX graph of two inputs": lambda k, o: (
+        models_convert(k, o, H.onnx_edit(k / "examples.onnx", o / "two.onnx", _second_input)),
+        "2 data inputs"),
     "an empty file as the model": lambda k, o: (
         stylize(k, o, (o / "empty.h5").write_bytes(b"") and o / "empty.h5" or o / "empty.h5"),
         "empty.h5"),
 }
+
+
+def _onnx_vgg(o):
+    return export(torch, torch_vgg_features(torch, "vgg16"), torch.zeros(1, 3, 32, 32),
+                  o / "vgg.onnx", 13)
+
+
+def _second_input(model):
+    from onnx import TensorProto, helper
+    model.graph.input.append(helper.make_tensor_value_info("mask", TensorProto.FLOAT, None))
+    model.graph.node[0].input.append("mask")
 
 
 def _truncated(src, dst, fraction):
