@@ -1,11 +1,13 @@
-"""``stylelab models list | download NAME | convert SRC DST.h5``: the published style networks."""
+"""``stylelab models list | download NAME | convert SRC DST.h5 | export MODEL OUT.onnx``."""
 
 import os
 
-from ..files.foreign import FORMATS, read_network
+from ..files.foreign import FORMATS, read_network, sniff
+from ..files.onnx_export import OPSET, export_onnx
 from ..files.atomic import check_outputs
-from ..files.model_file import save_model
-from ..files.published import PUBLISHED, cached_network, download_network, lookup
+from ..files.model_file import load_model, save_model
+from ..files.published import (PUBLISHED, cached_network, download_network, lookup,
+                               resolve_network)
 from ..files.convert import sha256_of
 from ..files.released import RELEASES, check_normalised, download_release, read_decoder, release_dir
 from ..files.weights import load_vgg
@@ -41,6 +43,35 @@ def add_arguments(p):
     c.add_argument("--for", dest="use", choices=["wct", "adain"], default="wct",
                    help="with --encoder: the command the decoder is for")
     c.set_defaults(run=run_convert)
+    e = sub.add_parser("export", formatter_class=HelpFormatter, help="write a style or "
+                       "super-resolution network as an ONNX file (the ONNX model zoo's "
+                       "convention: (N, 3, H, W) RGB 0..255 in and out, any size), for "
+                       "onnxruntime, in a browser (onnxruntime-web) or on a phone")
+    e.add_argument("model", help="anything `stylize --model` or `upscale --model` takes: a "
+                   "stylelab .h5, a published name, a deeplearn.js folder, .pth, .t7 or .onnx")
+    e.add_argument("out", help="the .onnx file to write")
+    e.set_defaults(run=run_export)
+
+
+def run_export(args):
+    if os.path.splitext(args.out)[1].lower() != ".onnx":
+        raise ValueError(f"{args.out}: an ONNX file; name it .onnx")
+    src = resolve_network(args.model)
+    check_outputs([args.out], inputs=[src])
+    if sniff(src) == "stylelab":
+        net, meta = load_model(src)
+        if meta.get("task") not in ("style", "super-resolution"):
+            raise ValueError(f"{src} is a {meta.get('task')} network: it takes VGG features, "
+                             f"not a picture; only style and super-resolution networks are "
+                             f"exported")
+    else:
+        net, meta = read_network(src)
+        meta.pop("found", None)
+    size = export_onnx(net, args.out, meta)
+    factor = f", {int(net.factor)}x larger" if net.factor != 1 else ""
+    print(f"{args.out}: {meta.get('task', 'style')} network {net.arch} as ONNX (opset "
+          f"{OPSET}, {size / 1e6:.1f} MB): input (N, 3, H, W) RGB 0..255, output RGB 0..255"
+          f"{factor}; clip to 0..255 for an image")
 
 
 def run_list(args):
