@@ -84,6 +84,11 @@ def test_an_exported_network_runs_in_onnxruntime_as_in_stylelab(name, tmp_path):
     net = NETWORKS[name](tmp_path, np.random.default_rng(5))
     export_onnx(net, tmp_path / "net.onnx", {"task": "style"})
     check_equal_in_onnxruntime(net, tmp_path / "net.onnx")
+    # stylelab reads its own file back: the same network, the same numbers.
+    back, meta = read_network(tmp_path / "net.onnx")
+    assert back.spec == net.spec and "exported by stylelab" in meta["found"]
+    img = np.random.default_rng(2).random((40, 44, 3)).astype(np.float32)
+    assert np.array_equal(back.apply(img), net.apply(img))
 
 
 def test_models_export_writes_what_stylize_paints(tmp_path):

@@ -5,6 +5,7 @@ An ``.onnx`` file is one protobuf message, ``ModelProto``
 from ONNX's ``onnx.proto``::
 
     ModelProto      1 ir_version  2 producer_name  7 graph  8 opset_import
+                    14 metadata_props (1 key, 2 value)
     OperatorSetId   1 domain  2 version
     GraphProto      1 node  5 initializer  11 input  12 output
     NodeProto       1 input  2 output  3 name  4 op_type  5 attribute
@@ -92,6 +93,8 @@ class OnnxModel:
     opset : int
         The default domain's operator set version.
     producer : str
+    metadata : dict of str -> str
+        The model's ``metadata_props``.
     """
 
     def __init__(self, path):
@@ -129,11 +132,16 @@ class OnnxModel:
     def _parse(self):
         path, buf = self.path, self.buf
         graph, self.opset, self.producer, ir_version = None, None, "", None
+        self.metadata = {}
         for number, _, value in fields(buf, 0, self.size, path):
             if number == 1 and isinstance(value, int):
                 ir_version = value
             elif number == 2:
                 self.producer = string(buf, value, path, "the producer's name")
+            elif number == 14 and isinstance(value, tuple):         # metadata_props
+                entry = {n: string(buf, v, path, "metadata") for n, _, v
+                         in fields(buf, *value, path)}
+                self.metadata[entry.get(1, "")] = entry.get(2, "")
             elif number == 7:
                 graph = value
             elif number == 8 and isinstance(value, tuple):

@@ -35,8 +35,14 @@ residual block              the two convs, then ``Add`` of the input (cropped
 ==========================  ===============================================
 
 Written by hand with :class:`stylelab.files.protobuf.Writer`: the fields of
-``onnx.proto`` this needs are listed in :mod:`stylelab.files.onnx`.
+``onnx.proto`` this needs are listed in :mod:`stylelab.files.onnx`. The
+network's spec (architecture and options) goes in the file's
+``metadata_props``, and its weights keep stylelab's names (``conv1.w``,
+``res1.1.w``...), so stylelab reads its own files back
+(:func:`stylelab.files.onnx_nets.read_onnx_stylelab`).
 """
+
+import json
 
 import numpy as np
 
@@ -47,6 +53,7 @@ from .atomic import write_atomically
 from .limits import check_finite
 from .protobuf import Writer
 
+SPEC_KEY = "stylelab_spec"      # the network's spec, as JSON, in metadata_props
 OPSET = 17
 IR_VERSION = 8                  # the IR that opset 17 came with
 FLOAT, INT64 = 1, 7             # TensorProto.DataType
@@ -286,6 +293,9 @@ def export_onnx(net, path, meta=None):
                 if k in ("task", "source", "source_format", "style_name", "licence",
                          "loss_network", "published_as") and v is not None}
     metadata.update({k: v for k, v in net.spec.items()})
+    # How stylelab reads its own file back (stylelab.files.onnx_nets.read_onnx_stylelab).
+    metadata[SPEC_KEY] = json.dumps({k: list(v) if isinstance(v, tuple) else v
+                                     for k, v in net.spec.items()})
     data = exporter.g.model("input", "output", doc, metadata)
 
     def write(tmp):

