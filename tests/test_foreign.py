@@ -367,7 +367,9 @@ def test_unknown_files_and_formats(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="without a manifest.json"):
         read_network(tmp_path / "empty")
-    with pytest.raises(ValueError, match="unknown format 'onnx'"):
+    with pytest.raises(ValueError, match="unknown format 'caffe'"):
+        read_network(tmp_path / "notes.txt", "caffe")
+    with pytest.raises(ValueError, match="notes.txt: field number 0"):     # told it is ONNX
         read_network(tmp_path / "notes.txt", "onnx")
 
 

