@@ -1,10 +1,10 @@
-"""``stylelab weights convert`` and ``stylelab weights download`` (and ``weights/convert_vgg.py``)."""
+"""``stylelab weights convert | download | random`` (and ``weights/convert_vgg.py``)."""
 
 import argparse
 
 from ..files.convert import convert_vgg
 from ..files.download import URLS, download_vgg
-from ..files.vgg_h5 import FAMILIES
+from ..files.vgg_h5 import FAMILIES, save_random_vgg_h5
 from ..files.weights import load_vgg
 from .common import INPUT_ERRORS, HelpFormatter, error_line
 
@@ -34,19 +34,32 @@ def run_convert(args):
           f"mean {mean}), from {args.src}")
 
 
+def run_random(args):
+    save_random_vgg_h5(args.out, args.arch, seed=args.seed, family="caffe")
+    print(f"{args.out}: {args.arch} of random weights (seed {args.seed}), in Caffe's convention: "
+          f"every command takes it, and every picture made with it says 'random weights' -- "
+          f"they show the machinery, not a painting")
+
+
 def run_download(args):
     path = download_vgg(args.arch, url=args.url)
     print(f"{path}: {args.arch} weights, converted and ready")
 
 
 def add_arguments(p):
-    """``weights convert`` and ``weights download``, as subcommands of `p`."""
+    """``weights convert``, ``weights download`` and ``weights random``, as subcommands of `p`."""
     sub = p.add_subparsers(dest="weights_command", required=True)
     c = sub.add_parser("convert", formatter_class=HelpFormatter, help="convert a VGG file "
                        "(.pth, .caffemodel, .onnx, .t7, Keras .h5, MatConvNet .mat) to stylelab's "
                        "HDF5 layout")
     add_convert_arguments(c)
     c.set_defaults(run=run_convert)
+    r = sub.add_parser("random", formatter_class=HelpFormatter, help="write a VGG of random "
+                       "weights: to try every command offline (its pictures are no paintings)")
+    r.add_argument("arch", choices=["vgg16", "vgg19"])
+    r.add_argument("out", help="the .h5 to write")
+    r.add_argument("--seed", type=int, default=0)
+    r.set_defaults(run=run_random)
     d = sub.add_parser("download", formatter_class=HelpFormatter, help="download VGG weights "
                        "(Caffe's as neural-style-pt published them, or torchvision's) and convert "
                        "them into the cache")

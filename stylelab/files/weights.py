@@ -22,6 +22,7 @@ from ..nets.fast_vgg import FastVGG
 from ..nets.vgg import VGG
 from .download import cached_weights, download_vgg
 from .convert import read_vgg_any
+from .shared import VGG16_MRI, VGG16_MRI_ORIGIN, shared_file
 from .vgg_h5 import read_vgg_file, weights_arch
 
 ENGINES = {"fast": FastVGG, "readable": VGG}
@@ -118,7 +119,24 @@ def resolve_weights(path, arch, quiet=False):
         return found, origin
     print(f"stylelab: no {arch} weights on this machine ({origin}); downloading them once",
           file=sys.stderr)
-    return download_vgg(arch, progress=not quiet), "downloaded"
+    try:
+        return download_vgg(arch, progress=not quiet), "downloaded"
+    except ValueError as exc:
+        if "could not download" not in str(exc):
+            raise
+        raise ValueError(f"{exc}. {offline_vgg_advice()}") from None
+
+
+def offline_vgg_advice():
+    """What works on a machine without internet: the shared real VGG-16, else random weights."""
+    shared = shared_file(VGG16_MRI)
+    if shared:
+        return (f"Or use the real VGG-16 on this machine ({VGG16_MRI_ORIGIN}; Caffe's VGG-19 "
+                f"paints better): `stylelab weights convert {shared} vgg16.h5`, then "
+                f"--weights vgg16.h5 (and --arch vgg16 for gatys)")
+    return ("Or, to try the commands without trained weights, `stylelab weights random vgg19 "
+            "vgg19.h5` then --weights vgg19.h5: a VGG of random weights, whose pictures show "
+            "the machinery, not a painting")
 
 
 def load_paper_vgg(path, arch, dtype=np.float32, role="loss network", upto=None, quiet=False,
