@@ -10,11 +10,13 @@ loss plots; this script shows the steps underneath it.
 """
 
 import argparse
+import os
 import sys
 
 import numpy as np
 
 from stylelab.files.images import load_image, save_image
+from stylelab.files.vgg_h5 import weights_source
 from stylelab.files.weights import find_weights, load_vgg
 from stylelab.gatys import GatysObjective, stylize
 
@@ -54,7 +56,9 @@ def main(argv=None):
         parser.exit(2, "gatys.py: error: no VGG weights here: run `stylelab weights download "
                        "vgg19` or pass --weights FILE\n")
     net = load_vgg(weights, dtype=dtype, engine=args.engine)
-    print(f"{net.arch} from {weights} ({net.engine} engine): layers {net.names[0]} ... "
+    # A weight file records where it came from; random weights make no painting.
+    source = weights_source(weights) if str(weights).endswith(".h5") else os.path.basename(weights)
+    print(f"{net.arch} from {weights} ({net.engine} engine, {source}): layers {net.names[0]} ... "
           f"{net.names[-1]}")
 
     # 2. The images, RGB in [0, 1], shape (H, W, 3): the photo at the output
@@ -87,7 +91,8 @@ def main(argv=None):
 
     # 5. Save (atomically: a temporary file, renamed when complete).
     save_image(args.out, result.image)
-    print(f"wrote {args.out}")
+    print(f"wrote {args.out}" + (" -- made with random weights: the machinery, not a painting"
+                                 if "random weights" in source else ""))
     return 0
 
 

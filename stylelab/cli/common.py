@@ -73,3 +73,14 @@ def snapshot_path(out, iteration):
     """``out.png`` at iteration 12 -> ``out_0012.png``."""
     stem, ext = os.path.splitext(out)
     return f"{stem}_{iteration:04d}{ext}"
+
+
+def note_random_weights(source, what):
+    """Say on stderr that a picture came from random weights, when `source` (a file's record) says so.
+
+    `source` is a VGG file's ``source`` or a model's ``loss_network``; every
+    picture made from random weights says so, whichever way they came in.
+    """
+    if source and "random weights" in str(source):
+        print(f"stylelab: note: {what} had random weights ({source}); this picture shows the "
+              f"machinery, not a style", file=sys.stderr)

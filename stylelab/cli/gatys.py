@@ -24,7 +24,9 @@ from ..gatys.color import COLOR_MODES
 from ..gatys.losses import STYLE_STATISTICS
 from ..gatys.recipes import WHY, get_recipe
 from .argtypes import non_negative_float, positive_int
-from .common import add_what_to_paint, duration, is_snapshot_of, report, snapshot_path, status
+from ..files.vgg_h5 import weights_source
+from .common import (add_what_to_paint, duration, is_snapshot_of, note_random_weights, report,
+                     snapshot_path, status)
 
 
 def layer_spec(text):
@@ -229,3 +231,5 @@ def run(args):
                f"({result.evaluations} loss evaluations) at {content.shape[0]}x{content.shape[1]} in "
                f"{duration(time.perf_counter() - start)}; final loss {last['total']:.4g}")
     report(summary, result.interrupted, "the best image so far")
+    note_random_weights(weights_source(weights) if weights.endswith(".h5") else None,
+                        "the VGG")

@@ -18,6 +18,7 @@ from ..files.model_file import load_task_model
 from ..files.published import resolve_network
 from ..johnson.data import list_images
 from .argtypes import positive_int
+from .common import note_random_weights
 
 
 def add_stylize_arguments(p):
@@ -111,6 +112,7 @@ def run_stylize(args):
     if skipped:
         print(f"stylelab: skipped {len(skipped)} unreadable file(s): {', '.join(skipped)}",
               file=sys.stderr)
+    note_random_weights(meta.get("loss_network"), "the network's training loss network")
 
 
 def run_upscale(args):
@@ -122,3 +124,4 @@ def run_upscale(args):
     save_image(args.out, y)
     print(f"{args.out}: {img.shape[1]}x{img.shape[0]} -> {y.shape[1]}x{y.shape[0]} "
           f"(x{int(net.factor)})")
+    note_random_weights(meta.get("loss_network"), "the network's training loss network")

@@ -8,7 +8,6 @@ written atomically.
 """
 
 import os
-import sys
 import time
 
 import numpy as np
@@ -28,7 +27,7 @@ from ..files.released import (RELEASES, check_normalised, is_wct_release, releas
 from ..files.weights import load_vgg
 from ..universal.wct import CONVENTIONS, EPS
 from .argtypes import level_list, non_negative_float, positive_int
-from .common import add_what_to_paint, duration, report, status
+from .common import add_what_to_paint, duration, note_random_weights, report, status
 
 
 def add_arguments(p):
@@ -159,6 +158,5 @@ def run(args):
                f"({road}; {convention}'s transform) at {content.shape[0]}x{content.shape[1]} in "
                f"{duration(time.perf_counter() - start)}")
     report(summary, result.stopped, "the image so far")
-    if weights_path.endswith(".h5") and "random weights" in weights_source(weights_path):
-        print("stylelab: note: the VGG-19 weights are random weights; this picture shows "
-              "the machinery, not a style", file=sys.stderr)
+    note_random_weights(weights_source(weights_path) if weights_path.endswith(".h5") else None,
+                        "the VGG-19")
