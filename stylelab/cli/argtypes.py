@@ -28,6 +28,14 @@ def non_negative_float(text):
     return value
 
 
+def positive_float(text):
+    """A finite number > 0."""
+    value = non_negative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
 def level_list(text):
     """``"5,4,3"`` -> (5, 4, 3): distinct levels of Li et al.'s cascade, coarse to fine."""
     try:

@@ -10,7 +10,9 @@ folder: the resumed run must draw the batches the killed one would have.
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import time
 
 import numpy as np
@@ -25,7 +27,7 @@ from ..johnson.training import identity
 from ..optim import NonFiniteLoss
 from ..nets.decoder import LEVELS, level_layer
 from ..nets.transform import SR_ARCH, UPSAMPLING
-from .argtypes import level_list, non_negative_float, positive_int
+from .argtypes import level_list, non_negative_float, positive_float, positive_int
 from .common import status
 
 STYLE_DEFAULTS, SR_DEFAULTS, DECODER_DEFAULTS, ADAIN_DEFAULTS = (
@@ -74,7 +76,10 @@ def add_training_arguments(p, defaults, steps, loss_network="VGG-16", out=True):
     run.add_argument("--checkpoint", help="checkpoint file (default: runs/NAME/checkpoint.h5 "
                      "beside --out)")
     run.add_argument("--checkpoint-every", type=positive_int, default=500,
-                     help="write the checkpoint every N steps (and at the end)")
+                     help="write the checkpoint every N steps (and at the end, and when "
+                     "Ctrl-C stops the run)")
+    run.add_argument("--checkpoint-minutes", type=positive_float, default=10.0,
+                     help="also write it when this many minutes have passed since the last one")
     run.add_argument("--resume", action="store_true",
                      help="continue from the checkpoint exactly where it was written")
     run.add_argument("--sample", help="a photo to run through the network every "
@@ -238,23 +243,18 @@ def _train_loop(args, trainer, meta, ckpt_path):
                disable=args.quiet, dynamic_ncols=True, desc=f"train {meta['task']}")
     start, start_step = time.perf_counter(), trainer.step
     saved = trainer.step if args.resume else None      # the step the checkpoint holds
+    saved_at = start
     sampled = None
     try:
-        while trainer.step < args.steps:
-            trainer.train_step()
-            terms = trainer.loss.terms
-            bar.set_postfix_str(f"loss {trainer.last_loss:.4g} = "
-                                + " + ".join(f"{k} {v:.3g}" for k, v in terms.items())
-                                + f", {trainer.batch_size} images a step"
-                                + (f"; {len(trainer.data.unreadable)} unreadable"
-                                   if trainer.data.unreadable else ""), refresh=False)
-            bar.update(1)
-            if trainer.step % args.sample_every == 0:
-                write_sample()
-                sampled = trainer.step
-            if trainer.step % args.checkpoint_every == 0:
+        with StopBetweenSteps() as stop:
+            while trainer.step < args.steps and not stop.asked:
+                trainer.train_step()
+                saved_at, saved, sampled = _after_step(args, trainer, meta, ckpt_path, bar,
+                                                       write_sample, saved_at, saved, sampled)
+            if stop.asked:          # Ctrl-C: the step it came in has finished; keep it
                 trainer.save(ckpt_path, meta)
                 saved = trainer.step
+                raise KeyboardInterrupt
     except KeyboardInterrupt:
         bar.close()
         print(f"stylelab: interrupted at step {trainer.step}; "
@@ -263,6 +263,31 @@ def _train_loop(args, trainer, meta, ckpt_path):
     except NonFiniteLoss as exc:
         bar.close()
         raise NonFiniteLoss(f"{exc}; {_checkpoint_state(ckpt_path, saved, args)}") from None
+    _finish(args, trainer, meta, ckpt_path, bar, write_sample, sampled, start, start_step, samples)
+
+
+def _after_step(args, trainer, meta, ckpt_path, bar, write_sample, saved_at, saved, sampled):
+    """The bar, and a sample and a checkpoint when their step count (or the clock) says so."""
+    terms = trainer.loss.terms
+    bar.set_postfix_str(f"loss {trainer.last_loss:.4g} = "
+                        + " + ".join(f"{k} {v:.3g}" for k, v in terms.items())
+                        + f", {trainer.batch_size} images a step"
+                        + (f"; {len(trainer.data.unreadable)} unreadable"
+                           if trainer.data.unreadable else ""), refresh=False)
+    bar.update(1)
+    if trainer.step % args.sample_every == 0:
+        write_sample()
+        sampled = trainer.step
+    now = time.perf_counter()
+    if (trainer.step % args.checkpoint_every == 0
+            or now - saved_at >= 60 * args.checkpoint_minutes):
+        trainer.save(ckpt_path, meta)
+        saved, saved_at = trainer.step, now
+    return saved_at, saved, sampled
+
+
+def _finish(args, trainer, meta, ckpt_path, bar, write_sample, sampled, start, start_step,
+            samples):
     bar.close()
     if sampled != trainer.step:          # every run ends with a sample of what it learnt
         write_sample()
@@ -280,6 +305,33 @@ def _train_loop(args, trainer, meta, ckpt_path):
     if "random weights" in meta["loss_network"]:
         print(f"stylelab: note: the loss network had random weights; this model is "
               f"not a real {meta['task']} network", file=sys.stderr)
+
+
+class StopBetweenSteps:
+    """Ctrl-C during training: let the step under way finish, then stop (and checkpoint).
+
+    A training step updates the parameters and Adam's moments together; a
+    KeyboardInterrupt in the middle of one would leave them out of step. The
+    first Ctrl-C only sets :attr:`asked`; the loop stops after the step and
+    writes the checkpoint. A second Ctrl-C stops at once, as before.
+    """
+
+    def __enter__(self):
+        self.asked, self.previous = False, None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def _handler(self, signum, frame):
+        if self.asked:
+            raise KeyboardInterrupt
+        self.asked = True
+        print("\nstylelab: Ctrl-C: finishing this step, then writing the checkpoint (Ctrl-C "
+              "again to stop at once)", file=sys.stderr)
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
 
 
 def _checkpoint_state(ckpt_path, saved, args):
