@@ -58,7 +58,7 @@ def add_arguments(p):
                        "weights: to try every command offline (its pictures are no paintings)")
     r.add_argument("arch", choices=["vgg16", "vgg19"])
     r.add_argument("out", help="the .h5 to write")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=int, default=0, help="seed of the random weights")
     r.set_defaults(run=run_random)
     d = sub.add_parser("download", formatter_class=HelpFormatter, help="download VGG weights "
                        "(Caffe's as neural-style-pt published them, or torchvision's) and convert "

@@ -49,7 +49,7 @@ from .atomic import check_outputs
 from .hdf5 import open_hdf5
 from .limits import check_finite, untrusted_reader
 from .caffe import read_caffemodel
-from .onnx_nets import onnx_vgg_family, read_onnx_vgg
+from .onnx_nets import KNOWN_ONNX, read_onnx_vgg
 from .pth import load_pth, sequential_convs
 from .torch7 import T7_MAGIC
 from .torch7_vgg import IDENTITY, read_torch7_vgg
@@ -150,23 +150,36 @@ def read_sequential_vgg(state, path):
                 padding="reflect", preprocess=convs[0][1:])
 
 
-def pth_family(path, arch, convention, digest):
-    """Whose VGG a ``.pth`` holds: torchvision's or Caffe's, by its digest or as `convention` says.
+def family_by_digest(path, arch, convention, digest, known, unknown, may_override=False):
+    """Whose VGG a file holds, by its digest (in `known`) or as `convention` says.
+
+    Parameters
+    ----------
+    path, arch : str
+    convention : str or None
+        What ``--convention`` said.
+    digest : str
+        The file's hex SHA-256.
+    known : dict
+        First 8 hex digits -> (arch, family): the files seen before.
+    unknown : str
+        The message (after the path) when neither the digest nor `convention` tells.
+    may_override : bool
+        Whether `convention` may differ from what the digest says (an ONNX
+        file's is a measured choice, not a fact of the file).
 
     Raises ValueError when neither tells, or when they disagree.
     """
-    known = KNOWN_PTH.get(digest[:8])
-    if known is not None and known[0] != arch:
-        raise ValueError(f"{path}: its digest is that of {known[1]}'s {known[0]}, but it "
+    found = known.get(digest[:8])
+    if found is not None and found[0] != arch:
+        raise ValueError(f"{path}: its digest is that of {found[1]}'s {found[0]}, but it "
                          f"holds {arch} weights; the file is damaged")
     if convention is None:
-        if known is None:
-            raise ValueError(f"{path}: cannot tell whether this .pth holds torchvision's VGG "
-                             f"(inputs in [0, 1]) or Caffe's (neural-style-pt's, BGR 0..255); "
-                             f"say which with --convention caffe or --convention torchvision")
-        return known[1]
-    if known is not None and known[1] != convention:
-        raise ValueError(f"{path} is {known[1]}'s {arch} (by its digest), not "
+        if found is None:
+            raise ValueError(f"{path}: {unknown}")
+        return found[1]
+    if found is not None and found[1] != convention and not may_override:
+        raise ValueError(f"{path} is {found[1]}'s {arch} (by its digest), not "
                          f"{convention}'s; leave out --convention")
     return convention
 
@@ -326,14 +339,22 @@ def read_vgg_any(src, convention=None, source_name=None, sha256=None):
     name = source_name or os.path.basename(src)
     sha256 = sha256 or sha256_of(src)
     if kind == "pth" and found.get("family") is None:
-        family = pth_family(name, arch, convention, sha256)
+        family = family_by_digest(
+            name, arch, convention, sha256, KNOWN_PTH,
+            "cannot tell whether this .pth holds torchvision's VGG (inputs in [0, 1]) or "
+            "Caffe's (neural-style-pt's, BGR 0..255); say which with --convention caffe or "
+            "--convention torchvision")
     elif kind == "pth" and convention not in (None, found["family"]):
         raise ValueError(f"{name} is the normalised VGG (pytorch-AdaIN's layout); leave out "
                          f"--convention")
     elif kind == "pth":
         family = found["family"]
     elif kind == "onnx":
-        family = onnx_vgg_family(name, arch, convention, sha256)
+        family = family_by_digest(
+            name, arch, convention, sha256, KNOWN_ONNX,
+            "an ONNX file does not say how its VGG wants its pixels; say it with --convention "
+            "caffe (BGR, 0..255 minus the mean: Caffe's and Keras's VGG) or --convention "
+            "torchvision (RGB in 0..1, normalised: torchvision's)", may_override=True)
     elif convention is not None and kind == "caffe":
         family = convention
     else:

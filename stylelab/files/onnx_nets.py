@@ -150,22 +150,6 @@ def read_onnx_vgg(path):
     return dict(arch=arch, weights=weights)
 
 
-def onnx_vgg_family(name, arch, convention, digest):
-    """Whose convention an ONNX VGG takes: known by its digest, or as `convention` says."""
-    known = KNOWN_ONNX.get(digest[:8])
-    if known is not None and known[0] != arch:
-        raise ValueError(f"{name}: its digest is that of a {known[0]}, but it holds {arch}; "
-                         f"the file is damaged")
-    if convention is None:
-        if known is None:
-            raise ValueError(f"{name}: an ONNX file does not say how its VGG wants its pixels; "
-                             f"say it with --convention caffe (BGR, 0..255 minus the mean: "
-                             f"Caffe's and Keras's VGG) or --convention torchvision (RGB in "
-                             f"0..1, normalised: torchvision's)")
-        return known[1]
-    return convention
-
-
 # -- pytorch/examples' TransformerNet ------------------------------------------------
 
 def _pad(model, node, what):
