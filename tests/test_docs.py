@@ -57,4 +57,6 @@ def test_docs_code_blocks_run(path, tmp_path, monkeypatch):
 
 
 def test_readme_python_runs(tmp_path, monkeypatch):
+    if not (ROOT.parent / "shared" / "images").is_dir():
+        pytest.skip("../shared is absent: the README's Gatys block paints the shared pictures")
     assert run_python_blocks(ROOT / "README.md", tmp_path, monkeypatch) > 0

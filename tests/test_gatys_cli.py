@@ -190,7 +190,8 @@ BAD = {
     "too small for relu5_1": ({"--size": [12], "--recipe": ["paper"]},
                               "too small to reach relu5_1"),
     "a recipe for another VGG": ({"--recipe": ["neural-style"]},
-                                 "use --recipe tutorial (or paper)"),
+                                 "use recipe='tutorial' (or 'paper'; on the command line, "
+                                 "--recipe)"),
     "a recipe's layers beyond the weights": ({"--weights": ["FILES/vgg19_relu2.h5"]},
                                              "recipe 'tutorial' reads content layer conv2_2, but "
                                              "these weights stop at relu2_1"),

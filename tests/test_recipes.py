@@ -200,7 +200,7 @@ def test_a_recipe_made_for_another_vgg_is_refused(weight_files, images, tmp_path
     photo, painting, _ = images
     net = load_vgg(weight_files["torchvision"], dtype=np.float64)
     with pytest.raises(ValueError, match=r"recipe 'neural-style' was tuned for Caffe's VGG.*"
-                                         r"use --recipe tutorial"):
+                                         r"use recipe='tutorial'"):
         gatys.GatysObjective(net, photo, painting, recipe="neural-style")
     net = load_vgg(weight_files["caffe"], dtype=np.float64)
     with pytest.raises(ValueError, match=r"recipe 'tutorial' was tuned for torchvision's VGG"):

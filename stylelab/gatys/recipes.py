@@ -110,10 +110,11 @@ def get_recipe(recipe, net):
     if family not in recipe.families:
         raise ValueError(f"recipe {recipe.name!r} was tuned for {WHY[recipe.families[0]]}; these "
                          f"weights are {WHY[family]}, whose features have another scale: use "
-                         f"--recipe {DEFAULTS[family]} (or paper)")
+                         f"recipe={DEFAULTS[family]!r} (or 'paper'; on the command line, --recipe)")
     if recipe.pixel_scale is not None and float(net.convention["input_scale"]) <= 1:
         raise ValueError(f"recipe {recipe.name!r} feeds its VGG pixels in 0..{recipe.pixel_scale:g}"
-                         f"; these weights take pixels in [0, 1]: use --recipe paper")
+                         f"; these weights take pixels in [0, 1]: use recipe='paper' (on the "
+                         f"command line, --recipe paper)")
     return recipe
 
 
