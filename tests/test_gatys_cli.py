@@ -60,7 +60,7 @@ def test_the_command_writes_the_image_history_plot_and_snapshots(files, tmp_path
     assert res.returncode == 0, res.stderr
     with Image.open(out) as im:
         assert im.format == "PNG" and im.size == (32, 24)
-    assert "3 L-BFGS iterations (" in res.stdout and "loss evaluations) at 24x32" in res.stdout
+    assert "3 L-BFGS iterations (" in res.stdout and "loss evaluations) at 32x24" in res.stdout
     rows = json.loads((tmp_path / "h.json").read_text())
     assert [r["iteration"] for r in rows] == [1, 2, 3]
     assert {"content", "style", "tv", "total", "evaluations", "seconds"} <= set(rows[0])
@@ -98,7 +98,7 @@ def test_options_from_the_command_line(files, tmp_path):
                          "--statistic", "covariance", "--pooling", "avg", "--init", "content",
                          "--history", tmp_path / "h.csv"))
     assert res.returncode == 0, res.stderr
-    assert "6 Adam steps (6 loss evaluations) at 30x40" in res.stdout
+    assert "6 Adam steps (6 loss evaluations) at 40x30" in res.stdout
     lines = (tmp_path / "h.csv").read_text().splitlines()
     assert lines[0].startswith("scale,height,width,iteration") and len(lines) == 7
 

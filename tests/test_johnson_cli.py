@@ -192,7 +192,7 @@ CASES = {
                         "--crop-size 4 is too small: the network and the loss layers need at "
                         "least 8 pixels"),
     "image too small": (lambda f, m, t: ["stylize", "--model", m, t / "tiny.png", "--out",
-                                         t / "x.png"], "an image of 3x4 pixels is too small"),
+                                         t / "x.png"], "an image of 4x3 pixels is too small"),
     "VGG-19 as loss network": (lambda f, m, t: train_args(f, t / "m.h5") + ["--weights",
                                f / "vgg19.h5"], "the loss network is VGG-16"),
     "resume without checkpoint": (lambda f, m, t: train_args(f, t / "m.h5", "--resume"),

@@ -136,7 +136,7 @@ def test_cascade_bad_input(rng, vgg19_weights):
         universal_transfer(vgg, content, styles, mask=np.zeros((32, 48)), style_weights=[1, 1])
     with pytest.raises(ValueError, match="two or more styles"):
         universal_transfer(vgg, content, styles[:1], mask=np.zeros((32, 48)))
-    with pytest.raises(ValueError, match="the mask is 3x4 but the content is 32x48"):
+    with pytest.raises(ValueError, match="the mask is 4x3 but the content is 48x32"):
         universal_transfer(vgg, content, styles, mask=np.zeros((3, 4)))
     with pytest.raises(ValueError, match=r"too small for relu5_1: it needs 16"):
         universal_transfer(vgg, content, [styles[0][:8]])

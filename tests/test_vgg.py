@@ -129,7 +129,7 @@ def test_forward_runs_only_as_deep_as_needed(weights16, tmp_path):
     assert net._tape[1][-1][0] == "relu3_1"
     dx = net.backward({"pool2": np.ones((1, 2, 3, 128), np.float32)})
     assert dx.shape == x.shape and dx.dtype == np.float32
-    with pytest.raises(ValueError, match=r"4x12 pixels is too small to reach relu4_1: "
+    with pytest.raises(ValueError, match=r"12x4 pixels is too small to reach relu4_1: "
                                          r"it passes 3 2x2 poolings, so it needs at least 8x8"):
         net.forward(np.zeros((1, 4, 12, 3), np.float32), layers=["relu4_1"])
     with pytest.raises(ValueError, match="dtype float64 but the network is float32"):

@@ -20,7 +20,7 @@ from ..nets.decoder import encoder_fingerprint
 from ..universal.adain import ADAIN_CONVENTIONS, LAYER, adain_transfer
 from ..universal.wct import EPS
 from .argtypes import non_negative_float, positive_int
-from .common import add_what_to_paint, duration, status
+from .common import DEFAULT_SIZE, add_what_to_paint, duration, status
 from .universal import check_style_arguments, load_mask
 
 
@@ -43,10 +43,12 @@ def add_arguments(p):
                    "round(v * (styles - 1)) picks the style")
     g.add_argument("--preserve-color", action="store_true",
                    help="recolour the styles to the photo's colours first (pytorch-AdaIN's coral)")
-    g.add_argument("--size", type=positive_int, default=512,
-                   help="longest side of the output in pixels (rounded down to a multiple of 8)")
+    g.add_argument("--size", type=positive_int,
+                   help="longest side of the output in pixels (default: 512, or the photo's own "
+                   "if smaller: a photo is enlarged only when --size asks; rounded down to a "
+                   "multiple of 8)")
     g.add_argument("--style-size", type=positive_int,
-                   help="longest side of the style images (default: --size)")
+                   help="longest side of the style images (default: the output's)")
     g.add_argument("--convention", choices=ADAIN_CONVENTIONS, default="pytorch-adain",
                    help="the statistics: pytorch-AdaIN's (unbiased, eps on both) or the paper's")
     g.add_argument("--dtype", choices=["float32", "float64"], default="float32",
@@ -97,10 +99,11 @@ def run(args):
     dtype = np.dtype(args.dtype)
     encoder = load_vgg(encoder_path, dtype=dtype)
     decoder = _decoder(decoder_path, encoder, encoder_path, dtype)
-    content = load_image(args.content, size=args.size, dtype=dtype)
+    content = load_image(args.content, size=args.size or DEFAULT_SIZE, dtype=dtype,
+                         enlarge=args.size is not None)
     h, w = (max(8, s - s % 8) for s in content.shape[:2])   # the decoder gives back 8x
     content = resize_image(content, h, w)
-    styles = [load_image(s, size=args.style_size or args.size, dtype=dtype) for s in args.style]
+    styles = [load_image(s, size=args.style_size or max(content.shape[:2]), dtype=dtype) for s in args.style]
     mask = load_mask(args.mask, content.shape[:2]) if args.mask else None
     status(args.quiet, f"adain: encoder {encoder_path}, decoder {decoder_path}; "
            f"{len(styles)} style(s) at {w}x{h}")
@@ -111,4 +114,4 @@ def run(args):
                             convention=args.convention)
     save_image(args.out, result.image)
     print(f"{args.out}: AdaIN at relu4_1 (alpha {args.alpha:g}, {args.convention}'s "
-          f"statistics) at {h}x{w} in {duration(time.perf_counter() - start)}")
+          f"statistics) at {w}x{h} in {duration(time.perf_counter() - start)}")

@@ -9,6 +9,9 @@ import zipfile
 from ..backend import BackendError
 from ..files.limits import one_line
 
+# The output's longest side when --size is not given (a smaller photo keeps its own).
+DEFAULT_SIZE = 512
+
 # What bad input, a bad file or a full disk can raise: each becomes one line and
 # exit 2. Anything else is a bug in stylelab and keeps its traceback.
 INPUT_ERRORS = (ValueError, OSError, EOFError, MemoryError, RecursionError, OverflowError,

@@ -25,8 +25,8 @@ from ..gatys.losses import STYLE_STATISTICS
 from ..gatys.recipes import WHY, get_recipe
 from .argtypes import non_negative_float, positive_int
 from ..files.vgg_h5 import weights_source
-from .common import (add_what_to_paint, duration, is_snapshot_of, note_random_weights, report,
-                     snapshot_path, status)
+from .common import (DEFAULT_SIZE, add_what_to_paint, duration, is_snapshot_of,
+                     note_random_weights, report, snapshot_path, status)
 
 
 def layer_spec(text):
@@ -90,8 +90,9 @@ def add_arguments(p):
                    help="keep the photograph's colours: luminance-only transfer, or the "
                    "style recoloured to the photo's colour histogram")
     g = p.add_argument_group("the optimisation")
-    g.add_argument("--size", type=positive_int, default=512,
-                   help="longest side of the output in pixels")
+    g.add_argument("--size", type=positive_int,
+                   help="longest side of the output in pixels (default: 512, or the photo's own "
+                   "if smaller: a photo is enlarged only when --size asks)")
     g.add_argument("--iterations", type=positive_int,
                    help="optimiser iterations per scale; an L-BFGS iteration may evaluate the "
                    "loss more than once (default: the recipe's: 1000, 300, 500)")
@@ -128,8 +129,9 @@ def load_network(args):
 
 def load_images(args, dtype):
     """The content at ``--size``, the styles at ``--style-scale`` times it, the init."""
-    content = load_image(args.content, size=args.size, dtype=dtype)
-    side = max(1, round(args.style_scale * args.size))
+    content = load_image(args.content, size=args.size or DEFAULT_SIZE, dtype=dtype,
+                         enlarge=args.size is not None)
+    side = max(1, round(args.style_scale * max(content.shape[:2])))
     styles = [load_image(s, size=side, dtype=dtype) for s in args.style]
     init = args.init
     if init is not None and init not in INITS:
@@ -183,7 +185,7 @@ class Progress:
         self.out, self.save_every = out, save_every
 
     def __call__(self, info):
-        self.bar.set_description(f"gatys {info['height']}x{info['width']}"
+        self.bar.set_description(f"gatys {info['width']}x{info['height']}"
                                  + (f" (scale {info['scale']}/{info['scales']})"
                                     if info["scales"] > 1 else ""), refresh=False)
         self.bar.set_postfix_str(f"loss {info['total']:.4g} = content {info['content']:.3g}"
@@ -228,7 +230,7 @@ def run(args):
     what = "L-BFGS iterations" if args.optimizer == "lbfgs" else "Adam steps"
     last = result.history[-1] if result.history else {"total": float("nan")}
     summary = (f"{args.out}: recipe {recipe.name} ({chosen}), {result.iterations} {what} "
-               f"({result.evaluations} loss evaluations) at {content.shape[0]}x{content.shape[1]} in "
+               f"({result.evaluations} loss evaluations) at {content.shape[1]}x{content.shape[0]} in "
                f"{duration(time.perf_counter() - start)}; final loss {last['total']:.4g}")
     report(summary, result.interrupted, "the best image so far")
     note_random_weights(weights_source(weights) if weights.endswith(".h5") else None,

@@ -7,12 +7,15 @@ from ..files.atomic import check_outputs
 from ..files.images import image_format, load_image, save_image
 from ..layers import conv2d_forward, maxpool2x2_forward, relu_forward
 from .argtypes import positive_int
+from .common import DEFAULT_SIZE
 
 
 def add_arguments(p):
     p.add_argument("image", help="input image (any format Pillow reads)")
     p.add_argument("--out", required=True, help="output picture (.png or .jpg)")
-    p.add_argument("--size", type=positive_int, default=512, help="longest side in pixels")
+    p.add_argument("--size", type=positive_int,
+                   help="longest side of the output in pixels (default: 512, or the photo's own "
+                   "if smaller: a photo is enlarged only when --size asks)")
 
 
 def _edge_filters(dtype):
@@ -31,7 +34,8 @@ def run(args):
     """Run one block (conv 3x3 -> ReLU -> 2x2 max-pool) on a photo."""
     image_format(args.out)
     check_outputs([args.out], [args.image])
-    img = load_image(args.image, size=args.size)
+    img = load_image(args.image, size=args.size or DEFAULT_SIZE,
+                     enlarge=args.size is not None)
     xp = backend.get_array_module(img)
     w = xp.asarray(_edge_filters(img.dtype))
     b = xp.zeros(4, dtype=img.dtype)
@@ -42,5 +46,5 @@ def run(args):
     top = xp.concatenate([maps[..., 0], maps[..., 1]], axis=1)
     bottom = xp.concatenate([maps[..., 2], maps[..., 3]], axis=1)
     save_image(args.out, xp.concatenate([top, bottom], axis=0))
-    print(f"{args.out}: 4 feature maps of {p.shape[1]}x{p.shape[2]} "
+    print(f"{args.out}: 4 feature maps of {p.shape[2]}x{p.shape[1]} "
           f"(vertical edges, both polarities, top; horizontal, bottom)")

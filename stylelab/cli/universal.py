@@ -27,7 +27,8 @@ from ..files.released import (RELEASES, check_normalised, is_wct_release, releas
 from ..files.weights import load_vgg
 from ..universal.wct import CONVENTIONS, EPS
 from .argtypes import level_list, non_negative_float, positive_int
-from .common import add_what_to_paint, duration, note_random_weights, report, status
+from .common import (DEFAULT_SIZE, add_what_to_paint, duration, note_random_weights, report,
+                     status)
 
 
 def add_arguments(p):
@@ -53,10 +54,11 @@ def add_arguments(p):
                    "white the second)")
     g.add_argument("--weights", help="VGG-19 weights (default: $STYLELAB_WEIGHTS, a file or a "
                    "folder holding vgg19.h5; else the cache; else download them once)")
-    g.add_argument("--size", type=positive_int, default=512,
-                   help="longest side of the output in pixels")
+    g.add_argument("--size", type=positive_int,
+                   help="longest side of the output in pixels (default: 512, or the photo's own "
+                   "if smaller: a photo is enlarged only when --size asks)")
     g.add_argument("--style-size", type=positive_int,
-                   help="longest side of the style images (default: --size)")
+                   help="longest side of the style images (default: the output's)")
     g.add_argument("--eps", type=non_negative_float, default=EPS,
                    help="the eigenvalue threshold (relative to the largest, or absolute for the "
                    "released codes' conventions)")
@@ -120,8 +122,9 @@ def _network(args):
 def run(args):
     _check_args(args)
     net, weights_path, decoders, convention = _network(args)
-    content = load_image(args.content, size=args.size, dtype=net.dtype)
-    styles = [load_image(s, size=args.style_size or args.size, dtype=net.dtype)
+    content = load_image(args.content, size=args.size or DEFAULT_SIZE, dtype=net.dtype,
+                         enlarge=args.size is not None)
+    styles = [load_image(s, size=args.style_size or max(content.shape[:2]), dtype=net.dtype)
               for s in args.style]
     mask = load_mask(args.mask, content.shape[:2]) if args.mask else None
     status(args.quiet, f"wct: VGG-19 from {weights_path}; encoding the content and "
@@ -155,7 +158,7 @@ def run(args):
     road = ("decoders" if decoders else f"inversion, {args.iterations} L-BFGS iterations a "
             f"level, {result.evaluations} evaluations")
     summary = (f"{args.out}: WCT at {', '.join(level_layer(v) for v in result.levels)} "
-               f"({road}; {convention}'s transform) at {content.shape[0]}x{content.shape[1]} in "
+               f"({road}; {convention}'s transform) at {content.shape[1]}x{content.shape[0]} in "
                f"{duration(time.perf_counter() - start)}")
     report(summary, result.stopped, "the image so far")
     note_random_weights(weights_source(weights_path) if weights_path.endswith(".h5") else None,

@@ -20,7 +20,7 @@ from ..backend import asarray, get_array_module, to_numpy
 _WIDE_MODES = {"I;16": 65535, "I;16B": 65535, "I;16L": 65535, "I;16N": 65535}
 
 
-def rgb_float(im, dtype):
+def rgb_float(im, dtype, where=None):
     """Any Pillow image as RGB floats in [0, 1], shape (H, W, 3).
 
     Grayscale, palette and CMYK images are converted; 16-bit grayscale is
@@ -39,6 +39,8 @@ def rgb_float(im, dtype):
     if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info:
         rgba = np.asarray(im.convert("RGBA"), dtype=np.float64) / 255.0
         alpha = rgba[:, :, 3:]
+        if alpha.min() < 1:
+            warnings.warn(f"{where or 'the image'} has transparent pixels: laid over white")
         return (rgba[:, :, :3] * alpha + (1.0 - alpha)).astype(dtype)
     # In the target dtype: the same numbers as via float64 (x / 255 rounds once
     # either way), at a quarter of the memory for a large photo.
@@ -87,7 +89,7 @@ def read_image(path, dtype=np.float32, longest=None, shortest=None):
                                     f"decodes; refused (shrink it first)")
                 im = _shrink_while_decoding(im, longest, shortest)
                 im = ImageOps.exif_transpose(im)
-                arr = rgb_float(im, np.dtype(dtype))
+                arr = rgb_float(im, np.dtype(dtype), where=path)
     except _TooLarge as exc:
         raise ValueError(str(exc)) from None
     except Image.DecompressionBombError as exc:    # Pillow's own limit, met before ours
@@ -126,7 +128,7 @@ def _shrink_while_decoding(im, longest, shortest):
     return im.reduce(int(scale // 2))
 
 
-def load_image(path, size=None, dtype=np.float32):
+def load_image(path, size=None, dtype=np.float32, enlarge=True):
     """Read an image file as RGB in [0, 1] (see :func:`read_image` for what is checked).
 
     Parameters
@@ -135,6 +137,9 @@ def load_image(path, size=None, dtype=np.float32):
     size : int, optional
         Resize so that the longest side is `size` pixels (aspect kept).
     dtype : float dtype
+    enlarge : bool
+        False: an image smaller than `size` keeps its own size (a default
+        size shrinks large photos but does not blow up small ones).
 
     Returns
     -------
@@ -143,6 +148,8 @@ def load_image(path, size=None, dtype=np.float32):
     if size is not None and size > MAX_PIXELS:          # before any arithmetic on it
         raise _too_many(f"a longest side of {size:.3g} pixels")
     arr = read_image(path, dtype, longest=size)
+    if size is not None and not enlarge:
+        size = min(size, max(arr.shape[:2]))
     if size is not None:
         h, w = fit_longest_side(arr.shape[:2], size)
         if h * w > MAX_PIXELS:

@@ -146,7 +146,7 @@ def stylize(net, content, styles, *, recipe=None, iterations=None, optimizer="lb
     sizes = scale_sizes(content.shape[:2], scales)
     for hw in sizes:
         if min(hw) < need:
-            raise ValueError(f"an image of {hw[0]}x{hw[1]} pixels is too small to reach "
+            raise ValueError(f"an image of {hw[1]}x{hw[0]} pixels is too small to reach "
                              f"{max(layers, key=net.names.index)} (it needs at least "
                              f"{need}x{need}); use a larger size or fewer scales")
 
@@ -159,7 +159,7 @@ def stylize(net, content, styles, *, recipe=None, iterations=None, optimizer="lb
         s_sized = [resize_image(s, *fit_longest_side(s.shape[:2], side)) for s in styles]
         small = [s.shape[:2] for s in s_sized if min(s.shape[:2]) < need]
         if small:
-            raise ValueError(f"the style image becomes {small[0][0]}x{small[0][1]} pixels, "
+            raise ValueError(f"the style image becomes {small[0][1]}x{small[0][0]} pixels, "
                              f"too small for the layers asked for (at least {need}x{need}); "
                              f"raise the style scale or the size")
         objective = GatysObjective(net, c, s_sized, recipe=recipe, **objective_options)

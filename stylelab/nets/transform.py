@@ -584,7 +584,7 @@ class TransformNet:
         h, w = img.shape[:2]
         need = self.min_side()
         if min(h, w) < need:
-            raise ValueError(f"an image of {h}x{w} pixels is too small for this network "
+            raise ValueError(f"an image of {w}x{h} pixels is too small for this network "
                              f"({self.arch}): it needs at least {need} pixels a side")
         y, _ = self.forward(img[None], keep_cache=False)
         f = self.factor

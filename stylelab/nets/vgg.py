@@ -337,7 +337,7 @@ class VGG:
         need = self.min_size(deepest)
         if min(x.shape[1], x.shape[2]) < need:
             pools = need.bit_length() - 1 - (self.padding == "reflect")
-            raise ValueError(f"an image of {x.shape[1]}x{x.shape[2]} pixels is too "
+            raise ValueError(f"an image of {x.shape[2]}x{x.shape[1]} pixels is too "
                              f"small to reach {deepest}: it passes "
                              f"{pools} 2x2 poolings, so it needs at "
                              f"least {need}x{need}"

@@ -150,7 +150,7 @@ def adain_transfer(encoder, decoder, content, styles, alpha=1.0, style_weights=N
     h, w = content.shape[:2]
     if h % 8 or w % 8:
         raise ValueError(f"AdaIN's decoder gives back 8 times relu4_1's size: the content must "
-                         f"have sides that are multiples of 8, got {h}x{w}")
+                         f"have sides that are multiples of 8, got {w}x{h}")
     xp = get_array_module(content)
     if preserve_color:
         styles = [coral(s, content) for s in styles]

@@ -292,7 +292,7 @@ def _check_inputs(vgg, content, styles, levels, decoders, style_weights, mask):
             raise ValueError(f"the {what} image has dtype {img.dtype} but the network is "
                              f"{vgg.dtype}")
         if min(img.shape[:2]) < need:
-            raise ValueError(f"the {what} image ({img.shape[0]}x{img.shape[1]}) is too small "
+            raise ValueError(f"the {what} image ({img.shape[1]}x{img.shape[0]}) is too small "
                              f"for {deepest}: it needs {need} pixels a side")
     for v in levels if decoders is not None else ():
         layer, dec = level_layer(v), decoders.get(v)
@@ -306,6 +306,6 @@ def _check_inputs(vgg, content, styles, levels, decoders, style_weights, mask):
     if mask is None:
         return None
     if tuple(mask.shape) != tuple(content.shape[:2]):
-        raise ValueError(f"the mask is {mask.shape[0]}x{mask.shape[1]} but the content is "
-                         f"{content.shape[0]}x{content.shape[1]}")
+        raise ValueError(f"the mask is {mask.shape[1]}x{mask.shape[0]} but the content is "
+                         f"{content.shape[1]}x{content.shape[0]}")
     return labels_from_mask(mask, len(styles))

@@ -1,0 +1,34 @@
+"""What a newcomer met (issue 28): sizes, transparency, flags -- each answered, and held here."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from stylelab import cli
+from stylelab.files.images import load_image
+
+
+def _photo(path, shape, alpha=None):
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    if alpha is not None:
+        pixels = np.dstack([pixels, np.full(shape, alpha, np.uint8)])
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def test_a_small_photo_is_enlarged_only_when_asked(tmp_path, capsys):
+    small = _photo(tmp_path / "small.png", (40, 30))
+    assert load_image(small, size=512, enlarge=False).shape == (40, 30, 3)
+    assert load_image(small, size=512).shape == (512, 384, 3)
+    assert load_image(small, size=20, enlarge=False).shape == (20, 15, 3)   # shrinking is always done
+    assert cli.main(["layers", str(small), "--out", str(tmp_path / "a.png")]) == 0
+    assert "feature maps of 15x20" in capsys.readouterr().out             # (W x H), not 256x192
+    assert cli.main(["layers", str(small), "--out", str(tmp_path / "b.png"), "--size", "80"]) == 0
+    assert "feature maps of 30x40" in capsys.readouterr().out
+
+
+def test_transparency_is_said(tmp_path):
+    with pytest.warns(UserWarning, match="has transparent pixels: laid over white"):
+        img = load_image(_photo(tmp_path / "a.png", (8, 8), alpha=0))
+    assert np.allclose(np.asarray(img), 1.0)                               # white, as viewers show it
