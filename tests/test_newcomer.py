@@ -32,3 +32,18 @@ def test_transparency_is_said(tmp_path):
     with pytest.warns(UserWarning, match="has transparent pixels: laid over white"):
         img = load_image(_photo(tmp_path / "a.png", (8, 8), alpha=0))
     assert np.allclose(np.asarray(img), 1.0)                               # white, as viewers show it
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["stylize", "--mod", "m.h5", "a.png", "--out", "b.png"],
+     "--mod is not an option of stylelab stylize: did you mean --model?"),
+    (["gatys", "--contnet", "a.png", "--style", "b.png", "--out", "c.png"],
+     "--contnet is not an option of stylelab gatys: did you mean --content?"),
+    (["weights", "convert", "a.pth", "b.h5", "--conventoin", "caffe"],
+     "did you mean --convention?"),
+])
+def test_a_flag_that_is_not_an_option_is_named_in_one_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and message in err and len(err.strip().splitlines()) == 1, err

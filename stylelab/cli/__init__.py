@@ -7,6 +7,7 @@ half-written.
 """
 
 import argparse
+import difflib
 import os
 import sys
 import warnings
@@ -21,8 +22,45 @@ from .argtypes import positive_int
 from .common import INPUT_ERRORS, HelpFormatter, error_line
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse without abbreviations (``--mod`` is not ``--model``), and errors in one line.
+
+    A flag that is no option is named, with the closest real one, instead of
+    a page of usage (and before argparse's complaint that a required option
+    is missing, which is what a misspelled required flag first looks like);
+    ``--help`` still shows every option.
+    """
+
+    given = ()              # the command line being parsed (set by main, for error messages)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def options(self):
+        """Every option string of this parser and of its subcommands."""
+        found = set()
+        for action in self._actions:
+            found.update(action.option_strings)
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    found.update(sub.options())
+        return found
+
+    def error(self, message):
+        known = self.options()
+        unknown = [a.split("=")[0] for a in self.given
+                   if a.startswith("--") and a.split("=")[0] not in known]
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], sorted(known), n=1)
+            message = (f"{unknown[0]} is not an option of {self.prog}"
+                       + (f": did you mean {close[0]}?" if close else ""))
+        self.exit(2, f"{self.prog}: error: {message} (`{self.prog} --help` lists the "
+                     f"options)\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="stylelab", description="Artistic style transfer from scratch in NumPy.")
     parser.add_argument("--version", action="version", version=f"stylelab {__version__}")
     parser.add_argument("--backend", choices=["numpy", "cupy"],
@@ -102,7 +140,11 @@ def _warning_line(message, category, filename, lineno, file=None, line=None):
 
 def main(argv=None):
     parser = build_parser()
-    args = parser.parse_args(argv)
+    Parser.given = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
+    try:
+        args = parser.parse_args(argv)
+    finally:
+        Parser.given = ()
     # NumPy's floating-point warnings are silenced: every output is checked for
     # NaN and infinity where it is made, and refused in one line that says where.
     with warnings.catch_warnings(), np.errstate(all="ignore"):
