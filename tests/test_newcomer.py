@@ -47,3 +47,18 @@ def test_a_flag_that_is_not_an_option_is_named_in_one_line(argv, message, capsys
         cli.main(argv)
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_stylize_out_without_extension_for_one_photo_is_asked_about(tmp_path, capsys):
+    from stylelab.files.model_file import save_model
+    from stylelab.nets.transform import TransformNet
+    save_model(tmp_path / "m.h5", TransformNet("c3s1-4,d8,R8x1,u4,c3s1-3"), {"task": "style"})
+    photo = _photo(tmp_path / "p.png", (24, 28))
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["stylize", "--model", str(tmp_path / "m.h5"), str(photo), "--out",
+                  str(tmp_path / "noext")])
+    assert exit_.value.code == 2 and "has no extension" in capsys.readouterr().err
+    assert not (tmp_path / "noext").exists()
+    assert cli.main(["stylize", "--model", str(tmp_path / "m.h5"), str(photo), "--out",
+                     str(tmp_path / "into") + "/"]) == 0
+    assert (tmp_path / "into" / "p.png").is_file()

@@ -79,9 +79,13 @@ def _load_all(files, found, size, dtype):
     return images, skipped
 
 
-def _output_names(files, out):
+def _output_names(files, out, found=()):
     """{input: output}; one input may go to a file, several go into a folder."""
     ext = os.path.splitext(out)[1].lower()
+    if (len(files) == 1 and files[0] not in found and not ext and not os.path.isdir(out)
+            and not out.endswith(("/", os.sep))):
+        raise ValueError(f"--out {out} has no extension: name the picture ({out}.png), or end "
+                         f"it with / to write into a folder")
     if len(files) == 1 and ext and not os.path.isdir(out):
         image_format(out)
         return {files[0]: out}
@@ -102,7 +106,7 @@ def run_stylize(args):
     model = resolve_network(args.model)
     net, meta = read_network(model, dtype=args.dtype)
     files, found = _expand_inputs(args.inputs)
-    outputs = _output_names(files, args.out)
+    outputs = _output_names(files, args.out, found)
     check_outputs(outputs.values(), inputs=[*files, model])
     images, skipped = _load_all(files, found, args.size, net.dtype)
     for f in list(images):
