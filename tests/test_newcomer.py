@@ -62,3 +62,17 @@ def test_stylize_out_without_extension_for_one_photo_is_asked_about(tmp_path, ca
     assert cli.main(["stylize", "--model", str(tmp_path / "m.h5"), str(photo), "--out",
                      str(tmp_path / "into") + "/"]) == 0
     assert (tmp_path / "into" / "p.png").is_file()
+
+
+def test_a_read_only_cache_is_named_in_one_line(tmp_path, monkeypatch, capsys):
+    from stylelab.files import download
+
+    def read_only(path, exist_ok=False):
+        raise OSError(30, "Read-only file system", path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(download.os, "makedirs", read_only)
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["weights", "download", "vgg19"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "[Errno" not in err
+    assert "cannot write the cache folder" in err and "read-only file system" in err

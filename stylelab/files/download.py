@@ -38,6 +38,19 @@ def cache_dir():
     return os.path.join(base, "stylelab")
 
 
+def writable_folder(folder):
+    """Make `folder` (a cache) if needed, and refuse in one line one that cannot be written."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise PermissionError(13, "not writable")
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ValueError(f"cannot write the cache folder {folder} ({reason.lower()}); point "
+                         f"$XDG_CACHE_HOME at a writable folder") from None
+    return folder
+
+
 def cached_weights(arch="vgg19"):
     """The path of the converted `arch` in the cache, or None if it isn't there."""
     path = os.path.join(cache_dir(), f"{arch}.h5")
@@ -121,8 +134,7 @@ def download_vgg(arch="vgg19", url=None, progress=True):
     if not match:
         raise ValueError(f"{url}: the file name carries no hash prefix to check "
                          f"(expected NAME-<hex>.pth)")
-    folder = cache_dir()
-    os.makedirs(folder, exist_ok=True)
+    folder = writable_folder(cache_dir())
     dst = os.path.join(folder, f"{arch}.h5")
     sweep_stale_temps(folder)
     tmp = new_temp(folder, ".pth")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .download import cache_dir, fetch, offline_help
+from .download import cache_dir, fetch, offline_help, writable_folder
 from .foreign import MANIFEST, read_manifest, read_network
 from .model_file import save_model
 
@@ -168,7 +168,7 @@ def download_network(name, progress=True, url=None):
     item = lookup(name)
     if url:
         item = Published(**{**item.__dict__, "url": url})
-    os.makedirs(models_dir(), exist_ok=True)
+    writable_folder(models_dir())
     work = tempfile.mkdtemp(dir=models_dir(), prefix=".download-")
     try:
         try:

@@ -34,7 +34,7 @@ import numpy as np
 from ..backend import asarray
 from ..nets.decoder import LEVELS, decoder_arch, decoder_param_shapes, make_decoder
 from .convert import read_vgg_any
-from .download import fetch, offline_help
+from .download import fetch, offline_help, writable_folder
 from .limits import untrusted_reader
 from .published import models_dir
 from .pth import load_pth, sequential_convs
@@ -251,7 +251,7 @@ def download_release(name, progress=True, base_url=None):
     """
     release = RELEASES[name]
     final = release_dir(name)
-    os.makedirs(os.path.dirname(final), exist_ok=True)
+    writable_folder(os.path.dirname(final))
     work = tempfile.mkdtemp(dir=os.path.dirname(final), prefix=".download-")
     try:
         digests = {}

