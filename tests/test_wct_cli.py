@@ -221,6 +221,8 @@ def test_ctrl_c_during_inversion_writes_the_image_so_far(files, tmp_path):
     err = (seen + err).decode()
     assert proc.returncode == 130, err
     assert "interrupted; wrote the image so far" in err and "Traceback" not in err
+    done = int(err.split(" L-BFGS iterations over ")[0].rsplit("inversion, ", 1)[1])
+    assert 1 <= done < 100000, err             # what was done, not what was asked
     with Image.open(out) as im:
         assert im.size == (64, 44)             # 52x36 at --size 64
     assert sorted(os.listdir(tmp_path)) == ["o.png"]

@@ -155,8 +155,9 @@ def run(args):
     finally:
         bar.close()
     save_image(args.out, result.image)
-    road = ("decoders" if decoders else f"inversion, {args.iterations} L-BFGS iterations a "
-            f"level, {result.evaluations} evaluations")
+    road = ("decoders" if decoders else f"inversion, {result.iterations} L-BFGS iterations "
+            f"over {len(result.levels)} level(s) ({args.iterations} a level asked), "
+            f"{result.evaluations} evaluations")
     summary = (f"{args.out}: WCT at {', '.join(level_layer(v) for v in result.levels)} "
                f"({road}; {convention}'s transform) at {content.shape[1]}x{content.shape[0]} in "
                f"{duration(time.perf_counter() - start)}")

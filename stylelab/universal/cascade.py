@@ -45,6 +45,7 @@ class UniversalResult:
     levels: tuple
     stopped: bool
     evaluations: int = 0       # of the inversion's loss, all levels together
+    iterations: int = 0        # the inversion's L-BFGS iterations, all levels together
 
 
 def pad_to_multiple(img, multiple):
@@ -232,7 +233,7 @@ def universal_transfer(vgg, content, styles, *, decoders=None, levels=LEVELS, al
     # The styles do not change from level to level: one pass each gives their
     # features at every level (the content's must be taken from the image so far).
     style_feats = [_features(vgg, s, [level_layer(v) for v in levels]) for s in styles]
-    done, stopped, evaluations = [], False, 0
+    done, stopped, evaluations, iterations_done = [], False, 0, 0
     for v in levels:
         layer = level_layer(v)
         fc = _features(vgg, x, [layer])[layer]
@@ -262,6 +263,7 @@ def universal_transfer(vgg, content, styles, *, decoders=None, levels=LEVELS, al
 
             res = invert_features(vgg, fcs, layer, x, iterations, tv_weight, on_iteration)
             x, evaluations = res.x, evaluations + res.evaluations
+            iterations_done += res.iterations
             done.append(v)
             if stop or res.interrupted:
                 stopped = True
@@ -269,7 +271,7 @@ def universal_transfer(vgg, content, styles, *, decoders=None, levels=LEVELS, al
     image = x[:h, :w]
     if convention != "stylelab":
         image = xp.clip(image, 0.0, 1.0)        # as the released codes' saving clamps it
-    return UniversalResult(image, tuple(done), stopped, evaluations)
+    return UniversalResult(image, tuple(done), stopped, evaluations, iterations_done)
 
 
 def _pad_labels(labels, shape):
