@@ -76,3 +76,27 @@ def test_a_read_only_cache_is_named_in_one_line(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and "[Errno" not in err
     assert "cannot write the cache folder" in err and "read-only file system" in err
+
+
+def test_two_runs_cannot_share_a_checkpoint(tmp_path):
+    import subprocess
+    import sys
+    from stylelab.files.atomic import claimed
+    ckpt = tmp_path / "runs" / "m" / "checkpoint.h5"
+    with claimed(str(ckpt)):
+        # another process holding it: a child that sleeps, its pid in the claim
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        try:
+            lock = ckpt.parent / ".checkpoint.h5.lock"
+            lock.write_text(str(child.pid))
+            with pytest.raises(ValueError, match=f"being written by another run \\(process "
+                                                 f"{child.pid}\\)"):
+                with claimed(str(ckpt)):
+                    pass
+        finally:
+            child.kill()
+            child.wait()
+        # its process gone, the claim is stale and taken over
+        with claimed(str(ckpt)):
+            assert lock.read_text() == str(__import__("os").getpid())
+    assert not (tmp_path / "runs").exists()       # nothing left where nothing was written

@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from ..backend import asarray
-from ..files.atomic import check_output_folder, check_outputs
+from ..files.atomic import check_output_folder, check_outputs, claimed
 from ..files.images import load_image, save_image
 from ..files.model_file import load_model
 from ..files.weights import locate_weights
@@ -188,6 +188,11 @@ def run_training(args, task):
     """``stylelab train``, ``train-sr`` and ``train-decoder`` (a task of :data:`~stylelab.johnson.tasks.TASKS`)."""
     weights, origin = _loss_weights(args, task)
     _check_outputs(args, task, weights)
+    with claimed(_checkpoint_path(args)):
+        _run_training(args, task, weights, origin)
+
+
+def _run_training(args, task, weights, origin):
     dtype = np.dtype(args.dtype)
     ckpt_path = _checkpoint_path(args)
     ckpt_meta = None

@@ -11,6 +11,7 @@ for every output of every command. The temporary files a killed run could
 not remove are swept by the next write into the same folder.
 """
 
+import contextlib
 import os
 import re
 import secrets
@@ -210,3 +211,51 @@ def check_output_folder(folder, inputs=()):
         if item is not None and os.path.realpath(folder) == os.path.realpath(item):
             raise ValueError(f"refusing to write into {folder}: it is the input {item}")
     _check_writable(os.path.abspath(folder), folder)
+
+
+@contextlib.contextmanager
+def claimed(path):
+    """Hold `path` for this process alone while the block runs (a training run's checkpoint).
+
+    The claim is a file ``.NAME.lock`` beside `path` holding this process's id,
+    made with ``O_EXCL`` so that two runs cannot both make it. A claim whose
+    process is gone (killed with SIGKILL) is taken over; one whose process
+    runs is refused in one line: two runs writing one checkpoint would each
+    overwrite the other's state.
+    """
+    folder, name = os.path.split(os.path.abspath(path))
+    made = []                                  # folders made for the claim, deepest last
+    parent = folder
+    while not os.path.isdir(parent):
+        made.insert(0, parent)
+        parent = os.path.dirname(parent)
+    os.makedirs(folder, exist_ok=True)
+    lock = os.path.join(folder, f".{name}.lock")
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            try:
+                with open(lock) as f:
+                    pid = int(f.read().strip() or 0)
+            except (OSError, ValueError):
+                pid = 0
+            if pid and pid != os.getpid() and _alive(pid):
+                raise ValueError(f"{path} is being written by another run (process {pid}); "
+                                 f"wait for it to finish, or give this one another "
+                                 f"--checkpoint") from None
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(lock)                    # its process is gone: a stale claim
+    else:
+        raise ValueError(f"{path}: cannot claim it ({lock} keeps coming back)")
+    with os.fdopen(fd, "w") as f:
+        f.write(str(os.getpid()))
+    try:
+        yield path
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock)
+        for made_folder in reversed(made):     # a run refused before writing leaves nothing
+            with contextlib.suppress(OSError):
+                os.rmdir(made_folder)
