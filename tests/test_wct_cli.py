@@ -76,13 +76,20 @@ def test_train_decoder_trains_the_whole_set_and_resumes_it(files, tmp_path):
     args = ["train-decoder", "--levels", "2,1", "--out-dir", d, "--data", files / "data",
             "--weights", files / "vgg19.h5", "--crop-size", 32, "--batch-size", 2, "--steps", 2,
             "--quiet"]
-    r = run(*args)
+    r = run(*args, "--keep-checkpoints")
     assert r.returncode == 0, r.stderr
     # The models alone at the top; each level's checkpoint and samples under runs/.
     assert sorted(os.listdir(d)) == ["relu1_1.h5", "relu2_1.h5", "runs"]
     for layer in ("relu2_1", "relu1_1"):
         assert sorted(os.listdir(d / "runs" / layer)) == ["checkpoint.h5", "samples"]
         assert os.listdir(d / "runs" / layer / "samples") == ["step_000002.png"]
+    # By default a finished level's checkpoint goes (--resume skips finished levels), saying so.
+    lean = tmp_path / "lean"
+    r = run(*[lean if a == d else a for a in args if a != "--quiet"])
+    assert r.returncode == 0, r.stderr
+    assert "its checkpoint" in r.stderr and "removed (--keep-checkpoints keeps them" in r.stderr
+    for layer in ("relu2_1", "relu1_1"):
+        assert os.listdir(lean / "runs" / layer) == ["samples"]
     # Killed during relu1_1 (its model not yet written): --resume keeps relu2_1 as it is
     # and finishes relu1_1 from its checkpoint.
     kept = (d / "relu2_1.h5").stat().st_mtime_ns

@@ -131,6 +131,10 @@ def add_train_decoder_arguments(p):
     io.add_argument("--out-dir", help="with --levels: the folder of the decoders "
                     "relu{L}_1.h5 (their checkpoints and samples go to OUT_DIR/runs/)")
     io.add_argument("--out", help="with --level: the decoder's model file (.h5)")
+    io.add_argument("--keep-checkpoints", action="store_true", help="with --levels: keep each "
+                    "finished level's checkpoint (its Adam state, twice the decoder's size; "
+                    "by default removed once the level's decoder is written, as --resume skips "
+                    "finished levels)")
     groups["the loss"].add_argument(
         "--pixel-weight", type=non_negative_float, help="weight of the pixel reconstruction "
         "loss (default: 1; --content-weight weighs the feature reconstruction at relu{L}_1)")
@@ -384,6 +388,13 @@ def run_train_decoder(args):
                 continue
             one.resume = os.path.exists(_checkpoint_path(one))
         run_training(one, "decoder")
+        ckpt = _checkpoint_path(one)
+        if not args.keep_checkpoints and os.path.exists(ckpt):
+            size = os.path.getsize(ckpt)
+            os.unlink(ckpt)
+            status(args.quiet, f"train-decoder: {one.out} written; its checkpoint "
+                   f"({size / 1e6:.0f} MB of parameters and Adam state) removed "
+                   f"(--keep-checkpoints keeps them; samples stay in {_samples_path(one)})")
 
 
 def _finished(path, steps):
