@@ -25,7 +25,6 @@ def blocks(path):
 
 def run_python_blocks(path, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("STYLELAB_DOCS_ROOT", str(ROOT))
     namespace = {"__name__": "__docs__"}
     parser = doctest.DocTestParser()
     flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
