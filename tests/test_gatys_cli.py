@@ -139,7 +139,7 @@ def test_the_examples_walk_reaches_the_readable_vgg_and_layers(files, tmp_path, 
     extra = [] if engine == "readable" else ["--engine", "fast"]
     seen = walked_files(ROOT / "examples" / "gatys.py",
                         base_args(files, tmp_path / "o.png", *extra))
-    assert f"({engine} engine)" in capsys.readouterr().out
+    assert f"({engine} engine, random weights" in capsys.readouterr().out
     fast = sorted(f for f in seen if f.startswith("stylelab/layers/fast/")
                   or f in ("stylelab/nets/fast_vgg.py", "stylelab/gatys/fast_losses.py"))
     if engine == "readable":
