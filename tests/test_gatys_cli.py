@@ -163,7 +163,11 @@ def test_other_image_modes_are_converted_not_refused(tmp_path, mode):
         im = rgb.convert(mode)
     path = tmp_path / ("img.tif" if mode == "CMYK" else "img.png")
     im.save(path)
-    img = load_image(path)
+    if mode == "RGBA":                   # half of it transparent: laid over white, and said
+        with pytest.warns(UserWarning, match="transparent pixels: laid over white"):
+            img = load_image(path)
+    else:
+        img = load_image(path)
     assert img.shape == (6, 8, 3) and img.dtype == np.float32
     assert 0 <= img.min() and img.max() <= 1
     if mode == "I;16":
