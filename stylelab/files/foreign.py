@@ -32,6 +32,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 
 import numpy as np
 
@@ -130,6 +131,11 @@ def read_network(path, fmt=None, dtype=np.float32):
 def read_manifest(folder):
     """The manifest's ``{variable: (file path, shape)}``, each entry checked; never outside `folder`."""
     path = os.path.join(folder, MANIFEST)
+    # The manifest is held to the rule of every file it names: a plain file of this folder.
+    if not stat.S_ISREG(os.lstat(path).st_mode) or \
+            os.path.dirname(os.path.realpath(path)) != os.path.realpath(folder):
+        raise ValueError(f"{path} is a link or not a plain file; a checkpoint's files must be "
+                         f"its own")
     if os.path.getsize(path) > MAX_MANIFEST_BYTES:
         raise ValueError(f"{path}: {os.path.getsize(path)} bytes, more than a manifest ever takes")
     try:
