@@ -125,6 +125,11 @@ def _shrink_while_decoding(im, longest, shortest):
         # The decoder itself keeps 1/2, 1/4 or 1/8 of the pixels, never below the request.
         im.draft(im.mode, (int(w * 2 / scale) + 1, int(h * 2 / scale) + 1))
         return im
+    if im.mode in _WIDE_MODES:
+        return im               # 16-bit grayscale: Pillow cannot reduce it; decoded whole
+    if im.mode in ("1", "P"):
+        # Pillow reduces neither palette nor 1-bit images: to the modes rgb_float reads them as.
+        im = im.convert("RGBA" if "transparency" in im.info else "L" if im.mode == "1" else "RGB")
     return im.reduce(int(scale // 2))
 
 
