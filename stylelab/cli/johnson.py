@@ -18,6 +18,7 @@ from ..files.model_file import load_task_model
 from ..files.published import resolve_network
 from ..johnson.data import list_images
 from .argtypes import positive_int
+from ..files.limits import check_memory
 from .common import note_random_weights
 
 
@@ -109,6 +110,9 @@ def run_stylize(args):
     outputs = _output_names(files, args.out, found)
     check_outputs(outputs.values(), inputs=[*files, model])
     images, skipped = _load_all(files, found, args.size, net.dtype)
+    for f, img in images.items():            # each picture's cost, before any of the work
+        check_memory(net.inference_bytes(*img.shape[:2]),
+                     f"{f} at {img.shape[1]}x{img.shape[0]}", "give a smaller --size")
     for f in list(images):
         save_image(outputs[f], net.apply(images.pop(f)))
         print(f"{outputs[f]}: {f} in the style of {meta.get('style_name', 'its style')}"
@@ -124,6 +128,8 @@ def run_upscale(args):
     image_format(args.out)
     check_outputs([args.out], inputs=[args.input, args.model])
     img = load_image(args.input, size=args.size, dtype=net.dtype)
+    check_memory(net.inference_bytes(*img.shape[:2]), f"{args.input} at {img.shape[1]}x"
+                 f"{img.shape[0]}", "give a smaller --size")
     y = net.apply(img)
     save_image(args.out, y)
     print(f"{args.out}: {img.shape[1]}x{img.shape[0]} -> {y.shape[1]}x{y.shape[0]} "

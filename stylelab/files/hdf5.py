@@ -26,6 +26,7 @@ from .limits import count, one_line
 MAX_EXPANSION = 64               # declared bytes per stored byte (float weights barely compress)
 SLACK_BYTES = 1 << 16            # small datasets and attributes are stored compactly
 MAX_ATTRIBUTE_BYTES = 1 << 20
+MAX_ATTRIBUTES_TOTAL = 4 << 20   # all attributes together (a model file's are a few kilobytes)
 MAX_OBJECTS = 10000              # a weight file has hundreds
 
 
@@ -58,15 +59,23 @@ def open_hdf5(path, what="an HDF5 file"):
 def audit(f, path):
     """Refuse anything in `f` that would read outside it or declare more than it holds."""
     budget = max(os.path.getsize(path), 1) * MAX_EXPANSION + SLACK_BYTES
-    state = {"objects": 0, "declared": 0}
+    state = {"objects": 0, "declared": 0, "attributes": 0}
 
     def check_attributes(obj, where):
         for name in obj.attrs:
             attr = obj.attrs.get_id(name)
             declared = attr.dtype.itemsize * count(attr.shape or ())
-            if declared > MAX_ATTRIBUTE_BYTES:
-                raise ValueError(f"{path}: attribute {where}@{name} declares {declared} bytes; "
-                                 f"refused (more than an attribute of a weight file holds)")
+            if declared <= MAX_ATTRIBUTE_BYTES and attr.dtype.kind == "O":
+                # Variable-length strings: the fixed size is a pointer's. Their text is in
+                # the file (so no larger than it); it is measured, not trusted.
+                value = obj.attrs[name]
+                values = value.reshape(-1) if hasattr(value, "reshape") else [value]
+                declared = sum(len(v) if isinstance(v, (str, bytes)) else 16 for v in values)
+            state["attributes"] += declared
+            if declared > MAX_ATTRIBUTE_BYTES or state["attributes"] > MAX_ATTRIBUTES_TOTAL:
+                raise ValueError(f"{path}: attribute {where}@{name} takes {declared} bytes "
+                                 f"({state['attributes']} in all); refused (more than a weight "
+                                 f"file's attributes hold)")
 
     def walk(group, prefix):
         check_attributes(group, prefix or "/")

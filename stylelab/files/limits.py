@@ -16,6 +16,7 @@
 """
 
 import functools
+import os
 import pickle
 import struct
 import zipfile
@@ -45,6 +46,36 @@ def check_declared(declared, available, what):
                          f"file holds; refused")
 
 
+def materialise_budget(file_size):
+    """The bytes of arrays a file of `file_size` bytes may be read into, all together.
+
+    Twice what it holds, and 16 MiB for small files: a checkpoint's tensors
+    are its bytes, once; aliases and repeats of one storage are counted once
+    per copy made, so a small file cannot become a large amount of memory.
+    """
+    return 2 * int(file_size) + (16 << 20)
+
+
+def available_memory():
+    """Bytes this machine can still give (Linux's MemAvailable), or None where it cannot say."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_memory(needed, what, advice):
+    """Refuse, before any work, a run that needs more memory than is available."""
+    free = available_memory()
+    if free is not None and needed > free:
+        raise ValueError(f"{what} needs about {needed / 2**30:.1f} GiB, and {free / 2**30:.1f} "
+                         f"GiB are available; {advice}")
+
+
 def count(shape):
     """The number of elements of `shape`, as a Python int (no overflow)."""
     return int(np.prod([int(d) for d in shape], dtype=object)) if len(shape) else 1
@@ -69,9 +100,15 @@ def untrusted_reader(what):
             try:
                 return read(path, *args, **kwargs)
             except ValueError as exc:
-                if "\n" not in str(exc):
-                    raise
-                raise ValueError(one_line(exc, 1000)) from None
+                text, name = str(exc), os.fspath(path) if isinstance(path, (str, os.PathLike)) \
+                    else str(path)
+                if name in text or os.path.basename(name) in text:
+                    if "\n" not in text:
+                        raise
+                    raise ValueError(one_line(exc, 1000)) from None
+                # NumPy's and Python's own ("cannot convert float NaN to integer", "array is
+                # too big") know no file: name it.
+                raise ValueError(one_line(f"{name}: not a well-formed {what} ({text})")) from None
             except MALFORMED as exc:
                 raise ValueError(one_line(f"{path}: not a well-formed {what} "
                                           f"({type(exc).__name__}: {exc})")) from None

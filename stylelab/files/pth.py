@@ -29,7 +29,7 @@ import zipfile
 
 import numpy as np
 
-from .limits import check_finite, count, one_line, untrusted_reader
+from .limits import check_finite, count, materialise_budget, one_line, untrusted_reader
 
 MAX_DIMS = 16
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -63,7 +63,9 @@ def _rebuild_parameter(data, requires_grad=False, hooks=None, *_ignored):
     return data
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
+# The pure-Python unpickler: its memo is a dict, where the C one allocates an array as long
+# as the largest memo index a file names (a 12-byte pickle can name index 80 000 000).
+class _RestrictedUnpickler(pickle._Unpickler):
     ALLOWED = {
         ("collections", "OrderedDict"): collections.OrderedDict,
         ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
@@ -117,15 +119,43 @@ def _materialise(ref, buffer, path):
     return view.astype(ref.dtype.newbyteorder("="), copy=True)
 
 
-def _resolve(obj, fetch):
-    """Replace every _TensorRef inside `obj` (dicts, lists, tuples) by its array."""
+MAX_NODES = 1_000_000      # containers and values a checkpoint's object may be walked through
+
+
+def _resolve(obj, fetch, path, seen=None):
+    """Replace every _TensorRef inside `obj` (dicts, lists, tuples) by its array.
+
+    Shared objects are walked once per use, as the result will hold them, so
+    the walk is counted: a 300-byte pickle of lists that each hold the one
+    before twice would otherwise be walked 2**44 times.
+    """
+    seen = [0] if seen is None else seen
+    seen[0] += 1
+    if seen[0] > MAX_NODES:
+        raise ValueError(f"{path}: its object holds more than {MAX_NODES} values once its "
+                         f"repeats are counted; not a checkpoint's state dict")
     if isinstance(obj, _TensorRef):
         return fetch(obj)
     if isinstance(obj, dict):
-        return collections.OrderedDict((k, _resolve(v, fetch)) for k, v in obj.items())
+        return collections.OrderedDict((k, _resolve(v, fetch, path, seen))
+                                       for k, v in obj.items())
     if isinstance(obj, (list, tuple)):
-        return type(obj)(_resolve(v, fetch) for v in obj)
+        return type(obj)(_resolve(v, fetch, path, seen) for v in obj)
     return obj
+
+
+class _Budget:
+    """The bytes of tensors made from one file, all together, against what it may cost."""
+
+    def __init__(self, path, file_size):
+        self.path, self.left = path, materialise_budget(file_size)
+
+    def charge(self, ref):
+        self.left -= count(ref.size) * ref.dtype.itemsize
+        if self.left < 0:
+            raise ValueError(f"{self.path}: its tensors would take more than twice the file's "
+                             f"{os.path.getsize(self.path)} bytes (one storage used again and "
+                             f"again); refused")
 
 
 def _read_member(zf, name, path, archive_size):
@@ -152,13 +182,18 @@ def _load_zip(path):
         obj = _RestrictedUnpickler(io.BytesIO(_read_member(zf, pkls[0], path, archive_size)),
                                    path).load()
 
+        budget, members = _Budget(path, archive_size), {}
+
         def fetch(ref):
-            try:
-                data = _read_member(zf, f"{prefix}data/{ref.key}", path, archive_size)
-            except KeyError:
-                raise ValueError(f"{path}: storage {ref.key} is missing") from None
-            return _materialise(ref, data, path)
-        return _resolve(obj, fetch)
+            budget.charge(ref)
+            if ref.key not in members:      # each storage read once, however often it is used
+                try:
+                    members[ref.key] = _read_member(zf, f"{prefix}data/{ref.key}", path,
+                                                    archive_size)
+                except KeyError:
+                    raise ValueError(f"{path}: storage {ref.key} is missing") from None
+            return _materialise(ref, members[ref.key], path)
+        return _resolve(obj, fetch, path)
 
 
 def _load_legacy(path):
@@ -177,7 +212,7 @@ def _load_legacy(path):
             raise ValueError(f"{path}: corrupt checkpoint (no storage list)")
         # Storages follow in the order of `keys`: int64 count, then the raw values.
         refs = collections.defaultdict(list)
-        _resolve(obj, lambda r: refs[r.key].append(r))
+        _resolve(obj, lambda r: refs[r.key].append(r), path)
         buffers = {}
         for key in keys:
             head = f.read(8)
@@ -196,11 +231,14 @@ def _load_legacy(path):
                 raise ValueError(f"{path} is truncated inside storage {key}")
             buffers[str(key)] = data
 
+    budget = _Budget(path, os.path.getsize(path))
+
     def fetch(ref):
         if ref.key not in buffers:
             raise ValueError(f"{path}: storage {ref.key} is missing")
+        budget.charge(ref)
         return _materialise(ref, buffers[ref.key], path)
-    return _resolve(obj, fetch)
+    return _resolve(obj, fetch, path)
 
 
 @untrusted_reader("PyTorch checkpoint")

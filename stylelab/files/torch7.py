@@ -39,6 +39,8 @@ import struct
 
 import numpy as np
 
+from .limits import count, materialise_budget
+
 TYPES = {0: "nil", 1: "number", 2: "string", 3: "table", 4: "torch", 5: "boolean",
          6: "function", 7: "function", 8: "function"}
 ELEMENT_TYPES = {"Byte": np.uint8, "Char": np.int8, "Short": np.int16, "Int": np.int32,
@@ -88,7 +90,7 @@ def load_t7(path):
 class _Reader:
     def __init__(self, data, path):
         self.data, self.path, self.pos = data, path, 0
-        self.memo, self.depth = {}, 0
+        self.memo, self.depth, self.materialised = {}, 0, 0
 
     def fail(self, what):
         raise ValueError(f"{self.path}: {what} (at byte {self.pos})")
@@ -192,8 +194,10 @@ class _Reader:
         stride = [self.int64() for _ in range(ndim)]
         offset = self.int64() - 1
         storage = self.read()
-        if ndim == 0 or storage is None or 0 in size:
+        if ndim == 0 or 0 in size:
             return np.zeros([max(s, 0) for s in size] if ndim else (0,), dtype=element)
+        if storage is None:
+            self.fail(f"a {name} of shape {tuple(size)} without a storage")
         if not isinstance(storage, np.ndarray) or storage.dtype != np.dtype(element):
             self.fail(f"a {name} whose storage is not a {name.replace('Tensor', 'Storage')}")
         if min(size) < 0 or min(stride) < 0 or offset < 0:
@@ -202,6 +206,16 @@ class _Reader:
         if last >= storage.size:
             self.fail(f"a {name} of shape {tuple(size)} reaches past its storage of "
                       f"{storage.size} values")
+        if count(size) > storage.size:
+            # Zero or overlapping strides: a few stored values read as a huge tensor.
+            self.fail(f"a {name} of shape {tuple(size)} has more values than its storage "
+                      f"({storage.size}); refused")
+        # What the file may cost is what it holds: views of one storage are copied each time
+        # they are used, so their sum is bounded by the file's own size.
+        self.materialised += count(size) * storage.itemsize
+        if self.materialised > materialise_budget(len(self.data)):
+            self.fail(f"its tensors would take {self.materialised} bytes from a "
+                      f"{len(self.data)}-byte file (views of one storage, repeated); refused")
         view = np.lib.stride_tricks.as_strided(
             storage[offset:], shape=size, strides=[s * storage.itemsize for s in stride],
             writeable=False)

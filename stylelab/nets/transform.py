@@ -54,6 +54,7 @@ from ..layers.residual import norm_backward, norm_forward
 
 STYLE_ARCH = "c9s1-32,d64,d128,R128x5,u64,u32,c9s1-3"
 SR_ARCH = {4: "c9s1-64,R64x4,u64,u64,c9s1-3", 8: "c9s1-64,R64x4,u64,u64,u64,c9s1-3"}
+MAX_WIDTH, MAX_STAGES = 4096, 64      # channels (and kernel sides) of a stage; stages in all
 UPSAMPLING = ("nearest", "transpose")
 NORMS = ("instance", "affine", "none")
 OUTPUTS = ("tanh", "linear")
@@ -117,8 +118,14 @@ def parse_arch(arch, in_channels=3):
     for token in tokens:
         m = _TOKEN.match(token)
         if not m:
-            raise ValueError(f"architecture: cannot read token {token!r} in {arch!r} "
+            raise ValueError(f"architecture: cannot read token {token!r} in {arch!r:.80} "
                              f"(expected c9s1-32, d64, R128, R128x5 or u64)")
+        # Bounds far above any published network, checked before a parameter is made: an
+        # architecture string read from a file must not ask for gigabytes.
+        numbers = [int(v) for v in m.groupdict().values() if v is not None]
+        if max(numbers) > MAX_WIDTH or int(m["rep"] or 1) > MAX_STAGES:
+            raise ValueError(f"architecture: {token!r} asks for more than {MAX_WIDTH} channels "
+                             f"or {MAX_STAGES} repeats; refused")
         if m["k"]:
             k, s, f = int(m["k"]), int(m["s"]), int(m["cf"])
             if k % 2 == 0 or s < 1:
@@ -135,6 +142,8 @@ def parse_arch(arch, in_channels=3):
                 channels = add("res", f)
         else:
             channels = add("up", int(m["uf"]))
+        if len(stages) > MAX_STAGES:
+            raise ValueError(f"architecture: more than {MAX_STAGES} stages; refused")
         if channels < 1:
             raise ValueError(f"architecture: {token!r} has no channels")
     last = stages[-1]
@@ -556,6 +565,28 @@ class TransformNet:
             if side is not None and side < 1:
                 return None
         return side
+
+    def inference_bytes(self, height, width):
+        """About how much memory :meth:`apply` needs for one (height, width) image.
+
+        Inference keeps no caches, so the peak is one stage at a time: its input,
+        its output and the conv's working copies (a padded input, the products of
+        the fast kernels), counted here as three more of the larger of the two.
+        """
+        itemsize = np.dtype(self.dtype).itemsize
+        h, w = self.layout.input_side(height) or height, self.layout.input_side(width) or width
+        peak, c = 0, self.in_channels
+        for stage in self.stages:
+            if stage.kind == "up":
+                nh, nw = 2 * h, 2 * w
+            elif stage.kind == "res":
+                nh, nw = self.layout.residual_side(h) or h, self.layout.residual_side(w) or w
+            else:
+                nh, nw = self.layout.conv_side(stage, h) or h, self.layout.conv_side(stage, w) or w
+            here, there = h * w * c, nh * nw * stage.c_out
+            peak = max(peak, (here + there + 3 * max(here, there)) * itemsize)
+            h, w, c = nh, nw, stage.c_out
+        return peak
 
     def forward(self, x, keep_cache=True):
         """``y, cache`` for a batch (N, H, W, in_channels); see :func:`transform_forward`."""
