@@ -7,9 +7,12 @@ half-written.
 """
 
 import argparse
+import contextlib
 import difflib
 import os
+import signal
 import sys
+import threading
 import warnings
 
 import numpy as np
@@ -133,6 +136,23 @@ def thread_limit(threads):
     return None if busy == 0 else max(1, cores - busy)
 
 
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """SIGTERM (``kill``, a scheduler's stop) cleans up as Ctrl-C does: temporaries removed,
+    the image so far written, the checkpoint kept -- not a process gone mid-write."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _warning_line(message, category, filename, lineno, file=None, line=None):
     """Warnings (NumPy's among them) as one line each, without the source line."""
     print(f"stylelab: warning: {one_line(message, 1000)}", file=sys.stderr)
@@ -155,7 +175,7 @@ def main(argv=None):
             else:
                 backend.backend_name()  # validates $STYLELAB_BACKEND
             limit = thread_limit(getattr(args, "threads", None))
-            with threadpool_limits(limits=limit, user_api="blas"):
+            with threadpool_limits(limits=limit, user_api="blas"), terminate_as_interrupt():
                 args.run(args)
         except INPUT_ERRORS as exc:
             parser.exit(2, f"stylelab: error: {error_line(exc)}\n")

@@ -15,11 +15,12 @@ import contextlib
 import os
 import re
 import secrets
+import shutil
 import time
 
 # A temporary file's name holds the writer's process id, so a later write into
 # the same folder can tell the leftovers of a killed run from a live writer's.
-_TEMP = re.compile(r"\.stylelab-(\d+)-[0-9a-f]{12}")
+_TEMP = re.compile(r"\.(?:stylelab|download)-(\d+)-[0-9a-z_]+")
 STALE_SECONDS = 60     # a live writer touches its file far more often than this
 
 
@@ -76,7 +77,10 @@ def sweep_stale_temps(folder):
         full = os.path.join(folder, name)
         try:
             if now - os.stat(full).st_mtime >= STALE_SECONDS:
-                os.unlink(full)
+                if os.path.isdir(full) and not os.path.islink(full):
+                    shutil.rmtree(full)         # a download's folder (published networks)
+                else:
+                    os.unlink(full)
                 removed.append(full)
         except OSError:                # gone already, or not ours to remove
             pass
@@ -118,12 +122,39 @@ def write_atomically(path, write):
     sweep_stale_temps(folder)
     created = []
     try:
-        tmp = _create_temp(folder, os.path.splitext(path)[1], created)
-        write(tmp)
-        os.replace(tmp, path)
+        with signals_held():
+            tmp = _create_temp(folder, os.path.splitext(path)[1], created)
+            write(tmp)
+            os.replace(tmp, path)
     except BaseException:
         _remove(created)
         raise
+
+
+@contextlib.contextmanager
+def signals_held():
+    """Ctrl-C (and SIGTERM) wait until the block is done, then interrupt as usual.
+
+    A write is short, and a library in the middle of one may swallow the
+    interruption: h5py's callbacks print "Exception ignored ...
+    KeyboardInterrupt" and the command exits 0. Held, the signal interrupts
+    right after the file is complete and renamed, or removed.
+    """
+    import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def _same_file(a, b):
@@ -181,6 +212,22 @@ def _check_writable(folder, path):
         raise ValueError(f"cannot write {path}: {folder} is a file, not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ValueError(f"cannot write {path}: the folder {folder} is not writable")
+    name = os.path.basename(path)
+    try:
+        longest = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        longest = 255
+    if len(os.fsencode(name)) > longest:
+        raise ValueError(f"cannot write {path[:60]}...: its name is {len(os.fsencode(name))} "
+                         f"bytes, more than the {longest} the file system takes")
+    # Permissions are not the whole story (/proc, a read-only mount, root's view of both):
+    # the folder is asked to take a file, before any work.
+    try:
+        probe = _create_temp(folder, ".probe", [])
+        os.unlink(probe)
+    except OSError as exc:
+        raise ValueError(f"cannot write {path}: the folder {folder} takes no new file "
+                         f"({(exc.strerror or str(exc)).lower()})") from None
 
 
 def check_outputs(outputs, inputs=()):

@@ -12,13 +12,16 @@ Nothing half-downloaded or unchecked is ever left in the cache.
 """
 
 import hashlib
+import http.client
 import os
 import re
+import time
 import urllib.error
 import urllib.request
 
 from .atomic import new_temp, sweep_stale_temps
 from .convert import convert_vgg
+from .limits import one_line
 
 NEURAL_STYLE_PT = "https://web.eecs.umich.edu/~justincj/models/"
 TORCHVISION = "https://download.pytorch.org/models/"
@@ -57,6 +60,11 @@ def cached_weights(arch="vgg19"):
     return path if os.path.isfile(path) else None
 
 
+READ_TIMEOUT = 30          # seconds a server may stay silent
+MIN_RATE = 16 << 10        # bytes per second a download must average, once it has had
+GRACE_SECONDS = 30         # this long to start
+
+
 def fetch(url, dest, progress=True, limit=None):
     """Stream `url` into the open binary file `dest`; return the hex SHA-256 of the bytes.
 
@@ -73,12 +81,22 @@ def fetch(url, dest, progress=True, limit=None):
     Raises
     ------
     ValueError
-        The connection broke, the server sent more than `limit`, or fewer
-        bytes than it announced.
+        The connection broke, the server sent more than `limit`, fewer bytes
+        than it announced, bytes that are not HTTP, or fewer than
+        :data:`MIN_RATE` a second on average after :data:`GRACE_SECONDS`.
     """
+    try:
+        return _fetch(url, dest, progress, limit)
+    except http.client.HTTPException as exc:   # a status line, chunk or header that is not HTTP
+        raise ValueError(f"{url}: the server's answer is not valid HTTP ({type(exc).__name__}"
+                         f"{': ' + one_line(exc, 100) if str(exc) else ''})") from None
+
+
+def _fetch(url, dest, progress, limit):
     from tqdm import tqdm
     digest = hashlib.sha256()
-    with urllib.request.urlopen(url, timeout=60) as response:
+    start = time.monotonic()
+    with urllib.request.urlopen(url, timeout=READ_TIMEOUT) as response:
         total = response.headers.get("Content-Length")
         total = int(total) if total and total.isdigit() else None
         if limit is not None and total is not None and total > limit:
@@ -87,7 +105,13 @@ def fetch(url, dest, progress=True, limit=None):
         with tqdm(total=total, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1][:40],
                   disable=not progress) as bar:
             while True:
-                chunk = response.read(1 << 20)
+                # read1: what has arrived, at once -- read(n) would wait for all n bytes, and a
+                # server trickling a byte every 20 s never lets a per-read timeout fire.
+                chunk = response.read1(1 << 20)
+                elapsed = time.monotonic() - start
+                if elapsed > GRACE_SECONDS and received < MIN_RATE * elapsed:
+                    raise ValueError(f"{url} sent {received} bytes in {elapsed:.0f} s, under the "
+                                     f"{MIN_RATE // 1024} KiB/s a download must keep; stopped")
                 if not chunk:
                     break
                 received += len(chunk)
@@ -155,8 +179,11 @@ def download_vgg(arch="vgg19", url=None, progress=True):
         if not sha.startswith(match.group(1)):
             raise ValueError(f"{url}: hash mismatch: the file's sha256 is {sha[:16]}..., "
                              f"its name promises {match.group(1)}...; nothing was saved")
-        convert_vgg(tmp, dst, source_name=url.rsplit("/", 1)[-1], sha256=sha, expect_arch=arch,
-                    convention=family)
+        try:
+            convert_vgg(tmp, dst, source_name=url.rsplit("/", 1)[-1], sha256=sha,
+                        expect_arch=arch, convention=family)
+        except ValueError as exc:            # name what was downloaded, not where it waited
+            raise ValueError(str(exc).replace(tmp, url)) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

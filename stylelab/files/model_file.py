@@ -110,14 +110,25 @@ def _train_attrs(attrs, path):
               "adam_beta2": float, "adam_eps": float}
     for key, kind in wanted.items():
         value = attrs.get(key)
+        if isinstance(value, np.generic):
+            value = value.item()
+            attrs[key] = value
         sound = isinstance(value, (int, float)) and not isinstance(value, bool) and \
             np.isfinite(value) and value >= 0 and (kind is float or float(value).is_integer())
+        if kind is int:
+            sound = sound and value < 1 << 53        # a count, exact as a float too
         if key in ("adam_beta1", "adam_beta2"):
             sound = sound and value < 1
         if key in ("adam_lr", "adam_eps"):
             sound = sound and value > 0
         if not sound:
             raise ModelFileError(f"{path}: the checkpoint's {key} is {value!r}")
+    bad = attrs.get("unreadable", "")
+    names = [bad] if isinstance(bad, (str, bytes)) else bad
+    if not isinstance(names, (list, tuple, np.ndarray)) or \
+            not all(isinstance(n, (str, bytes)) for n in names):
+        raise ModelFileError(f"{path}: the checkpoint's unreadable is {bad!r:.60}, not a list "
+                             f"of file names")
     return attrs
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .atomic import sweep_stale_temps
 from .download import cache_dir, fetch, offline_help, writable_folder
 from .foreign import MANIFEST, read_manifest, read_network
 from .model_file import save_model
@@ -169,7 +170,8 @@ def download_network(name, progress=True, url=None):
     if url:
         item = Published(**{**item.__dict__, "url": url})
     writable_folder(models_dir())
-    work = tempfile.mkdtemp(dir=models_dir(), prefix=".download-")
+    sweep_stale_temps(models_dir())              # what killed downloads left
+    work = tempfile.mkdtemp(dir=models_dir(), prefix=f".download-{os.getpid()}-")
     try:
         try:
             path = _download(item, work, progress)
@@ -178,7 +180,10 @@ def download_network(name, progress=True, url=None):
             raise ValueError(f"could not download {item.url} ({reason}). " + offline_help(
                 item.url, item.member or os.path.basename(item.url),
                 f"stylelab models convert FILE {os.path.join(models_dir(), name + '.h5')}")) from None
-        net, meta = read_network(path, item.fmt)
+        try:
+            net, meta = read_network(path, item.fmt)
+        except ValueError as exc:            # name what was downloaded, not where it waited
+            raise ValueError(str(exc).replace(path, item.url)) from None
         digest = meta["source"].rsplit("sha256:", 1)[1]
         if item.sha256 and digest != item.sha256:
             raise ValueError(f"{item.url}: SHA-256 {digest[:16]}... is not the recorded "

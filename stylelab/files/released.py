@@ -34,6 +34,7 @@ import numpy as np
 from ..backend import asarray
 from ..nets.decoder import LEVELS, decoder_arch, decoder_param_shapes, make_decoder
 from .convert import read_vgg_any
+from .atomic import sweep_stale_temps
 from .download import fetch, offline_help, writable_folder
 from .limits import untrusted_reader
 from .published import models_dir
@@ -252,7 +253,8 @@ def download_release(name, progress=True, base_url=None):
     release = RELEASES[name]
     final = release_dir(name)
     writable_folder(os.path.dirname(final))
-    work = tempfile.mkdtemp(dir=os.path.dirname(final), prefix=".download-")
+    sweep_stale_temps(os.path.dirname(final))    # what killed downloads left
+    work = tempfile.mkdtemp(dir=os.path.dirname(final), prefix=f".download-{os.getpid()}-")
     try:
         digests = {}
         for filename, url in release.files:

@@ -22,6 +22,7 @@ have.
 """
 
 import hashlib
+import math
 import os
 
 import numpy as np
@@ -100,10 +101,35 @@ def settle_options(task, given, checkpoint_meta=None):
             flag = "--" + key.replace("_", "-")
             raise ValueError(f"{flag} {value} differs from the checkpoint's {stored}; "
                              f"a resumed run keeps the options it started with")
+        if stored is not None:
+            stored = _stored_option(key, stored, default)
         opts[key] = stored if stored is not None else default
     if task == "super-resolution":
         opts["arch"] = opts["arch"] or SR_ARCH[opts["factor"]]
     return opts
+
+
+def _stored_option(key, stored, default):
+    """A checkpoint's option, checked to be of its default's kind (the file is untrusted)."""
+    if isinstance(stored, np.generic):
+        stored = stored.item()
+    if isinstance(stored, bytes):
+        stored = stored.decode("utf-8", "replace")
+    if default is None:                           # an architecture, a decoder's level
+        ok = isinstance(stored, (str, int)) and not isinstance(stored, bool)
+    elif isinstance(default, str):
+        ok = isinstance(stored, str)
+    elif isinstance(default, bool):
+        ok = isinstance(stored, bool)
+    elif isinstance(default, int):
+        ok = isinstance(stored, int) and not isinstance(stored, bool) and 0 <= stored < 1 << 31
+    else:
+        ok = isinstance(stored, (int, float)) and not isinstance(stored, bool) and \
+            math.isfinite(stored) and stored >= 0
+    if not ok:
+        raise ValueError(f"the checkpoint's {key} is {stored!r:.60}, not a {type(default).__name__}"
+                         f" as {key} is; not a checkpoint stylelab wrote")
+    return stored
 
 
 def data_fingerprint(files, root):
