@@ -306,3 +306,19 @@ def claimed(path):
         for made_folder in reversed(made):     # a run refused before writing leaves nothing
             with contextlib.suppress(OSError):
                 os.rmdir(made_folder)
+
+
+def check_space(path, nbytes, slack=1 << 20):
+    """Refuse to start writing `nbytes` (and some slack) where the disk has less free.
+
+    A full disk in the middle of an HDF5 write does not fail cleanly: h5py can
+    end in a crash with its temporary file corrupt. Asked first, the answer is
+    one line and nothing written.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    while not os.path.isdir(folder):
+        folder = os.path.dirname(folder)
+    free = shutil.disk_usage(folder).free
+    if nbytes + slack > free:
+        raise ValueError(f"cannot write {path}: it takes about {(nbytes + slack) / 1e6:.1f} MB "
+                         f"and {folder} has {free / 1e6:.1f} MB free")

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..backend import asarray, to_numpy
 from .layouts import all_option_names, transform_net, transform_param_shapes
-from .atomic import write_atomically
+from .atomic import check_space, write_atomically
 from .hdf5 import open_hdf5
 from .limits import check_finite, untrusted_reader
 
@@ -73,6 +73,8 @@ def save_model(path, net, meta, train=None):
     if train is not None:
         check_finite(train["adam_m"], f"the optimiser state to write to {path}")
         check_finite(train["adam_v"], f"the optimiser state to write to {path}")
+    arrays = [net.params] + ([train["adam_m"], train["adam_v"]] if train is not None else [])
+    check_space(path, sum(int(a.nbytes) for group in arrays for a in group.values()))
 
     def write(tmp):
         with h5py.File(tmp, "w") as f:

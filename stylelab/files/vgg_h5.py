@@ -18,7 +18,7 @@ import numpy as np
 from ..backend import to_numpy
 from ..nets.vgg import (BLOCKS, CONVENTION_KEYS, PADDINGS, check_preprocess_conv, check_weights,
                         conv_shapes, family_of, normalise_convention, random_weights)
-from .atomic import write_atomically
+from .atomic import check_space, write_atomically
 from .hdf5 import open_hdf5
 from .limits import check_finite, untrusted_reader
 
@@ -70,6 +70,8 @@ def save_vgg_h5(path, arch, weights, convention, source, half=False, family=None
         check_finite(b, f"{name}'s bias")
     convention = normalise_convention(convention, where="save_vgg_h5")
     dtype = np.float16 if half else np.float32
+    check_space(path, sum((w.size + b.size) * np.dtype(dtype).itemsize
+                          for w, b in {**weights, **extra}.values()))
 
     def write(tmp):
         with h5py.File(tmp, "w") as f:
