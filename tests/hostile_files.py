@@ -346,3 +346,94 @@ def onnx_constant_of_shape(model, shape):
     model.graph.initializer.append(helper.make_tensor(shape_name, onnx.TensorProto.INT64,
                                                       [len(shape)], shape))
     model.graph.node.insert(0, helper.make_node("ConstantOfShape", [shape_name], [name]))
+
+
+# -- round two (issue 29): small files that would take large memory ---------------------
+
+def t7_stride0(path, elements=300_000_000):
+    """A Torch7 FloatTensor of `elements` values read, by a zero stride, from a one-value storage."""
+    from .t7_files import Writer
+    w = Writer()
+    w.int32(4)
+    w.ref()
+    w.string("V 1")
+    w.string("torch.FloatTensor")
+    w.int32(1)
+    w.int64(elements)            # size
+    w.int64(0)                   # stride 0: every element is the storage's one value
+    w.int64(1)
+    w.int32(4)
+    w.ref()
+    w.string("V 1")
+    w.string("torch.FloatStorage")
+    w.int64(1)
+    w.out += np.float32(1).tobytes()
+    open(path, "wb").write(bytes(w.out))
+    return path
+
+
+def t7_views(path, views=400, values=1 << 20):
+    """A Torch7 table of `views` tensors, each the whole of one 4 MB storage (written once)."""
+    from .t7_files import Writer
+    w = Writer()
+    w.int32(3)
+    w.ref()
+    w.int32(views)
+    storage_ref = None
+    for i in range(views):
+        w.obj(i + 1)
+        w.int32(4)
+        w.ref()
+        w.string("V 1")
+        w.string("torch.FloatTensor")
+        w.int32(1)
+        w.int64(values)
+        w.int64(1)
+        w.int64(1)
+        w.int32(4)
+        if storage_ref is None:
+            w.ref()
+            storage_ref = w.refs
+            w.string("V 1")
+            w.string("torch.FloatStorage")
+            w.int64(values)
+            w.out += np.zeros(values, np.float32).tobytes()
+        else:
+            w.int32(storage_ref)    # the same storage, by reference
+    open(path, "wb").write(bytes(w.out))
+    return path
+
+
+def pth_aliases(path, keys=1200, values=1 << 18):
+    """A .pth whose `keys` state-dict entries are all one memoised 1 MB tensor."""
+    import collections
+    tensor = _Tensor(_Storage("0", values), 0, (values,), (1,))
+    state = collections.OrderedDict((f"features.{i}.weight", tensor) for i in range(keys))
+    return write_pth(path, state, {"0": np.zeros(values, "<f4").tobytes()})
+
+
+def pth_nested_repeats(path, depth=44):
+    """A pickle of `depth` nested lists, each holding the one before twice (memoised)."""
+    import pickle
+    import zipfile
+    ops = bytearray(b"\x80\x02")
+    ops += b"]q\x00"                                   # list 0
+    for i in range(1, depth + 1):
+        ops += b"(h" + bytes([i - 1]) + b"h" + bytes([i - 1])   # MARK, GET i-1, GET i-1
+        ops += b"l"                                     # LIST from the mark: [prev, prev]
+        ops += b"q" + bytes([i])                         # BINPUT i
+    ops += b"."
+    pickle.loads(bytes(ops))                           # a valid pickle (cheap: all shared)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("archive/data.pkl", bytes(ops))
+    return path
+
+
+def pth_memo_index(path, index=80_000_000):
+    """A 12-byte pickle whose memo index is `index` (the C unpickler sizes an array by it)."""
+    import struct
+    import zipfile
+    ops = b"\x80\x02}" + b"r" + struct.pack("<I", index) + b"."      # LONG_BINPUT index
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("archive/data.pkl", ops)
+    return path

@@ -29,6 +29,7 @@ import shutil
 import subprocess
 import sys
 from collections import Counter, namedtuple
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -272,6 +273,16 @@ def _(k, o):
                 keep=[o / "net" / "manifest.json"])
 
 
+@case(1, "a deeplearn.js manifest that is a link to a file outside", mode="subprocess")
+def _(k, o):
+    shutil.copytree(k / "dljs", o / "net")
+    (o / "elsewhere.json").write_text('{"secret-key": {"filename": "x", "shape": [1]}}')
+    (o / "net" / "manifest.json").unlink()
+    os.symlink(o / "elsewhere.json", o / "net" / "manifest.json")
+    return dict(argv=stylize(k, o, o / "net"), message="is a link or not a plain file",
+                keep=[o / "elsewhere.json"])
+
+
 @case(1, "a deeplearn.js variable that links outside its folder", mode="subprocess")
 def _(k, o):
     H.fifo(o / "secret")
@@ -423,6 +434,11 @@ def _spoil_hdf5(k, o, src, group, trick="declares 16 GB", dataset=None):
     return H.hdf5_with(k / src, o / ("bad" + os.path.splitext(src)[1]), dataset, trick, None)
 
 
+def _many_attributes(f):
+    for i in range(100):                  # each under the 1 MiB a single attribute may take
+        f.attrs[f"a{i}"] = np.zeros(12_500, np.float32)      # 50 KB each, 5 MB in all
+
+
 def _onnx_short_data(k, o):
     (o / "w.bin").write_bytes(bytes(64))          # the tensor needs 8 * 3 * 9 * 9 * 4 bytes
     return H.onnx_edit(k / "examples.onnx", o / "b.onnx", lambda m: H.onnx_external(m, "w.bin"))
@@ -471,6 +487,27 @@ MEMORY_CASES = {
         models_convert(k, o, H.onnx_edit(
             k / "examples.onnx", o / "b.onnx",
             lambda m: H.onnx_constant_of_shape(m, [1 << 20, 1 << 20, 1, 1]))), "refused"),
+    # round two (issue 29): what a file may cost is what it declares, summed over the file
+    "a Torch7 tensor of 3e8 values on a one-value storage (stride 0)": lambda k, o: (
+        models_convert(k, o, H.t7_stride0(o / "z.t7")), "has more values than its storage"),
+    "400 Torch7 tensors viewing one 4 MB storage": lambda k, o: (
+        models_convert(k, o, H.t7_views(o / "v.t7")), "views of one storage, repeated"),
+    "a .pth of 1200 keys aliasing one 1 MB tensor": lambda k, o: (
+        convert(k, o, H.pth_aliases(o / "a.pth")), "one storage used again and again"),
+    "a 300-byte .pth of lists repeating each other 2**44 times": lambda k, o: (
+        convert(k, o, H.pth_nested_repeats(o / "n.pth")), "once its repeats are counted"),
+    "a 12-byte pickle naming memo index 80 000 000": lambda k, o: (
+        convert(k, o, H.pth_memo_index(o / "m.pth")), "m.pth"),
+    "a model whose architecture says R16x999999999": lambda k, o: (
+        stylize(k, o, _model_attr(k, o, "arch", "c3s1-16,R16x999999999,c3s1-3")),
+        "asks for more than 4096 channels or 64 repeats"),
+    "100 root attributes of 50 KB": lambda k, o: (
+        stylize(k, o, H.hdf5_edit(k / "style.h5", o / "attrs.h5", _many_attributes)),
+        "in all); refused"),
+    "a variable-length text attribute of 5 MB": lambda k, o: (
+        stylize(k, o, _model_attr(k, o, "licence", "x" * 5_000_000)), "takes 5000000 bytes"),
+    "an 8000 x 8000 PNG of a few KB through stylize with no --size": lambda k, o: (
+        stylize(k, o, image=H.png_bomb(o / "big.png", 8000, 8000)), "give a smaller --size"),
     "a deeplearn.js variable of 9e10 floats": lambda k, o: (
         stylize(k, o, _dljs_shape(k, o, [100000, 100000, 3, 3])), "bytes, but variable"),
     "a 140 KB PNG of 12000 x 12000 via layers": lambda k, o: (
@@ -753,6 +790,15 @@ ESCAPE_CASES = {
     "an ONNX graph of two inputs": lambda k, o: (
         models_convert(k, o, H.onnx_edit(k / "examples.onnx", o / "two.onnx", _second_input)),
         "2 data inputs"),
+    "a checkpoint whose lr is a word": lambda k, o: (
+        resume(k, o, H.hdf5_edit(k / "runs/style/checkpoint.h5", o / "lr.ckpt.h5",
+                                 lambda f: f.attrs.__setitem__("lr", "fast"))),
+        "the checkpoint's lr is 'fast'"),
+    "a checkpoint whose unreadable files are a number": lambda k, o: (
+        resume(k, o, _ckpt_attr(k, o, "unreadable", 5)), "not a list of file names"),
+    "a checkpoint whose Adam step is 2**64-1": lambda k, o: (
+        resume(k, o, _ckpt_attr(k, o, "adam_t", np.uint64(2**64 - 1))),
+        "the checkpoint's adam_t"),
     "an empty file as the model": lambda k, o: (
         stylize(k, o, (o / "empty.h5").write_bytes(b"") and o / "empty.h5" or o / "empty.h5"),
         "empty.h5"),
@@ -809,6 +855,18 @@ def _(k, o):
 @case(6, "a VGG-16 file given where VGG-19 is needed")
 def _(k, o):
     return dict(argv=gatys(k, o, k / "vgg16.h5"), message="holds vgg16 weights", keep=[])
+
+
+@case(6, "an output in a folder that takes no file (/proc) is noticed before any work")
+def _(k, o):
+    return dict(argv=gatys(k, o, out=Path("/proc/o.png"), extra=["--iterations", 100000]),
+                message="/proc takes no new file", keep=[])
+
+
+@case(6, "an output name longer than the file system takes is noticed before any work")
+def _(k, o):
+    return dict(argv=gatys(k, o, out=o / ("n" * 300 + ".png"), extra=["--iterations", 100000]),
+                message="more than the 255 the file system takes", keep=[])
 
 
 # -- the runner ----------------------------------------------------------------------------

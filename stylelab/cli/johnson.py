@@ -11,9 +11,11 @@ clashes and of the inputs, before any work is done.
 import os
 import sys
 
+import numpy as np
+
 from ..files.atomic import check_outputs
 from ..files.foreign import read_network
-from ..files.images import image_format, load_image, save_image
+from ..files.images import image_format, image_shape, load_image, save_image
 from ..files.model_file import load_task_model
 from ..files.published import resolve_network
 from ..johnson.data import list_images
@@ -109,10 +111,15 @@ def run_stylize(args):
     files, found = _expand_inputs(args.inputs)
     outputs = _output_names(files, args.out, found)
     check_outputs(outputs.values(), inputs=[*files, model])
+    for f in files:                # each picture's cost, from its header, before any work
+        try:
+            h, w = image_shape(f, args.size)
+        except ValueError:
+            continue                   # unreadable: said when it is loaded
+        itemsize = np.dtype(net.dtype).itemsize
+        check_memory(net.inference_bytes(h, w) + 2 * h * w * 3 * itemsize, f"{f} at {w}x{h}",
+                     "give a smaller --size")
     images, skipped = _load_all(files, found, args.size, net.dtype)
-    for f, img in images.items():            # each picture's cost, before any of the work
-        check_memory(net.inference_bytes(*img.shape[:2]),
-                     f"{f} at {img.shape[1]}x{img.shape[0]}", "give a smaller --size")
     for f in list(images):
         save_image(outputs[f], net.apply(images.pop(f)))
         print(f"{outputs[f]}: {f} in the style of {meta.get('style_name', 'its style')}"
@@ -127,9 +134,10 @@ def run_upscale(args):
     net, meta = load_task_model(args.model, "super-resolution", args.dtype)
     image_format(args.out)
     check_outputs([args.out], inputs=[args.input, args.model])
+    h, w = image_shape(args.input, args.size)
+    check_memory(net.inference_bytes(h, w) + 2 * h * w * 3 * np.dtype(net.dtype).itemsize,
+                 f"{args.input} at {w}x{h}", "give a smaller --size")
     img = load_image(args.input, size=args.size, dtype=net.dtype)
-    check_memory(net.inference_bytes(*img.shape[:2]), f"{args.input} at {img.shape[1]}x"
-                 f"{img.shape[0]}", "give a smaller --size")
     y = net.apply(img)
     save_image(args.out, y)
     print(f"{args.out}: {img.shape[1]}x{img.shape[0]} -> {y.shape[1]}x{y.shape[0]} "

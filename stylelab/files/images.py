@@ -133,6 +133,22 @@ def _shrink_while_decoding(im, longest, shortest):
     return im.reduce(int(scale // 2))
 
 
+def image_shape(path, size=None, enlarge=True):
+    """``(height, width)`` an image file will load at (:func:`load_image`), from its header alone.
+
+    For deciding what a run will cost before a pixel is decoded. The EXIF
+    orientation is not applied (a rotated photo's sides swap, its cost does not).
+    """
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+    except Exception as exc:   # noqa: BLE001 -- whatever Pillow raises; load_image says it well
+        raise ValueError(f"cannot read image {path}: {one_line(exc, 200)}") from None
+    if size is not None and (enlarge or size < max(h, w)):
+        h, w = fit_longest_side((h, w), size)
+    return h, w
+
+
 def load_image(path, size=None, dtype=np.float32, enlarge=True):
     """Read an image file as RGB in [0, 1] (see :func:`read_image` for what is checked).
 

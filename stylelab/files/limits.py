@@ -57,15 +57,28 @@ def materialise_budget(file_size):
 
 
 def available_memory():
-    """Bytes this machine can still give (Linux's MemAvailable), or None where it cannot say."""
+    """Bytes this process can still get, or None where the system cannot say.
+
+    The machine's available memory (Linux's MemAvailable), or less where the
+    process runs under an address-space limit (``ulimit -v``), less what it
+    already maps.
+    """
+    free = None
     try:
         with open("/proc/meminfo") as f:
             for line in f:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
+                    free = int(line.split()[1]) * 1024
+        import resource
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY:
+            with open("/proc/self/status") as f:
+                mapped = next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmSize:"))
+            left = max(soft - mapped, 0)
+            free = left if free is None else min(free, left)
+    except (OSError, ValueError, IndexError, StopIteration, ImportError):
         pass
-    return None
+    return free
 
 
 def check_memory(needed, what, advice):

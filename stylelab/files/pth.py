@@ -94,8 +94,8 @@ class _RestrictedUnpickler(pickle._Unpickler):
         return (str(pid[2]), pid[1].dtype, int(pid[4]))
 
 
-def _materialise(ref, buffer, path):
-    """The tensor `ref` as a NumPy array, read from its storage's bytes."""
+def _materialise(ref, buffer, path, budget):
+    """The tensor `ref` as a NumPy array, read from its storage's bytes (charged to `budget`)."""
     flat = np.frombuffer(buffer, dtype=ref.dtype)
     if flat.size < ref.numel:
         raise ValueError(f"{path} is truncated: storage {ref.key} holds {flat.size} "
@@ -113,6 +113,7 @@ def _materialise(ref, buffer, path):
     last = ref.offset + sum((n - 1) * s for n, s in zip(ref.size, ref.stride))
     if ref.offset < 0 or last >= ref.numel:
         raise ValueError(f"{path}: tensor reaches past the end of storage {ref.key}")
+    budget.charge(ref)
     view = np.lib.stride_tricks.as_strided(
         flat[ref.offset:], shape=ref.size,
         strides=[s * ref.dtype.itemsize for s in ref.stride], writeable=False)
@@ -185,14 +186,13 @@ def _load_zip(path):
         budget, members = _Budget(path, archive_size), {}
 
         def fetch(ref):
-            budget.charge(ref)
             if ref.key not in members:      # each storage read once, however often it is used
                 try:
                     members[ref.key] = _read_member(zf, f"{prefix}data/{ref.key}", path,
                                                     archive_size)
                 except KeyError:
                     raise ValueError(f"{path}: storage {ref.key} is missing") from None
-            return _materialise(ref, members[ref.key], path)
+            return _materialise(ref, members[ref.key], path, budget)
         return _resolve(obj, fetch, path)
 
 
@@ -236,8 +236,7 @@ def _load_legacy(path):
     def fetch(ref):
         if ref.key not in buffers:
             raise ValueError(f"{path}: storage {ref.key} is missing")
-        budget.charge(ref)
-        return _materialise(ref, buffers[ref.key], path)
+        return _materialise(ref, buffers[ref.key], path, budget)
     return _resolve(obj, fetch, path)
 
 
