@@ -103,3 +103,32 @@ def test_a_reader_error_without_a_name_gets_the_files(tmp_path):
         return int(float("nan"))                 # Python's own message knows no file
     with pytest.raises(ValueError, match=r"x\.bin: not a well-formed test file \(cannot convert"):
         read(str(tmp_path / "x.bin"))
+
+
+def test_ctrl_c_during_an_atomic_write_waits_for_it(tmp_path):
+    from stylelab.files.atomic import write_atomically
+    done = []
+
+    def write(tmp):
+        os.kill(os.getpid(), signal.SIGINT)      # arrives mid-write (h5py would swallow it)
+        with open(tmp, "w") as f:
+            f.write("complete")
+        done.append(True)
+    with pytest.raises(KeyboardInterrupt):
+        write_atomically(tmp_path / "out.txt", write)
+    assert done and (tmp_path / "out.txt").read_text() == "complete"
+    assert os.listdir(tmp_path) == ["out.txt"]
+
+
+def test_a_full_disk_is_noticed_before_the_write(tmp_path, monkeypatch):
+    import shutil as shutil_module
+    from collections import namedtuple
+    from stylelab.files import atomic
+    from stylelab.files.model_file import save_model
+    from stylelab.nets.transform import TransformNet
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(atomic.shutil, "disk_usage", lambda p: usage(1 << 30, 1 << 30, 60_000))
+    with pytest.raises(ValueError, match=r"cannot write .*m\.h5: it takes about .* MB free"):
+        save_model(tmp_path / "m.h5", TransformNet("c3s1-4,d8,R8x1,u4,c3s1-3"), {"task": "style"})
+    assert os.listdir(tmp_path) == []
+    assert shutil_module.disk_usage is atomic.shutil.disk_usage
