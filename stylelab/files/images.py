@@ -82,11 +82,7 @@ def read_image(path, dtype=np.float32, longest=None, shortest=None):
             # size is checked below, against stylelab's own, smaller limit.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as im:
-                w, h = im.size
-                if w * h > MAX_PIXELS:
-                    raise _TooLarge(f"{path} is {w}x{h} pixels ({w * h / 1e6:.0f} million), "
-                                    f"more than the {MAX_PIXELS // 1_000_000} million stylelab "
-                                    f"decodes; refused (shrink it first)")
+                _check_pixels(im, path)
                 im = _shrink_while_decoding(im, longest, shortest)
                 im = ImageOps.exif_transpose(im)
                 arr = rgb_float(im, np.dtype(dtype), where=path)
@@ -108,6 +104,16 @@ def read_image(path, dtype=np.float32, longest=None, shortest=None):
 
 class _TooLarge(Exception):
     pass
+
+
+def _check_pixels(im, path):
+    """Refuse an opened (not decoded) image declaring more than :data:`MAX_PIXELS`."""
+    w, h = im.size
+    if w * h > MAX_PIXELS:
+        raise _TooLarge(f"{path} is {w}x{h} pixels ({w * h / 1e6:.0f} million), more than the "
+                        f"{MAX_PIXELS // 1_000_000} million stylelab decodes; refused (shrink it "
+                        f"first)")
+    return h, w
 
 
 def _shrink_while_decoding(im, longest, shortest):
@@ -140,10 +146,14 @@ def image_shape(path, size=None, enlarge=True):
     orientation is not applied (a rotated photo's sides swap, its cost does not).
     """
     try:
-        with Image.open(path) as im:
-            w, h = im.size
-    except Exception as exc:   # noqa: BLE001 -- whatever Pillow raises; load_image says it well
-        raise ValueError(f"cannot read image {path}: {one_line(exc, 200)}") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                h, w = _check_pixels(im, path)
+    except _TooLarge as exc:
+        raise ValueError(str(exc)) from None
+    except Exception:          # noqa: BLE001 -- unreadable: read_image says why, in its words
+        h, w = read_image(path).shape[:2]
     if size is not None and (enlarge or size < max(h, w)):
         h, w = fit_longest_side((h, w), size)
     return h, w
