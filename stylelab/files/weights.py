@@ -124,19 +124,23 @@ def resolve_weights(path, arch, quiet=False):
     except ValueError as exc:
         if "could not download" not in str(exc):
             raise
-        raise ValueError(f"{exc}. {offline_vgg_advice()}") from None
+        raise ValueError(f"{exc}. {offline_vgg_advice(arch)}") from None
 
 
-def offline_vgg_advice():
-    """What works on a machine without internet: the shared real VGG-16, else random weights."""
+def offline_vgg_advice(arch):
+    """What works for `arch` on a machine without internet: the shared real VGG-16, random weights."""
+    random = (f"`stylelab weights random {arch} {arch}.h5` then --weights {arch}.h5 (random "
+              f"weights: every picture shows the machinery, not a painting)")
     shared = shared_file(VGG16_MRI)
-    if shared:
-        return (f"Or use the real VGG-16 on this machine ({VGG16_MRI_ORIGIN}; Caffe's VGG-19 "
-                f"paints better): `stylelab weights convert {shared} vgg16.h5`, then "
-                f"--weights vgg16.h5 (and --arch vgg16 for gatys)")
-    return ("Or, to try the commands without trained weights, `stylelab weights random vgg19 "
-            "vgg19.h5` then --weights vgg19.h5: a VGG of random weights, whose pictures show "
-            "the machinery, not a painting")
+    if not shared:
+        return f"Or, to try the command without trained weights, {random}"
+    convert = f"`stylelab weights convert {shared} vgg16.h5`"
+    if arch == "vgg16":
+        return (f"Or use the real VGG-16 on this machine ({VGG16_MRI_ORIGIN}): {convert}, then "
+                f"--weights vgg16.h5 (Caffe's convention: the default loss weights were set for "
+                f"torchvision's VGG-16, so expect to tune --style-weight)")
+    return (f"Or, for gatys, the real VGG-16 on this machine ({VGG16_MRI_ORIGIN}; Caffe's VGG-19 "
+            f"paints better): {convert}, then --weights vgg16.h5 --arch vgg16; or {random}")
 
 
 def load_paper_vgg(path, arch, dtype=np.float32, role="loss network", upto=None, quiet=False,
