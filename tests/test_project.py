@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -140,3 +142,18 @@ def test_the_gpu_check_without_cupy_or_a_gpu_says_so_in_one_line(tmp_path):
     assert res.returncode == 2 and res.stdout == ""
     assert res.stderr.strip().count("\n") == 0 and res.stderr.startswith("gpu_check: no CuPy")
     assert not (tmp_path / "o").exists()
+
+
+def test_the_published_network_benchmark_runs_and_prints_its_table():
+    # A smoke test only: the ratios are the benchmark's to measure, never asserted here.
+    wave = ROOT.parent / "shared" / "models" / "fast-style" / "wave"
+    if not wave.is_dir():
+        pytest.skip(f"{wave} is absent: the published networks are shared beside the project")
+    pytest.importorskip("onnxruntime", reason="onnxruntime is a test dependency")
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "published_net.py"),
+                          "--sizes", "48", "--rounds", "1", "--repeats", "1", "--threads", "1"],
+                         capture_output=True, text=True, check=True)
+    assert_machine_line(out.stdout)
+    assert "skipped: tensorflow" in out.stdout            # no --tf-python given
+    assert re.search(r"\| stylelab \| [\d.]+ \| [\d.]+ \| 1\.00 \|", out.stdout)
+    assert re.search(r"\| onnxruntime \| [\d.]+ \| [\d.]+ \| [\d.]+ \|", out.stdout)
