@@ -61,8 +61,9 @@ class Tensor:
     dims: tuple
     dtype: np.dtype
     span: tuple = None               # (start, end) of raw_data in the model file
-    typed: tuple = None              # (field number, span, wire) of float_data, int64_data...
+    typed: tuple = None              # span of float_data, int64_data... (by the type's field)
     external: tuple = None           # (path, offset, length)
+    code: int = 1                    # TensorProto.DataType
 
 
 @dataclass
@@ -244,7 +245,8 @@ class OnnxModel:
             raise ValueError(f"{path}: {what} declares dims {dims}")
         if dtype_code not in DTYPES:
             raise ValueError(f"{path}: {what} has data type {dtype_code}, which no weight uses")
-        t = Tensor(name, tuple(dims), np.dtype(DTYPES[dtype_code]).newbyteorder("<"))
+        t = Tensor(name, tuple(dims), np.dtype(DTYPES[dtype_code]).newbyteorder("<"),
+                   code=dtype_code)
         nbytes = count(dims) * t.dtype.itemsize
         if location == 1:
             t.external = self._external(ext, nbytes, what)
@@ -307,7 +309,7 @@ class OnnxModel:
         elif t.span is not None:
             values = np.frombuffer(self.buf[t.span[0]:t.span[1]], t.dtype)
         elif t.typed is not None:
-            values = packed(self.buf, t.typed, TYPED_FIELD[_code(t.dtype)][1], self.path,
+            values = packed(self.buf, t.typed, TYPED_FIELD[t.code][1], self.path,
                             f"tensor {t.name!r}")
             if values.size != count(t.dims):
                 raise ValueError(f"{self.path}: tensor {t.name!r} declares {t.dims} but holds "
@@ -344,24 +346,12 @@ class OnnxModel:
         self._folded[name] = value
         return value
 
-    def is_constant(self, name):
-        """Whether tensor `name` depends on no graph input (without computing it)."""
-        if not name or name in self.tensors:
-            return True
-        node = self.producer_of(name)
-        return node is not None and node.op in FOLD and all(self.is_constant(i)
-                                                             for i in node.inputs)
-
     def op_counts(self):
         """``{op_type: count}`` of the graph, for saying what a file holds."""
         counts = {}
         for n in self.nodes:
             counts[n.op] = counts.get(n.op, 0) + 1
         return counts
-
-
-def _code(dtype):
-    return next(k for k, v in DTYPES.items() if np.dtype(v) == np.dtype(dtype))
 
 
 # -- constant folding: the few ops exporters leave between an initializer and a weight --
@@ -390,9 +380,9 @@ def _squeeze(model, node, x, axes=None):
 
 
 def _unsqueeze(model, node, x, axes=None):
-    out = x
-    rank = x.ndim + len(_axes(node, axes))
-    for a in sorted(v % rank for v in _axes(node, axes)):
+    out, axes = x, _axes(node, axes)
+    rank = x.ndim + len(axes)
+    for a in sorted(v % rank for v in axes):
         out = np.expand_dims(out, a)
     return out
 
