@@ -49,6 +49,7 @@ import numpy as np
 from .. import __version__
 from ..backend import to_numpy
 from ..layers.residual import SHAVE
+from ..nets.transform import stage_params
 from .atomic import write_atomically
 from .limits import check_finite
 from .protobuf import Writer
@@ -161,8 +162,7 @@ class _Exporter:
                       name=f"{name}.shift")
 
     def stage(self, h, stage):
-        g, p = self.g, {k[len(stage.name) + 1:]: v for k, v in self.net.params.items()
-                        if k.startswith(stage.name + ".")}
+        g, p = self.g, stage_params(self.net.params, stage.name)
         name = stage.name
         if stage.kind == "res":
             return self.residual(h, name, p)

@@ -279,8 +279,9 @@ def init_params(arch, upsample="nearest", seed=0, dtype=np.float32, norm="instan
     return params
 
 
-def _sub(params, prefix):
-    return {k[len(prefix) + 1:]: v for k, v in params.items() if k.startswith(prefix + ".")}
+def stage_params(params, stage):
+    """One stage's parameters, named within it: ``"res3.w1"`` -> ``"w1"`` for stage ``res3``."""
+    return {k[len(stage) + 1:]: v for k, v in params.items() if k.startswith(stage + ".")}
 
 
 def _stage_forward(stage, h, params, opts, keep_cache=True, ops=layers, layout=OWN_LAYOUT):
@@ -396,13 +397,13 @@ def transform_forward(x, params, arch=STYLE_ARCH, options=None, keep_cache=True,
     caches = [] if pre_cache is None else [(Stage("input", "input", x.shape[-1], h.shape[-1]),
                                             pre_cache)]
     for stage in stages:
-        stage_params = _sub(params, stage.name)
+        own = stage_params(params, stage.name)
         if stage.kind == "res":
-            h, cache = residual_block_forward(h, stage_params, keep_cache,
+            h, cache = residual_block_forward(h, own, keep_cache,
                                               layout.residual_padding(), opts["norm"],
                                               opts["norm_eps"], conv=ops)
         else:
-            h, cache = _stage_forward(stage, h, stage_params, opts, keep_cache, ops, layout)
+            h, cache = _stage_forward(stage, h, own, opts, keep_cache, ops, layout)
         if keep_cache:
             caches.append((stage, cache))
         del cache
