@@ -105,6 +105,13 @@ def _output_names(files, out, found=()):
     return names
 
 
+def _check_picture_memory(net, path, h, w):
+    """Refuse, before any work, a picture the network cannot run on in the memory there is."""
+    picture = 2 * h * w * 3 * np.dtype(net.dtype).itemsize          # the photo and its output
+    check_memory(net.inference_bytes(h, w) + picture, f"{path} at {w}x{h}",
+                 "give a smaller --size")
+
+
 def run_stylize(args):
     model = resolve_network(args.model)
     net, meta = read_network(model, dtype=args.dtype)
@@ -116,9 +123,7 @@ def run_stylize(args):
             h, w = image_shape(f, args.size)
         except ValueError:
             continue                   # unreadable: said when it is loaded
-        itemsize = np.dtype(net.dtype).itemsize
-        check_memory(net.inference_bytes(h, w) + 2 * h * w * 3 * itemsize, f"{f} at {w}x{h}",
-                     "give a smaller --size")
+        _check_picture_memory(net, f, h, w)
     images, skipped = _load_all(files, found, args.size, net.dtype)
     for f in list(images):
         save_image(outputs[f], net.apply(images.pop(f)))
@@ -134,9 +139,7 @@ def run_upscale(args):
     net, meta = load_task_model(args.model, "super-resolution", args.dtype)
     image_format(args.out)
     check_outputs([args.out], inputs=[args.input, args.model])
-    h, w = image_shape(args.input, args.size)
-    check_memory(net.inference_bytes(h, w) + 2 * h * w * 3 * np.dtype(net.dtype).itemsize,
-                 f"{args.input} at {w}x{h}", "give a smaller --size")
+    _check_picture_memory(net, args.input, *image_shape(args.input, args.size))
     img = load_image(args.input, size=args.size, dtype=net.dtype)
     y = net.apply(img)
     save_image(args.out, y)
