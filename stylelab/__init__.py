@@ -13,6 +13,7 @@ in this list)::
     gatys        Gatys et al. 2015: optimise an image's pixels
     johnson      Johnson et al. 2016: train a network per style (and super-resolution)
     universal    Li et al. 2017: whitening and colouring, any style
+    batch        a folder of photos painted, resumable, on one machine or a Dask cluster
     cli          the ``stylelab`` command: parses, calls the above, reports
 
 >>> import stylelab

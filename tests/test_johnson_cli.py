@@ -72,11 +72,12 @@ def test_train_writes_the_model_checkpoint_and_samples(files, model):
 def test_stylize_files_and_folders_of_any_size(files, model, tmp_path):
     out, _ = model
     r = run("stylize", "--model", out, files / "data", files / "style.png", "--out", tmp_path / "o")
-    assert r.returncode == 0, r.stderr
-    assert "skipped 1 unreadable file(s)" in r.stderr
+    # The unreadable photo is recorded as failed, the others painted, and the exit says so.
+    assert r.returncode == 2 and "1 of 8 photos failed" in r.stderr, r.stderr
+    assert "corrupt.jpg: cannot identify image file" in r.stderr.splitlines()[-1]
     made = sorted(os.listdir(tmp_path / "o"))
-    assert made == [f"photo{i}.png" for i in range(6)] + ["style.png"]
-    for i, name in enumerate(made[:3]):          # sizes as the inputs, not multiples of 4
+    assert made == ["manifest.jsonl"] + [f"photo{i}.png" for i in range(6)] + ["style.png"]
+    for i, name in enumerate(made[1:4]):          # sizes as the inputs, not multiples of 4
         with Image.open(tmp_path / "o" / name) as a, Image.open(files / "data" / name) as b:
             assert a.size == b.size
     r = run("stylize", "--model", out, files / "style.png", "--out", tmp_path / "one.jpg",

@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "stylelab"
 # layers.fast stands between the readable layers and the networks: it may use the readable
 # layers' public helpers, and they import nothing from it.
 RANKS = {"backend": 0, "profile": 0, "__init__": 1, "layers": 1, "layers.fast": 1.5, "nets": 2,
-         "optim": 2, "files": 3, "gatys": 4, "johnson": 5, "universal": 6, "cli": 7,
+         "optim": 2, "files": 3, "gatys": 4, "johnson": 5, "universal": 6, "batch": 6.5, "cli": 7,
          "__main__": 8}
 
 

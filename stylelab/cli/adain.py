@@ -12,21 +12,24 @@ import time
 import numpy as np
 
 from ..files.atomic import check_outputs
-from ..files.images import image_format, load_image, resize_image, save_image
+from ..files.images import load_image, resize_image, save_image
 from ..files.released import adain_release, check_normalised, read_decoder, release_folder
 from ..files.weights import load_vgg
 from ..files.model_file import load_task_model
 from ..nets.decoder import encoder_fingerprint
 from ..universal.adain import ADAIN_CONVENTIONS, LAYER, adain_transfer
 from ..universal.wct import EPS
-from .argtypes import non_negative_float, positive_int
-from .common import DEFAULT_SIZE, add_what_to_paint, duration, status
-from .universal import check_style_arguments, load_mask
+from ..batch import check_batch_outputs, run_batch
+from ..batch.manifest import files_sha256
+from .argtypes import alpha_arg, non_negative_float, positive_int
+from .common import (DEFAULT_SIZE, add_batch_arguments, add_what_to_paint, duration,
+                     finish_batch, status)
+from .universal import add_seed_arguments, check_style_arguments, load_mask, picture_jobs
 
 
 def add_arguments(p):
     """The arguments of ``stylelab adain``."""
-    add_what_to_paint(p)
+    add_what_to_paint(p, folders=True)
     g = p.add_argument_group("the networks")
     g.add_argument("--models", metavar="DIR", help="a folder as released: vgg_normalised.t7 + "
                    "decoder.t7 (AdaIN), or vgg_normalised.pth + decoder.pth (pytorch-AdaIN)")
@@ -35,8 +38,9 @@ def add_arguments(p):
     g.add_argument("--decoder", help="its relu4_1 decoder (.t7 or .pth as released, or a .h5 "
                    "from `stylelab train-adain`), instead of --models")
     g = p.add_argument_group("the transfer")
-    g.add_argument("--alpha", type=non_negative_float, default=1.0,
-                   help="how much of the style's statistics to use, 0..1")
+    g.add_argument("--alpha", type=alpha_arg, default=1.0,
+                   help="how much of the style's statistics to use, 0..1 (or LOW:HIGH, drawn "
+                   "per photo with --seed)")
     g.add_argument("--style-weights", type=non_negative_float, nargs="+",
                    help="interpolate between the styles with these weights (default: equal)")
     g.add_argument("--mask", help="a picture assigning regions to the styles: grey level "
@@ -53,7 +57,9 @@ def add_arguments(p):
                    help="the statistics: pytorch-AdaIN's (unbiased, eps on both) or the paper's")
     g.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="float64 for checks")
-    g.add_argument("--quiet", action="store_true", help="no status line")
+    add_seed_arguments(g)
+    g.add_argument("--quiet", action="store_true", help="no status line, no progress bar")
+    add_batch_arguments(p)
 
 
 def _networks(args):
@@ -71,14 +77,6 @@ def _networks(args):
     return args.encoder, args.decoder
 
 
-def _check_args(args):
-    image_format(args.out)
-    encoder, decoder = _networks(args)
-    check_outputs([args.out], [args.content, *args.style, args.mask, encoder, decoder])
-    check_style_arguments(args)
-    return encoder, decoder
-
-
 def _decoder(path, encoder, encoder_path, dtype):
     """The relu4_1 decoder: released (.t7, .pth), or trained here (.h5, checked against the encoder)."""
     if path.lower().endswith((".h5", ".hdf5")):
@@ -94,24 +92,82 @@ def _decoder(path, encoder, encoder_path, dtype):
     return decoder
 
 
+class AdainPainter:
+    """Paints a photo by AdaIN with the settings of the command line (one photo, or a folder's).
+
+    It pickles as those settings; the networks are loaded where it paints,
+    once (:mod:`stylelab.batch`).
+    """
+
+    def __init__(self, args, encoder_path, decoder_path):
+        self.encoder_path, self.decoder_path = encoder_path, decoder_path
+        self.dtype, self.size, self.style_size = args.dtype, args.size, args.style_size
+        self.alpha, self.style_weights, self.mask = args.alpha, args.style_weights, args.mask
+        self.preserve_color, self.convention = args.preserve_color, args.convention
+        self.seed, self.style = args.seed, args.style
+        self.encoder = self.decoder = None
+
+    def __getstate__(self):
+        return {**self.__dict__, "encoder": None, "decoder": None}
+
+    def settings(self):
+        return {"method": "adain", "models": {"encoder": files_sha256(self.encoder_path),
+                                              "decoder": files_sha256(self.decoder_path)},
+                "size": self.size, "dtype": self.dtype, "style": self.style,
+                "style_weights": self.style_weights, "alpha": self.alpha, "seed": self.seed,
+                "options": {"convention": self.convention, "preserve_color": self.preserve_color,
+                            "style_size": self.style_size, "mask": self.mask}}
+
+    def load(self):
+        if self.encoder is None:
+            dtype = np.dtype(self.dtype)
+            self.encoder = load_vgg(self.encoder_path, dtype=dtype)
+            self.decoder = _decoder(self.decoder_path, self.encoder, self.encoder_path, dtype)
+        return self
+
+    def transfer(self, job):
+        """The AdaIN result for one job (its photo, paintings and alpha)."""
+        dtype = np.dtype(self.dtype)
+        content = load_image(job["photo"], size=self.size or DEFAULT_SIZE, dtype=dtype,
+                             enlarge=self.size is not None)
+        h, w = (max(8, s - s % 8) for s in content.shape[:2])   # the decoder gives back 8x
+        content = resize_image(content, h, w)
+        styles = [load_image(s, size=self.style_size or max(h, w), dtype=dtype)
+                  for s in job["style"]]
+        mask = load_mask(self.mask, (h, w)) if self.mask else None
+        return adain_transfer(self.encoder, self.decoder, content, styles,
+                              alpha=job.get("alpha", self.alpha),
+                              style_weights=self.style_weights, mask=mask,
+                              preserve_color=self.preserve_color, eps=EPS,
+                              convention=self.convention)
+
+    def paint(self, job):
+        return self.transfer(job).image
+
+
 def run(args):
-    encoder_path, decoder_path = _check_args(args)
-    dtype = np.dtype(args.dtype)
-    encoder = load_vgg(encoder_path, dtype=dtype)
-    decoder = _decoder(decoder_path, encoder, encoder_path, dtype)
-    content = load_image(args.content, size=args.size or DEFAULT_SIZE, dtype=dtype,
-                         enlarge=args.size is not None)
-    h, w = (max(8, s - s % 8) for s in content.shape[:2])   # the decoder gives back 8x
-    content = resize_image(content, h, w)
-    styles = [load_image(s, size=args.style_size or max(content.shape[:2]), dtype=dtype) for s in args.style]
-    mask = load_mask(args.mask, content.shape[:2]) if args.mask else None
+    encoder_path, decoder_path = _networks(args)
+    check_style_arguments(args)
+    jobs, batch = picture_jobs(args)
+    reads = [args.content, *args.style, args.mask, encoder_path, decoder_path]
+    painter = AdainPainter(args, encoder_path, decoder_path)
+    if batch:
+        check_batch_outputs(args.out, jobs, reads)
+        painter.load()                # the networks checked before any worker starts
+        status(args.quiet, f"adain: encoder {encoder_path}, decoder {decoder_path}; "
+               f"{len(jobs)} photo(s) in {args.content}")
+        result = run_batch(painter, jobs, args.out, args.workers, args.scheduler, args.quiet)
+        finish_batch(result, args.out, "AdaIN")
+        return
+    check_outputs([args.out], reads)
+    painter.load()
+    job, = jobs
     status(args.quiet, f"adain: encoder {encoder_path}, decoder {decoder_path}; "
-           f"{len(styles)} style(s) at {w}x{h}")
+           f"{len(job['style'])} style(s)")
     start = time.perf_counter()
-    result = adain_transfer(encoder, decoder, content, styles, alpha=args.alpha,
-                            style_weights=args.style_weights, mask=mask,
-                            preserve_color=args.preserve_color, eps=EPS,
-                            convention=args.convention)
+    result = painter.transfer(job)
     save_image(args.out, result.image)
-    print(f"{args.out}: AdaIN at relu4_1 (alpha {args.alpha:g}, {args.convention}'s "
-          f"statistics) at {w}x{h} in {duration(time.perf_counter() - start)}")
+    h, w = result.image.shape[:2]
+    print(f"{args.out}: AdaIN at relu4_1 (alpha {job.get('alpha', args.alpha):g}, "
+          f"{args.convention}'s statistics) at {w}x{h} in "
+          f"{duration(time.perf_counter() - start)}")

@@ -42,3 +42,23 @@ def level_list(text):
         return check_levels(int(t) for t in text.split(","))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"{exc} (got {text!r})") from None
+
+
+def alpha_arg(text):
+    """``--alpha``: a number (the command checks it is at most 1), or a range ``LOW:HIGH``
+    to draw each photo's alpha from (with ``--seed``).
+
+    >>> alpha_arg("0.5"), alpha_arg("0.25:1")
+    (0.5, (0.25, 1.0))
+    """
+    if ":" not in text:
+        return non_negative_float(text)
+    low, _, high = text.partition(":")
+    try:
+        low, high = non_negative_float(low), non_negative_float(high)
+    except argparse.ArgumentTypeError:
+        low = high = -1.0
+    if not 0 <= low < high <= 1:
+        raise argparse.ArgumentTypeError(f"expected LOW:HIGH with 0 <= LOW < HIGH <= 1, "
+                                         f"got {text!r}")
+    return low, high

@@ -7,7 +7,9 @@ import sys
 import zipfile
 
 from ..backend import BackendError
+from ..batch import MANIFEST
 from ..files.limits import one_line
+from .argtypes import positive_int
 
 # The output's longest side when --size is not given (a smaller photo keeps its own).
 DEFAULT_SIZE = 512
@@ -38,12 +40,23 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def add_what_to_paint(p, styles="one or more style images"):
-    """The argument group every painting command starts with: ``--content``, ``--style``, ``--out``."""
+def add_what_to_paint(p, styles="one or more style images", folders=False):
+    """The argument group every painting command starts with: ``--content``, ``--style``, ``--out``.
+
+    `folders`: the command also paints a folder of photos (docs/scale.md).
+    """
     g = p.add_argument_group("what to paint")
-    g.add_argument("--content", required=True, help="the photograph")
-    g.add_argument("--style", required=True, nargs="+", help=styles)
-    g.add_argument("--out", required=True, help="the output picture (.png or .jpg)")
+    if not folders:
+        g.add_argument("--content", required=True, help="the photograph")
+        g.add_argument("--style", required=True, nargs="+", help=styles)
+        g.add_argument("--out", required=True, help="the output picture (.png or .jpg)")
+        return
+    g.add_argument("--content", required=True, help="the photograph, or a folder of them "
+                   "(searched recursively)")
+    g.add_argument("--style", required=True, nargs="+", help=f"{styles}, or one folder of "
+                   f"paintings to draw one per photo from (with --seed)")
+    g.add_argument("--out", required=True, help="the output picture (.png or .jpg); for a "
+                   "folder of photos, a folder (sub-folders kept, and manifest.jsonl)")
 
 
 def status(quiet, text):
@@ -87,3 +100,34 @@ def note_random_weights(source, what):
     if source and "random weights" in str(source):
         print(f"stylelab: note: {what} had random weights ({source}); this picture shows the "
               f"machinery, not a style", file=sys.stderr)
+
+
+def add_batch_arguments(p):
+    """``--workers`` and ``--scheduler``: a folder of photos on a Dask cluster (docs/scale.md)."""
+    g = p.add_argument_group("a folder of photos (docs/scale.md)")
+    where = g.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=positive_int, metavar="N",
+                       help="paint on a local Dask cluster of N worker processes (pip install "
+                       "'stylelab[dask]')")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="paint on a running Dask cluster, e.g. tcp://10.0.0.5:8786 (every "
+                       "worker must see the same paths)")
+
+
+def check_single(args, what):
+    """Refuse --workers or --scheduler for one picture: they share out a folder's photos."""
+    if getattr(args, "workers", None) or getattr(args, "scheduler", None):
+        raise ValueError(f"--workers and --scheduler share out the photos of a folder; {what} "
+                         f"is one picture")
+
+
+def finish_batch(result, out, method):
+    """Print a folder run's summary; raise (exit 2) if any photo failed, naming the first."""
+    print(f"{out}: {result.painted} picture(s) painted by {method}, {result.skipped} done before, "
+          f"{len(result.failed)} failed, of {result.total} (each recorded in "
+          f"{os.path.join(out, MANIFEST)})")
+    if result.failed:
+        photo, reason = result.failed[0]
+        first = reason if photo in reason else f"{photo}: {reason}"
+        raise ValueError(f"{len(result.failed)} of {result.total} photos failed, each with its "
+                         f"reason in {os.path.join(out, MANIFEST)}; the first: {first}")

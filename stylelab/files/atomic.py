@@ -52,13 +52,14 @@ def _alive(pid):
     return True
 
 
-def sweep_stale_temps(folder):
+def sweep_stale_temps(folder, seconds=STALE_SECONDS):
     """Remove the temporary files that killed runs left in `folder`.
 
     A run killed with SIGKILL (or by a power cut) cannot remove its
     temporary file. One is stale when the process named in it is gone and it
-    has not been written for :data:`STALE_SECONDS`; only names of the form
-    stylelab itself makes are considered.
+    has not been written for `seconds` (:data:`STALE_SECONDS`; 0 when the
+    caller knows no writer of its own is left, as a folder run does at its
+    end); only names of the form stylelab itself makes are considered.
 
     Returns
     -------
@@ -76,7 +77,7 @@ def sweep_stale_temps(folder):
             continue
         full = os.path.join(folder, name)
         try:
-            if now - os.stat(full).st_mtime >= STALE_SECONDS:
+            if now - os.stat(full).st_mtime >= seconds:
                 if os.path.isdir(full) and not os.path.islink(full):
                     shutil.rmtree(full)         # a download's folder (published networks)
                 else:
@@ -261,14 +262,14 @@ def check_output_folder(folder, inputs=()):
 
 
 @contextlib.contextmanager
-def claimed(path):
+def claimed(path, hint="give this one another --checkpoint"):
     """Hold `path` for this process alone while the block runs (a training run's checkpoint).
 
     The claim is a file ``.NAME.lock`` beside `path` holding this process's id,
     made with ``O_EXCL`` so that two runs cannot both make it. A claim whose
     process is gone (killed with SIGKILL) is taken over; one whose process
-    runs is refused in one line: two runs writing one checkpoint would each
-    overwrite the other's state.
+    runs is refused in one line, ending with `hint`: two runs writing one
+    checkpoint (or one manifest) would each overwrite the other's state.
     """
     folder, name = os.path.split(os.path.abspath(path))
     made = []                                  # folders made for the claim, deepest last
@@ -290,8 +291,7 @@ def claimed(path):
                 pid = 0
             if pid and pid != os.getpid() and _alive(pid):
                 raise ValueError(f"{path} is being written by another run (process {pid}); "
-                                 f"wait for it to finish, or give this one another "
-                                 f"--checkpoint") from None
+                                 f"wait for it to finish, or {hint}") from None
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(lock)                    # its process is gone: a stale claim
     else:

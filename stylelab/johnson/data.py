@@ -27,17 +27,20 @@ class DataError(ValueError):
     """The folder holds no usable images."""
 
 
-def list_images(root):
-    """Every file under `root` (recursively) whose extension Pillow knows, sorted."""
+def list_images(root, what="--data"):
+    """Every file under `root` (recursively) whose extension Pillow knows, sorted.
+
+    `what` names the folder in the errors (the option it came from).
+    """
     if not os.path.isdir(root):
-        raise DataError(f"--data {root}: no such folder")
+        raise DataError(f"{what} {root}: no such folder")
     found = []
     for folder, dirs, files in os.walk(root):
         dirs.sort()
         found += [os.path.join(folder, f) for f in sorted(files)
                   if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS]
     if not found:
-        raise DataError(f"--data {root}: no image files in it (looked for "
+        raise DataError(f"{what} {root}: no image files in it (looked for "
                         f".jpg, .png and the other extensions Pillow reads)")
     return found
 

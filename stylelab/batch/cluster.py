@@ -1,0 +1,118 @@
+"""The same jobs on a Dask cluster: a local one (``--workers N``) or a running one (``--scheduler``).
+
+Dask (``dask.distributed``) maps :func:`stylelab.batch.paint_one` over the
+jobs. Each worker holds the painter in a worker plugin and loads its
+networks on its first photo, once; it reads photos from a path every worker
+sees, writes each picture itself (atomically) and sends back only the small
+record, which this process writes to the manifest. A worker that dies
+mid-photo (killed, its machine lost) leaves no picture half-written, and
+the scheduler gives its photo to another worker.
+
+Dask is imported only here, only when asked for.
+"""
+
+import importlib.util
+import itertools
+import logging
+import sys
+import threading
+
+from .paint import paint_one
+
+try:
+    from distributed import WorkerPlugin
+except ImportError:             # Dask is optional: _dask() says how to install it
+    WorkerPlugin = object
+
+PLUGIN = "stylelab-painter"
+
+
+def _dask():
+    try:
+        import distributed
+    except ImportError:
+        raise ValueError("--workers and --scheduler run on Dask, which is not installed: "
+                         "pip install 'stylelab[dask]'") from None
+    return distributed
+
+
+class PainterPlugin(WorkerPlugin):
+    """Holds the painter on a worker; its networks are loaded on the first photo, once."""
+
+    name = PLUGIN
+
+    def __init__(self, painter):
+        self.painter = painter
+        self.loaded = False
+
+    def setup(self, worker):
+        self.lock = threading.Lock()       # a worker with several threads loads once
+
+    def ready(self):
+        with self.lock:
+            if not self.loaded:
+                self.painter.load()
+                self.loaded = True
+        return self.painter
+
+
+def paint_on_worker(job):
+    """The task each worker runs: :func:`paint_one` with the worker's own loaded painter."""
+    from distributed import get_worker
+    return paint_one(get_worker().plugins[PLUGIN].ready(), job)
+
+
+def _client(distributed, workers, scheduler):
+    """A client of a new local cluster of `workers` processes, or of the one at `scheduler`."""
+    if scheduler:
+        try:
+            return distributed.Client(scheduler, timeout="20s"), None
+        except (OSError, TimeoutError) as exc:
+            raise ValueError(f"--scheduler {scheduler}: no Dask scheduler answers there "
+                             f"({exc})") from None
+    cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                       silence_logs=logging.ERROR)
+    return distributed.Client(cluster), cluster
+
+
+def paint_on_dask(painter, jobs, record, workers=None, scheduler=None, quiet=False):
+    """Paint `jobs` on Dask's workers, calling ``record(job, fields)`` here as each one ends.
+
+    At most a few jobs per worker thread are submitted at a time, so a
+    million photos never sit in the scheduler at once, and Ctrl-C stops the
+    run with little work lost (the pictures written so far are recorded).
+    """
+    distributed = _dask()
+    client, cluster = _client(distributed, workers, scheduler)
+    try:
+        # Dask serves its dashboard only with Bokeh installed (else a page asking for it).
+        if (not quiet and importlib.util.find_spec("bokeh")
+                and "dashboard" in client.scheduler_info().get("services", {})):
+            print(f"stylelab: Dask dashboard at {client.dashboard_link}", file=sys.stderr)
+        client.register_plugin(PainterPlugin(painter), name=PLUGIN)
+        threads = sum(client.nthreads().values()) or 1
+        pending = iter(jobs)
+        running = {}
+        done = distributed.as_completed()
+
+        def submit(job):
+            future = client.submit(paint_on_worker, job, pure=False)
+            running[future] = job
+            done.add(future)
+
+        for job in itertools.islice(pending, 4 * threads):
+            submit(job)
+        for future in done:
+            job = running.pop(future)
+            try:
+                fields = future.result()
+            except distributed.KilledWorker as exc:
+                fields = {"status": "failed", "reason": f"it killed every worker that tried it "
+                          f"(out of memory?): {exc}"}
+            record(job, fields)
+            for job in itertools.islice(pending, 1):
+                submit(job)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
