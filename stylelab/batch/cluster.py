@@ -11,9 +11,11 @@ the scheduler gives its photo to another worker.
 Dask is imported only here, only when asked for.
 """
 
+import contextlib
 import importlib.util
 import itertools
 import logging
+import signal
 import sys
 import threading
 
@@ -70,9 +72,26 @@ def _client(distributed, workers, scheduler):
         except (OSError, TimeoutError) as exc:
             raise ValueError(f"--scheduler {scheduler}: no Dask scheduler answers there "
                              f"({exc})") from None
-    cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                       silence_logs=logging.ERROR)
+    # Ctrl-C in a terminal reaches every process of its group, the workers too, each of
+    # which would print a traceback; started with SIGINT ignored, they leave stopping to
+    # this process, which closes them.
+    with _interrupts_ignored_by_children():
+        cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
+                                           processes=True, silence_logs=logging.ERROR)
     return distributed.Client(cluster), cluster
+
+
+@contextlib.contextmanager
+def _interrupts_ignored_by_children():
+    """Processes started in the block ignore SIGINT (an ignored signal stays ignored in a child)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def paint_on_dask(painter, jobs, record, workers=None, scheduler=None, quiet=False):

@@ -21,6 +21,7 @@ class BatchResult:
     skipped: int = 0
     painted: int = 0
     failed: list = dataclasses.field(default_factory=list)    # (photo, reason)
+    interrupted: bool = False         # by Ctrl-C (or SIGTERM): the same command finishes it
 
 
 def job_settings(settings, job):
@@ -50,6 +51,8 @@ def run_batch(painter, jobs, out, workers=None, scheduler=None, quiet=False):
     Returns
     -------
     BatchResult
+        Ctrl-C ends the run early, with what was recorded so far
+        (``interrupted``); nothing half-written is left.
     """
     settings = painter.settings()
     path = os.path.join(out, MANIFEST)
@@ -83,6 +86,8 @@ def run_batch(painter, jobs, out, workers=None, scheduler=None, quiet=False):
                     painter.load()
                     for job in todo:
                         record(job, paint_one(painter, job))
+        except KeyboardInterrupt:
+            result.interrupted = True
         finally:
             bar.close()
             # Nothing of this run writes any more: what a killed worker left goes now.

@@ -122,10 +122,18 @@ def check_single(args, what):
 
 
 def finish_batch(result, out, method):
-    """Print a folder run's summary; raise (exit 2) if any photo failed, naming the first."""
-    print(f"{out}: {result.painted} picture(s) painted by {method}, {result.skipped} done before, "
-          f"{len(result.failed)} failed, of {result.total} (each recorded in "
-          f"{os.path.join(out, MANIFEST)})")
+    """Print a folder run's summary; raise (exit 2) if any photo failed, naming the first.
+
+    Interrupted: say what was kept and how to finish, and exit 130.
+    """
+    summary = (f"{out}: {result.painted} picture(s) painted by {method}, {result.skipped} done "
+               f"before, {len(result.failed)} failed, of {result.total} (each recorded in "
+               f"{os.path.join(out, MANIFEST)})")
+    if result.interrupted:
+        print(f"stylelab: interrupted; {summary}; the same command paints the rest",
+              file=sys.stderr)
+        raise SystemExit(130)
+    print(summary)
     if result.failed:
         photo, reason = result.failed[0]
         first = reason if photo in reason else f"{photo}: {reason}"
