@@ -347,3 +347,14 @@ def test_ctrl_c_then_the_same_command_finishes_with_the_same_bytes(data, serial,
         assert (now.st_ino, now.st_mtime_ns) == (st.st_ino, st.st_mtime_ns), rel
     assert pictures(out) == pictures(serial)
     assert not leftovers(out)
+
+
+def test_a_manifest_that_is_a_link_is_refused_and_its_target_untouched(data, tmp_path):
+    photo = tmp_path / "precious.png"
+    photo.write_bytes(b"not to be appended to")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "manifest.jsonl").symlink_to(photo)
+    r = run(*stylize(data, tmp_path / "out"))
+    assert r.returncode == 2 and "is not a plain file" in r.stderr, r.stderr
+    assert photo.read_bytes() == b"not to be appended to"
+    assert pictures(tmp_path / "out") == {}

@@ -23,6 +23,7 @@ those, not the contents, keeps resuming a million pictures at one
 import hashlib
 import json
 import os
+import stat
 
 from ..files.convert import sha256_of
 
@@ -62,9 +63,21 @@ def files_sha256(path):
     return digest.hexdigest()
 
 
+def _check_plain(path):
+    """Refuse a manifest that is a link, a folder, a pipe: appending must not reach another file."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"{path} is not a plain file (a link, a folder or a device); a folder "
+                         f"run keeps its manifest there: move it away, or give another --out")
+
+
 def read_manifest(path):
     """{photo's rel: its last record} from a manifest; missing file: {}; broken lines skipped."""
     records = {}
+    _check_plain(path)
     try:
         f = open(path, "rb")
     except FileNotFoundError:
@@ -105,7 +118,9 @@ class ManifestWriter:
         self.file = None
 
     def __enter__(self):
-        self.file = open(self.path, "ab")
+        _check_plain(self.path)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        self.file = os.fdopen(fd, "ab")
         if self.file.tell():                      # finish a line a killed run cut short
             with open(self.path, "rb") as f:
                 f.seek(-1, os.SEEK_END)

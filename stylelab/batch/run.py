@@ -79,7 +79,7 @@ def run_batch(painter, jobs, out, workers=None, scheduler=None, quiet=False):
 
         try:
             with ManifestWriter(path) as writer:
-                if workers or scheduler:
+                if (workers or scheduler) and todo:      # no cluster for nothing to do
                     from .cluster import paint_on_dask
                     paint_on_dask(painter, todo, record, workers, scheduler, quiet)
                 else:
