@@ -8,6 +8,7 @@ every process it started (the whole process group) in a ``finally``.
 
 import contextlib
 import hashlib
+import importlib
 import json
 import os
 import signal
@@ -260,6 +261,8 @@ def test_folder_options_that_do_not_apply_are_refused(data, tmp_path, argv, mess
 
 def test_without_dask_the_workers_option_says_how_to_install_it(data, tmp_path, monkeypatch,
                                                                  capsys):
+    importlib.import_module("stylelab.batch.cluster")         # as Dask made it ...
+    monkeypatch.delitem(sys.modules, "stylelab.batch.cluster")   # ... put back after the test
     monkeypatch.setitem(sys.modules, "distributed", None)       # import distributed fails
     with pytest.raises(SystemExit) as exc:
         cli.main([str(a) for a in stylize(data, tmp_path / "o", "--workers", 2)])
@@ -358,3 +361,77 @@ def test_a_manifest_that_is_a_link_is_refused_and_its_target_untouched(data, tmp
     assert r.returncode == 2 and "is not a plain file" in r.stderr, r.stderr
     assert photo.read_bytes() == b"not to be appended to"
     assert pictures(tmp_path / "out") == {}
+
+
+class CountingPainter:
+    """A painter that notes each load in a file (one line per load, with its process) and
+    ends its process on the photo named ``poison.png``, as a photo that runs out of memory."""
+
+    def __init__(self, log):
+        self.log, self.loaded = str(log), False
+
+    def settings(self):
+        return {"method": "counting"}
+
+    def load(self):
+        if not self.loaded:
+            with open(self.log, "a") as f:
+                f.write(f"{os.getpid()}\n")
+            self.loaded = True
+
+    def paint(self, job):
+        if job["rel"].endswith("poison.png"):
+            os._exit(1)
+        return np.full((4, 4, 3), 0.5)
+
+
+def test_each_worker_loads_once_and_a_photo_that_kills_every_worker_is_recorded(tmp_path):
+    from stylelab.batch import run_batch
+    (tmp_path / "in").mkdir()
+    for k in range(12):
+        (tmp_path / "in" / f"p{k:02d}.png").write_bytes(b"a photo")
+    jobs = photo_jobs([str(tmp_path / "in")], str(tmp_path / "out"))
+    painter = CountingPainter(tmp_path / "loads.txt")
+    result = run_batch(painter, jobs, str(tmp_path / "out"), workers=2, quiet=True)
+    assert result.painted == 12 and not result.failed
+    loads = (tmp_path / "loads.txt").read_text().split()
+    assert len(loads) == len(set(loads)) <= 2           # once per worker process, not per photo
+    records = read_manifest(tmp_path / "out" / "manifest.jsonl")
+    assert {rec["worker"].split(":")[1] for rec in records.values()} <= set(loads)
+
+    (tmp_path / "in" / "poison.png").write_bytes(b"kills its worker")
+    jobs = photo_jobs([str(tmp_path / "in")], str(tmp_path / "out"))
+    result = run_batch(CountingPainter(tmp_path / "loads2.txt"), jobs, str(tmp_path / "out"),
+                       workers=2, quiet=True)
+    assert (result.skipped, result.painted) == (12, 0)
+    (photo, reason), = result.failed
+    assert photo.endswith("poison.png") and "killed every worker that tried it" in reason
+    assert read_manifest(tmp_path / "out" / "manifest.jsonl")["poison.png"]["status"] == "failed"
+    assert not leftovers(tmp_path / "out")
+
+
+def test_upscale_and_wct_take_folders_too_and_their_workers_paint_the_same(data, tmp_path):
+    from stylelab.files.vgg_h5 import save_random_vgg_h5
+    save_model(tmp_path / "sr.h5", TransformNet("c3s1-4,u4,u4,c3s1-3", seed=0),
+               {"task": "super-resolution"})
+    save_random_vgg_h5(tmp_path / "vgg19.h5", "vgg19", seed=0, upto="relu3_1")
+    photos = tmp_path / "photos"
+    subprocess.run(["cp", "-a", str(data / "photos" / "n01"), str(photos)], check=True)
+    commands = {                                 # each command, given its output folder
+        "upscale": lambda out: ["upscale", "--model", tmp_path / "sr.h5", photos, out,
+                                "--size", 24],
+        "wct": lambda out: ["wct", "--content", photos, "--style", data / "paintings" / "art1.png",
+                            "--weights", tmp_path / "vgg19.h5", "--invert", "--levels", "3,2",
+                            "--iterations", 2, "--size", 32, "--out", out],
+    }
+    for name, argv in commands.items():
+        serial = run(*argv(tmp_path / f"{name}-1"), "--quiet")
+        assert serial.returncode == 0, serial.stderr
+        par = run(*argv(tmp_path / f"{name}-2"), "--quiet", "--workers", 2)
+        assert par.returncode == 0, par.stderr
+        made = pictures(tmp_path / f"{name}-1")
+        assert len(made) == 8 and made == pictures(tmp_path / f"{name}-2"), name
+        rec = read_manifest(tmp_path / f"{name}-2" / "manifest.jsonl")["p01.jpg"]
+        assert rec["method"] == name and rec["status"] == "done"
+    with Image.open(tmp_path / "upscale-1" / "p01.png") as im:
+        assert max(im.size) == 24 * 4
