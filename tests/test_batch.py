@@ -22,7 +22,7 @@ from PIL import Image
 
 from stylelab import cli
 from stylelab.batch import assign_styles, check_batch_outputs, photo_jobs, read_manifest
-from stylelab.batch.manifest import ManifestWriter, file_stat, is_done
+from stylelab.batch.manifest import ManifestWriter, done_index, file_stat, is_done
 from stylelab.files.model_file import save_model
 from stylelab.nets.transform import TransformNet
 
@@ -175,17 +175,29 @@ def test_done_means_the_same_settings_and_both_files_unchanged(tmp_path):
     out.mkdir()
     (out / "p.png").write_bytes(b"picture")
     job = {"photo": str(photo), "rel": "p.jpg", "out": str(out / "p.png")}
-    settings = {"method": "stylize", "size": None}
-    record = {"status": "done", "out": "p.png", "photo_stat": file_stat(photo),
-              "out_stat": file_stat(out / "p.png"), **settings}
-    assert is_done(record, job, settings, str(out))
-    assert not is_done({**record, "status": "failed"}, job, settings, str(out))
-    assert not is_done(record, job, {**settings, "size": 256}, str(out))
+    settings = {"method": "adain", "size": None}
+    manifest = out / "manifest.jsonl"
+    def record(**changes):
+        with ManifestWriter(manifest) as w:
+            w.write({"photo": "p.jpg", "status": "done", "out": "p.png", "style": ["a.png"],
+                     "alpha": 0.5, "photo_stat": file_stat(photo),
+                     "out_stat": file_stat(out / "p.png"), **settings, **changes})
+
+    record()
+    entry = done_index(manifest, settings)["p.jpg"]
+    assert is_done(entry, job, ["a.png"], 0.5, str(out))
+    assert not is_done(entry, job, ["b.png"], 0.5, str(out))           # another painting
+    assert not is_done(entry, job, ["a.png"], 0.75, str(out))          # another alpha
+    assert done_index(manifest, {**settings, "size": 256}) == {}         # other settings
+    record(status="failed")                                             # a later failure
+    assert done_index(manifest, settings) == {}
     os.utime(photo, ns=(1, 1))                     # the photo changed since
-    assert not is_done(record, job, settings, str(out))
-    record["photo_stat"] = file_stat(photo)
+    assert not is_done(entry, job, ["a.png"], 0.5, str(out))
+    record()                                       # painted again
+    entry = done_index(manifest, settings)["p.jpg"]
+    assert is_done(entry, job, ["a.png"], 0.5, str(out))
     (out / "p.png").unlink()                        # the picture is gone
-    assert not is_done(record, job, settings, str(out))
+    assert not is_done(entry, job, ["a.png"], 0.5, str(out))
 
 
 def test_an_output_folder_must_not_overlap_what_is_read(tmp_path):

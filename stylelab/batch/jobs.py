@@ -126,7 +126,12 @@ def check_batch_outputs(out, jobs, inputs):
             raise ValueError(f"refusing to write into {out}: it overlaps the input folder "
                              f"{item}, which the run would change")
     files = {os.path.realpath(i): i for i in inputs if not os.path.isdir(i)}
+    folders = {}                       # each output folder resolved once, not each picture
     for job in jobs:
-        if os.path.realpath(job["out"]) in files:
-            raise ValueError(f"refusing to write {job['out']}: it is the input "
-                             f"{files[os.path.realpath(job['out'])]}, which the run would destroy")
+        folder, name = os.path.split(job["out"])
+        if folder not in folders:
+            folders[folder] = os.path.realpath(folder)
+        real = os.path.join(folders[folder], name)
+        if real in files:
+            raise ValueError(f"refusing to write {job['out']}: it is the input {files[real]}, "
+                             f"which the run would destroy")

@@ -6,11 +6,12 @@ this process alone writes the manifest, as each photo's record arrives.
 """
 
 import dataclasses
+import json
 import os
 import sys
 
 from ..files.atomic import claimed, sweep_stale_temps
-from .manifest import MANIFEST, ManifestWriter, is_done, read_manifest
+from .manifest import MANIFEST, PER_JOB, ManifestWriter, done_index, is_done
 from .paint import paint_one
 
 
@@ -26,7 +27,7 @@ class BatchResult:
 
 def job_settings(settings, job):
     """The run's settings with this job's own painting and alpha (a seeded draw's)."""
-    own = {k: job[k] for k in ("style", "alpha") if k in job}
+    own = {k: job[k] for k in PER_JOB if k in job}
     return {**settings, **own}
 
 
@@ -54,12 +55,17 @@ def run_batch(painter, jobs, out, workers=None, scheduler=None, quiet=False):
         Ctrl-C ends the run early, with what was recorded so far
         (``interrupted``); nothing half-written is left.
     """
-    settings = painter.settings()
+    # As the manifest will give them back (tuples become lists), to compare with its records.
+    settings = json.loads(json.dumps(painter.settings()))
     path = os.path.join(out, MANIFEST)
     with claimed(path, hint="give this one another --out"):
-        records = read_manifest(path)
-        todo = [j for j in jobs if not is_done(records.get(j["rel"]), j,
-                                               job_settings(settings, j), out)]
+        done = done_index(path, {k: v for k, v in settings.items() if k not in PER_JOB})
+        todo = []
+        for job in jobs:
+            own = job_settings(settings, job)
+            if not is_done(done.get(job["rel"]), job, own.get("style"), own.get("alpha"), out):
+                todo.append(job)
+        del done
         result = BatchResult(total=len(jobs), skipped=len(jobs) - len(todo))
         from tqdm import tqdm
         bar = tqdm(total=len(jobs), initial=result.skipped, disable=quiet, file=sys.stderr,
