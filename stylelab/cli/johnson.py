@@ -19,9 +19,10 @@ from ..batch.manifest import files_sha256
 from ..files.atomic import check_outputs
 from ..files.foreign import read_network
 from ..files.images import image_format, image_shape, load_image, save_image
-from ..files.limits import check_memory
+from ..files.limits import available_memory, check_memory
 from ..files.model_file import load_task_model
 from ..files.published import resolve_network
+from ..nets.tiled import apply_tiled, tiled_inference_bytes
 from .argtypes import positive_int
 from .common import add_batch_arguments, check_single, finish_batch, note_random_weights
 
@@ -38,6 +39,9 @@ def add_stylize_arguments(p):
                    "this many pixels (default: as they are)")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="float64 for checks")
+    p.add_argument("--tile", type=positive_int, metavar="T", help="run the network layer by "
+                   "layer over T x T tiles: the same picture (the whole picture's instance-norm "
+                   "statistics), in memory that follows T; for pictures too large otherwise")
     p.add_argument("--quiet", action="store_true", help="no progress bar (a folder run)")
     add_batch_arguments(p)
 
@@ -52,6 +56,9 @@ def add_upscale_arguments(p):
                    "side is this many pixels (default: as it is)")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="float64 for checks")
+    p.add_argument("--tile", type=positive_int, metavar="T", help="run the network layer by "
+                   "layer over T x T tiles: the same picture (the whole picture's instance-norm "
+                   "statistics), in memory that follows T; for pictures too large otherwise")
     p.add_argument("--quiet", action="store_true", help="no progress bar (a folder run)")
     add_batch_arguments(p)
 
@@ -64,8 +71,9 @@ class NetworkPainter:
     (:mod:`stylelab.batch`) as much as for one photo.
     """
 
-    def __init__(self, method, model, size, dtype):
+    def __init__(self, method, model, size, dtype, tile=None):
         self.method, self.model, self.size, self.dtype = method, model, size, dtype
+        self.tile = tile
         self.net = self.meta = None
 
     def __getstate__(self):
@@ -73,7 +81,7 @@ class NetworkPainter:
 
     def settings(self):
         return {"method": self.method, "models": {"network": files_sha256(self.model)},
-                "size": self.size, "dtype": self.dtype}
+                "size": self.size, "dtype": self.dtype}     # --tile: the same pictures
 
     def load(self):
         if self.net is None:
@@ -85,12 +93,23 @@ class NetworkPainter:
         return self
 
     def paint(self, job):
+        """The picture for ``job["photo"]``; with --tile, layer by layer over tiles
+        (:mod:`stylelab.nets.tiled`), the activations spilled to files beside
+        ``job["out"]`` when even that does not fit in memory."""
         photo = job["photo"]
         h, w = image_shape(photo, self.size)
         picture = 2 * h * w * 3 * np.dtype(self.net.dtype).itemsize    # the photo and its output
-        check_memory(self.net.inference_bytes(h, w) + picture, f"{photo} at {w}x{h}",
-                     "give a smaller --size")
-        return self.net.apply(load_image(photo, size=self.size, dtype=self.net.dtype))
+        if not self.tile:
+            check_memory(self.net.inference_bytes(h, w) + picture, f"{photo} at {w}x{h}",
+                         "give --tile 512 (the same picture in less memory), or a smaller --size")
+            return self.net.apply(load_image(photo, size=self.size, dtype=self.net.dtype))
+        free = available_memory()
+        spill = None
+        if free is not None and tiled_inference_bytes(self.net, h, w, self.tile) + picture > free:
+            spill = os.path.dirname(os.path.abspath(job["out"]))
+            os.makedirs(spill, exist_ok=True)
+        img = load_image(photo, size=self.size, dtype=self.net.dtype)
+        return apply_tiled(self.net, img, self.tile, spill)
 
 
 def _is_batch(inputs):
@@ -123,7 +142,7 @@ def _single_output(photo, out):
 
 def run_stylize(args):
     model = resolve_network(args.model)
-    painter = NetworkPainter("stylize", model, args.size, args.dtype)
+    painter = NetworkPainter("stylize", model, args.size, args.dtype, args.tile)
     if _is_batch(args.inputs):
         result = _run_batch(args, painter, args.inputs, [model])
         finish_batch(result, args.out, f"{args.model}")
@@ -135,14 +154,14 @@ def run_stylize(args):
         out = _single_output(args.inputs[0], args.out)
         check_outputs([out], inputs=[args.inputs[0], model])
         meta = painter.load().meta
-        save_image(out, painter.paint({"photo": args.inputs[0]}))
+        save_image(out, painter.paint({"photo": args.inputs[0], "out": out}))
         print(f"{out}: {args.inputs[0]} in the style of {meta.get('style_name', 'its style')}"
               + (f" ({meta['source_format']} network)" if "source_format" in meta else ""))
     note_random_weights(meta.get("loss_network"), "the network's training loss network")
 
 
 def run_upscale(args):
-    painter = NetworkPainter("upscale", args.model, args.size, args.dtype)
+    painter = NetworkPainter("upscale", args.model, args.size, args.dtype, args.tile)
     if _is_batch([args.input]):
         result = _run_batch(args, painter, [args.input], [args.model])
         finish_batch(result, args.out, f"{args.model}")
@@ -151,7 +170,7 @@ def run_upscale(args):
         image_format(args.out)
         check_outputs([args.out], inputs=[args.input, args.model])
         painter.load()
-        y = painter.paint({"photo": args.input})
+        y = painter.paint({"photo": args.input, "out": args.out})
         save_image(args.out, y)
         print(f"{args.out}: {y.shape[1] // int(painter.net.factor)}x"
               f"{y.shape[0] // int(painter.net.factor)} -> {y.shape[1]}x{y.shape[0]} "
