@@ -116,3 +116,101 @@ def test_the_estimate_follows_the_tile():
                         **SOURCES["tensorflow"])
     small, large = (tiled_inference_bytes(net, 4000, 6000, t) for t in (128, 1024))
     assert small < large < net.inference_bytes(4000, 6000)
+
+
+@pytest.fixture(scope="module")
+def encoders(tmp_path_factory):
+    """A random VGG-19 to relu5_1 (zero padding) and a normalised one to relu4_1 (reflection)."""
+    from stylelab.files.vgg_h5 import save_random_vgg_h5
+    from stylelab.files.weights import load_vgg
+    from . import vgg_files
+    d = tmp_path_factory.mktemp("encoders")
+    save_random_vgg_h5(d / "vgg19.h5", "vgg19", seed=0, upto="relu5_1")
+    weights = vgg_files.random_torch_weights("vgg19", seed=9)
+    colour = vgg_files.random_colour_map(3)
+    vgg_files.write_normalised_t7(d / "vgg_normalised.t7", weights,
+                                  (colour[0] / 100, colour[1] / 100), upto="relu4_1")
+    return d, {name: load_vgg(d / f, dtype=np.float64) for name, f in
+               (("vgg19", "vgg19.h5"), ("normalised", "vgg_normalised.t7"))}
+
+
+@pytest.mark.parametrize("which, layers", [("vgg19", ["relu1_1", "relu3_1", "relu5_1"]),
+                                           ("normalised", ["pool1", "relu4_1"])])
+def test_the_encoder_over_tiles_equals_it_whole(encoders, which, layers):
+    vgg = encoders[1][which]
+    x = np.random.default_rng(5).random((1, 43, 58, 3))
+    from stylelab.nets.tiled import vgg_features_tiled
+    whole = vgg.forward(x, layers=layers, keep_cache=False)
+    whole = {k: v.copy() for k, v in whole.items()}
+    for tile in (7, 20):
+        tiled = vgg_features_tiled(vgg, x, layers, tile)
+        for name in layers:
+            err = np.abs(tiled[name] - whole[name]).max() / np.abs(whole[name]).max()
+            assert tiled[name].shape == whole[name].shape and err <= 1e-10, (name, tile, err)
+
+
+def unsaturated(img):
+    """The share of pixels strictly inside (0, 1): where a comparison of pictures says anything."""
+    return float(((img > 0) & (img < 1)).mean())
+
+
+@pytest.mark.parametrize("mask", [False, True])
+def test_adain_over_tiles_equals_it_whole(encoders, mask):
+    from stylelab.universal.adain import adain_transfer
+    from stylelab.nets.decoder import make_decoder
+    enc = encoders[1]["normalised"]
+    dec = make_decoder(4, dtype=np.float64, seed=4)
+    rng = np.random.default_rng(6)
+    c, s1, s2 = rng.random((56, 72, 3)), rng.random((40, 50, 3)), rng.random((33, 61, 3))
+    kw = dict(mask=rng.random((56, 72))) if mask else dict(style_weights=[1, 2])
+    whole = adain_transfer(enc, dec, c, [s1, s2], alpha=0.7, preserve_color=True, **kw)
+    assert unsaturated(whole.image) > 0.01
+    for tile in (9, 24):
+        tiled = adain_transfer(enc, dec, c, [s1, s2], alpha=0.7, preserve_color=True,
+                               tile=tile, **kw)
+        assert np.abs(tiled.features - whole.features).max() <= 1e-8 * np.abs(whole.features).max()
+        assert np.abs(tiled.image - whole.image).max() <= 1e-8
+
+
+@pytest.mark.parametrize("convention", ["stylelab", "official"])
+def test_the_wct_cascade_over_tiles_equals_it_whole(encoders, convention):
+    from stylelab.nets.decoder import make_decoder
+    from stylelab.universal.cascade import universal_transfer
+    vgg = encoders[1]["vgg19"]
+    decoders = {v: make_decoder(v, dtype=np.float64, seed=v) for v in (1, 2, 3, 4, 5)}
+    rng = np.random.default_rng(7)
+    c, s1, s2 = rng.random((45, 70, 3)), rng.random((40, 50, 3)), rng.random((37, 61, 3))
+    for kw in (dict(), dict(mask=rng.random((45, 70)))):
+        whole = universal_transfer(vgg, c, [s1, s2], decoders=decoders, convention=convention,
+                                   **kw)
+        assert unsaturated(whole.image) > 0.01
+        for tile in (11, 32):
+            tiled = universal_transfer(vgg, c, [s1, s2], decoders=decoders,
+                                       convention=convention, tile=tile, **kw)
+            assert np.abs(tiled.image - whole.image).max() <= 1e-8
+    with pytest.raises(ValueError, match="inversion .* is not tiled yet"):
+        universal_transfer(vgg, c, [s1], tile=16)
+
+
+def test_adain_and_wct_tile_on_the_command_line(encoders, tmp_path):
+    from .test_released import random_decoder_convs, write_decoder_t7
+    d, _ = encoders
+    rng = np.random.default_rng(8)
+    for name, shape in (("c.png", (64, 80, 3)), ("s.png", (40, 48, 3))):
+        Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(tmp_path / name)
+    write_decoder_t7(tmp_path / "decoder.t7", 4, random_decoder_convs(4, seed=4))
+    argv = ["adain", "--encoder", d / "vgg_normalised.t7", "--decoder", tmp_path / "decoder.t7",
+            "--content", tmp_path / "c.png", "--style", tmp_path / "s.png", "--quiet"]
+    pictures = []
+    for extra in ([], ["--tile", 24]):
+        out = tmp_path / f"adain{len(extra)}.png"
+        r = subprocess.run([sys.executable, "-m", "stylelab", *map(str, argv), "--out", str(out),
+                            *map(str, extra)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        pictures.append(np.asarray(Image.open(out), dtype=int))
+    assert np.abs(pictures[0] - pictures[1]).max() <= 1
+    r = subprocess.run([sys.executable, "-m", "stylelab", "wct", "--content", str(tmp_path / "c.png"),
+                        "--style", str(tmp_path / "s.png"), "--weights", str(d / "vgg19.h5"),
+                        "--invert", "--tile", "16", "--out", str(tmp_path / "w.png")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "not tiled yet" in r.stderr, r.stderr

@@ -57,6 +57,9 @@ def add_arguments(p):
                    help="the statistics: pytorch-AdaIN's (unbiased, eps on both) or the paper's")
     g.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="float64 for checks")
+    g.add_argument("--tile", type=positive_int, metavar="T", help="run the encoder and the "
+                   "decoder layer by layer over T x T tiles: the same picture in memory that "
+                   "follows T (docs/tiling.md)")
     add_seed_arguments(g)
     g.add_argument("--quiet", action="store_true", help="no status line, no progress bar")
     add_batch_arguments(p)
@@ -104,7 +107,7 @@ class AdainPainter:
         self.dtype, self.size, self.style_size = args.dtype, args.size, args.style_size
         self.alpha, self.style_weights, self.mask = args.alpha, args.style_weights, args.mask
         self.preserve_color, self.convention = args.preserve_color, args.convention
-        self.seed, self.style = args.seed, args.style
+        self.seed, self.style, self.tile = args.seed, args.style, args.tile
         self.encoder = self.decoder = None
 
     def __getstate__(self):
@@ -139,7 +142,7 @@ class AdainPainter:
                               alpha=job.get("alpha", self.alpha),
                               style_weights=self.style_weights, mask=mask,
                               preserve_color=self.preserve_color, eps=EPS,
-                              convention=self.convention)
+                              convention=self.convention, tile=self.tile)
 
     def paint(self, job):
         return self.transfer(job).image

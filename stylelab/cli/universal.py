@@ -71,6 +71,9 @@ def add_arguments(p):
                    "(default: official with Li et al.'s released decoders, else stylelab)")
     g.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="float64 for checks")
+    g.add_argument("--tile", type=positive_int, metavar="T", help="with --decoders: run the "
+                   "encoder and the decoders layer by layer over T x T tiles, the same picture "
+                   "in memory that follows T (docs/tiling.md)")
     g = p.add_argument_group("the inversion (--invert)")
     g.add_argument("--iterations", type=positive_int, default=50,
                    help="L-BFGS iterations per level")
@@ -162,7 +165,7 @@ class WctPainter:
     def __init__(self, args):
         for name in ("weights", "decoders", "levels", "dtype", "size", "style_size", "alpha",
                      "style_weights", "mask", "eps", "convention", "iterations", "tv_weight",
-                     "seed", "style", "quiet"):
+                     "seed", "style", "quiet", "tile"):
             setattr(self, name, getattr(args, name))
         self.net = self.decoders_loaded = None
 
@@ -213,7 +216,7 @@ class WctPainter:
             self.net, content, styles, decoders=self.decoders_loaded, levels=self.levels,
             alpha=job.get("alpha", self.alpha), style_weights=self.style_weights, mask=mask,
             iterations=self.iterations, tv_weight=self.tv_weight, eps=self.eps,
-            convention=self.convention, callback=callback)
+            convention=self.convention, callback=callback, tile=self.tile)
 
     def paint(self, job):
         return self.transfer(job)[1].image
@@ -221,6 +224,9 @@ class WctPainter:
 
 def run(args):
     check_style_arguments(args)
+    if args.tile and args.invert:
+        raise ValueError("--tile runs the decoders over tiles; the inversion (--invert) is not "
+                         "tiled yet: give --decoders, or leave out --tile")
     if args.decoders and not os.path.isdir(args.decoders) and args.decoders not in RELEASES:
         raise ValueError(f"--decoders {args.decoders}: no such folder")
     jobs, batch = picture_jobs(args)

@@ -316,3 +316,52 @@ def tiled_inference_bytes(net, height, width, tile):
         peak = max(peak, (held + 4 * window) * itemsize)      # a block holds its middle too
         h, w, c = nh, nw, stage.c_out
     return peak
+
+
+def vgg_features_tiled(vgg, x, layers, tile, spill=None):
+    """VGG's features at `layers`, computed layer by layer over tiles (an encoder's pass).
+
+    Each 3x3 conv is :func:`conv_tiled` with the network's padding (zeros, or
+    the normalised VGG's reflection), each ReLU is applied in place a band at
+    a time, each 2x2 pooling pools bands of even height (as the whole layer,
+    it drops an odd last row or column).
+
+    Parameters
+    ----------
+    vgg : VGG
+    x : ndarray of shape (N, H, W, 3)
+        RGB in [0, 1].
+    layers : list of str
+        Such as ``["relu4_1"]``.
+    tile : int
+    spill : Spill, optional
+
+    Returns
+    -------
+    feats : dict name -> ndarray of shape (N, H_l, W_l, C_l)
+        ``vgg.forward(x, layers=layers)``, up to the order of sums.
+    """
+    from ..layers import avgpool2x2_forward, maxpool2x2_forward
+    xp = get_array_module(x)
+    pool = maxpool2x2_forward if vgg.pooling == "max" else avgpool2x2_forward
+    deepest = vgg.deepest(layers)
+    h, _ = vgg.preprocess_forward(x)
+    feats = {}
+    for name in vgg.names[:vgg.names.index(deepest) + 1]:
+        if name.startswith("conv"):
+            w, b = vgg.params[name]
+            h = conv_tiled(h, w, b, 1, (1, 1, 1, 1), vgg.padding, tile, spill=spill)
+        elif name.startswith("relu"):
+            for a, b_ in _bands(h, tile):
+                xp.maximum(h[:, a:b_], 0, out=h[:, a:b_])
+        else:
+            n, hh, ww, c = h.shape
+            out = _empty(xp, (n, hh // 2, ww // 2, c), h.dtype, spill)
+            rows = max(2, (tile * tile // ww) // 2 * 2)      # an even band: whole 2x2 windows
+            for a in range(0, hh - hh % 2, rows):
+                b_ = min(a + rows, hh - hh % 2)
+                out[:, a // 2:b_ // 2] = pool(h[:, a:b_])[0]
+            h = out
+        if name in layers:            # a conv's output is ReLU'd in place next: keep a copy
+            feats[name] = h.copy() if name.startswith("conv") else h
+    return feats

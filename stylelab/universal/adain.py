@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from ..backend import get_array_module
 from ..gatys.objective import blend_weights
+from ..nets.tiled import apply_tiled, vgg_features_tiled
 from .cascade import check_style_options, labels_from_mask, resize_labels
 from .wct import EPS, by_region, eig_power, positions
 
@@ -115,7 +116,7 @@ def coral(source, target):
 
 
 def adain_transfer(encoder, decoder, content, styles, alpha=1.0, style_weights=None, mask=None,
-                   preserve_color=False, eps=EPS, convention="pytorch-adain"):
+                   preserve_color=False, eps=EPS, convention="pytorch-adain", tile=None):
     """Huang & Belongie's AdaIN style transfer: encode, match statistics, decode.
 
     Parameters
@@ -137,6 +138,11 @@ def adain_transfer(encoder, decoder, content, styles, alpha=1.0, style_weights=N
         Recolour the styles to the content's colours first (:func:`coral`).
     eps : float
     convention : {"pytorch-adain", "stylelab"}
+    tile : int, optional
+        Run the encoder and the decoder layer by layer over tiles of this
+        side (:mod:`stylelab.nets.tiled`): the same picture, in memory that
+        follows the tile. The statistics are the whole picture's either way:
+        ``relu4_1``, an eighth of the picture a side, is held whole.
 
     Returns
     -------
@@ -157,6 +163,8 @@ def adain_transfer(encoder, decoder, content, styles, alpha=1.0, style_weights=N
     # Each pass computes in the last one's buffers (no fresh memory to fault in); the
     # features are copied out before the next pass overwrites them. No backward follows.
     def encode(img):
+        if tile:
+            return vgg_features_tiled(encoder, img[None], [LAYER], tile)[LAYER]
         return encoder.forward(img[None], layers=[LAYER], reuse_buffers=True,
                                keep_cache=False)[LAYER].copy()
     fc = encode(content)
@@ -172,5 +180,5 @@ def adain_transfer(encoder, decoder, content, styles, alpha=1.0, style_weights=N
         t = by_region(fc, fs, xp.asarray(labels),
                       lambda region, f: adain(region[None, None], f, eps, convention)[0, 0])
     t = dt(alpha) * t + dt(1 - alpha) * fc
-    image = decoder.apply(t[0])
+    image = apply_tiled(decoder, t[0], tile) if tile else decoder.apply(t[0])
     return AdainResult(xp.clip(image, 0.0, 1.0), t)

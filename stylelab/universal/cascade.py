@@ -31,6 +31,7 @@ from ..backend import get_array_module, to_numpy
 from ..gatys.objective import GatysObjective
 from ..files.model_file import load_task_model
 from ..nets.decoder import encoder_fingerprints, level_layer
+from ..nets.tiled import apply_tiled, vgg_features_tiled
 from ..optim import minimize
 from .wct import EPS, wct_mix, wct_regions
 
@@ -135,8 +136,11 @@ def load_decoders(folder, vgg, levels, encoder_name="these weights"):
     return decoders
 
 
-def _features(vgg, img, layers):
-    """{layer: features (1, h, w, C)} of one image, copies (the network reuses buffers)."""
+def _features(vgg, img, layers, tile=None):
+    """{layer: features (1, h, w, C)} of one image, copies (the network reuses buffers);
+    with `tile`, computed layer by layer over tiles (:mod:`stylelab.nets.tiled`)."""
+    if tile:
+        return vgg_features_tiled(vgg, img[None], list(layers), tile)
     feats = vgg.forward(img[None], layers=list(layers), keep_cache=False)    # no backward follows
     return {n: feats[n].copy() for n in layers}
 
@@ -173,7 +177,7 @@ def invert_features(vgg, target, layer, x0, iterations=50, tv_weight=0.0, callba
 
 def universal_transfer(vgg, content, styles, *, decoders=None, levels=LEVELS, alpha=0.6,
                        style_weights=None, mask=None, iterations=50, tv_weight=0.0, eps=EPS,
-                       convention="stylelab", callback=None):
+                       convention="stylelab", callback=None, tile=None):
     """Li et al.'s cascade: WCT at each level, decoded or inverted, coarse to fine.
 
     Parameters
@@ -211,6 +215,11 @@ def universal_transfer(vgg, content, styles, *, decoders=None, levels=LEVELS, al
         ``callback(level, iteration, x, loss)`` after each decoded level
         (``iteration`` 0, ``loss`` None) or each L-BFGS iteration (``loss``:
         ``1/2 ||encoder_L(x) - f_cs||^2``); True stops the run.
+    tile : int, optional
+        With decoders: run the encoder and each decoder layer by layer over
+        tiles of this side (:mod:`stylelab.nets.tiled`), the same picture in
+        memory that follows the tile. The transforms take each level's
+        features whole (their covariances are the whole picture's).
 
     Returns
     -------
@@ -232,11 +241,14 @@ def universal_transfer(vgg, content, styles, *, decoders=None, levels=LEVELS, al
         labels = _pad_labels(labels, x.shape[:2])
     # The styles do not change from level to level: one pass each gives their
     # features at every level (the content's must be taken from the image so far).
-    style_feats = [_features(vgg, s, [level_layer(v) for v in levels]) for s in styles]
+    if tile and decoders is None:
+        raise ValueError("tiles are for the decoders' road; the inversion (L-BFGS on the "
+                         "image) is not tiled yet")
+    style_feats = [_features(vgg, s, [level_layer(v) for v in levels], tile) for s in styles]
     done, stopped, evaluations, iterations_done = [], False, 0, 0
     for v in levels:
         layer = level_layer(v)
-        fc = _features(vgg, x, [layer])[layer]
+        fc = _features(vgg, x, [layer], tile)[layer]
         fs = [f.pop(layer) for f in style_feats]
         if labels is None:
             fcs = wct_mix(fc, fs, style_weights, alpha, eps, convention)
@@ -245,7 +257,7 @@ def universal_transfer(vgg, content, styles, *, decoders=None, levels=LEVELS, al
                               convention)
         del fc, fs
         if decoders is not None:
-            x = decoders[v].apply(fcs[0])
+            x = apply_tiled(decoders[v], fcs[0], tile) if tile else decoders[v].apply(fcs[0])
             if convention == "stylelab":
                 xp.clip(x, 0.0, 1.0, out=x)
             done.append(v)
