@@ -24,7 +24,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..profile import timed
-from . import losses
+from . import losses, tiled
 from .fast_losses import KeptStyleLoss
 from .recipes import get_recipe, gradient_scale, input_gain, recipe_layers
 
@@ -115,6 +115,12 @@ class GatysObjective:
     normalise_gradients : bool
         neural-style's ``-normalize_gradients``
         (:func:`stylelab.gatys.recipes.gradient_scale`).
+    tile : int, optional
+        Compute everything over tiles of this side (rounded up to a multiple
+        of the network's total stride), each with a halo as wide as the
+        deepest layer's receptive field (:mod:`stylelab.gatys.tiled`): the
+        same loss and gradient, in memory that follows the tile. The style
+        targets are computed over tiles of the paintings too.
 
     Notes
     -----
@@ -133,7 +139,7 @@ class GatysObjective:
     def __init__(self, net, content, styles, recipe=None, content_layers=None,
                  style_layers=None, content_weight=None, style_weight=None, tv_weight=None,
                  style_blend=None, statistic="gram", content_targets=None,
-                 normalise_gradients=False, **deprecated):
+                 normalise_gradients=False, tile=None, **deprecated):
         self.recipe = recipe = get_recipe(recipe, net)
         content_layers, style_layers = recipe_layers(recipe, net, content_layers, style_layers)
         content_weight = recipe.content_weight if content_weight is None else content_weight
@@ -166,9 +172,46 @@ class GatysObjective:
         # 255: every image goes in times this gain, every gradient comes out times it.
         self.gain = net.dtype.type(input_gain(recipe, net))
 
+        self.tile = None if tile is None else tiled.check_tile(tile)
+        if self.tile:
+            self._init_tiled(content, styles, blend, content_targets)
+        else:
+            self._init_whole(content, styles, blend, content_targets)
+        self.terms = {}
+        norm = recipe.normalisation
+        if net.engine == "fast":
+            self._style_loss = KeptStyleLoss(statistic, norm, net.scratch_limit)
+        else:
+            self._style_loss = lambda name, f, a: losses.style_loss(f, a, statistic, norm)
+
+    def _grid(self, img):
+        return tiled.TileGrid(self.net, img.shape[:2], self.net.deepest(self.layers), self.tile)
+
+    def _init_tiled(self, content, styles, blend, content_targets):
+        """The targets of :meth:`_init_whole`, computed over tiles (:mod:`stylelab.gatys.tiled`)."""
+        net = self.net
+        self.grid = self._grid(content)
+        if content_targets is None:
+            self.content_targets = tiled.tiled_content_targets(self, content,
+                                                               list(self.content_layers),
+                                                               self.grid)
+        else:
+            self.content_targets = {n: content_targets[n] for n in self.content_layers}
+        positions = {n: tiled.feature_side(net, content.shape[0], n)
+                     * tiled.feature_side(net, content.shape[1], n) for n in self.style_layers}
+        self.style_targets = {}
+        for style, b in zip(styles, blend):
+            grams, counts = tiled.tiled_gram(self, style, list(self.style_layers),
+                                             self._grid(style), self.statistic)
+            for n in self.style_layers:
+                a = losses.scale_gram(grams[n], counts[n], positions[n]) * style.dtype.type(b)
+                self.style_targets[n] = a if n not in self.style_targets else self.style_targets[n] + a
+
+    def _init_whole(self, content, styles, blend, content_targets):
+        net, statistic = self.net, self.statistic
         # The targets, computed once. The content's features at the style
         # layers give the number of positions the image being made will have.
-        feats = (net.forward(self._input(content[None]), layers=self.layers)
+        feats = (net.forward(self.network_input(content[None]), layers=self.layers)
                  if content_targets is None or self.style_layers else {})
         # Copies: the features are views into buffers the network will reuse.
         if content_targets is None:
@@ -179,21 +222,16 @@ class GatysObjective:
         del feats                 # free the photo's activations before the painting's
         self.style_targets = {}
         for style, b in zip(styles, blend):
-            sfeats = net.forward(self._input(style[None]), layers=list(self.style_layers))
+            sfeats = net.forward(self.network_input(style[None]), layers=list(self.style_layers))
             for n in self.style_layers:
                 f = sfeats[n]
                 a = losses.scale_gram(losses.gram(f, statistic),
                                       f.shape[1] * f.shape[2], positions[n]) * f.dtype.type(b)
                 self.style_targets[n] = a if n not in self.style_targets else self.style_targets[n] + a
             del sfeats
-        self.terms = {}
-        norm = recipe.normalisation
-        if net.engine == "fast":
-            self._style_loss = KeptStyleLoss(statistic, norm, net.scratch_limit)
-        else:
-            self._style_loss = lambda name, f, a: losses.style_loss(f, a, statistic, norm)
 
-    def _input(self, x):
+    def network_input(self, x):
+        """What the network is given for image `x`: times neural-style's gain, if any."""
         return x * self.gain if self.gain != 1 else x
 
     def __call__(self, x):
@@ -214,8 +252,11 @@ class GatysObjective:
                              f"was built for {self.shape}")
         dtype = x.dtype.type
         profile = self.net.profile
+        if self.tile:
+            content, style, grad = tiled.tiled_loss_and_grad(self, x, self.grid)
+            return self._finish(x, content, style, grad)
         # Each call overwrites the last one's features: nothing is kept between calls.
-        feats = self.net.forward(self._input(x[None]), layers=self.layers, reuse_buffers=True)
+        feats = self.net.forward(self.network_input(x[None]), layers=self.layers, reuse_buffers=True)
         grads = {}
         content = style = 0.0
         norm, scale = self.recipe.normalisation, self.normalise_gradients
@@ -235,6 +276,11 @@ class GatysObjective:
                 else:
                     grads[n] = g
         grad = self.net.backward(grads, release=True)[0]
+        return self._finish(x, content, style, grad)
+
+    def _finish(self, x, content, style, grad):
+        """The gain, the TV term (the whole image's: it is cheap and local) and the totals."""
+        dtype, profile = x.dtype.type, self.net.profile
         if self.gain != 1:
             grad *= self.gain
         tv = 0.0

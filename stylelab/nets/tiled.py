@@ -365,3 +365,54 @@ def vgg_features_tiled(vgg, x, layers, tile, spill=None):
         if name in layers:            # a conv's output is ReLU'd in place next: keep a copy
             feats[name] = h.copy() if name.startswith("conv") else h
     return feats
+
+
+def receptive_field(table):
+    """How far the last of a stack of layers sees: ``(left, right, stride)``, from its table.
+
+    A feature at index ``p`` of the last layer depends on the input pixels
+    ``p * stride - left ... p * stride + right``. Each layer of kernel ``k``,
+    stride ``s`` and padding ``pad`` before its first tap, met with the
+    stride ``j`` accumulated so far, widens that range by ``pad * j`` on the
+    left and ``(k - 1 - pad) * j`` on the right, then multiplies the stride::
+
+        left, right, j = 0, 0, 1
+        for k, s, pad in table:
+            left  += pad * j
+            right += (k - 1 - pad) * j
+            j     *= s
+
+    Parameters
+    ----------
+    table : sequence of (kernel, stride, pad)
+        From the input to the layer, e.g. :func:`vgg_table`.
+
+    Examples
+    --------
+    VGG-19 up to ``relu5_1``: 16 3x3 convs and four 2x2 poolings before it.
+
+    >>> from stylelab.nets.vgg import layer_names
+    >>> receptive_field(vgg_table(layer_names("vgg19"), "relu5_1"))
+    (70, 85, 16)
+    """
+    left = right = 0
+    j = 1
+    for k, s, pad in table:
+        left += pad * j
+        right += (k - 1 - pad) * j
+        j *= s
+    return left, right, j
+
+
+def vgg_table(names, layer):
+    """The ``(kernel, stride, pad)`` of each of VGG's layers `names` up to `layer`:
+    3x3 convs padded by 1, ReLUs, 2x2 poolings of stride 2."""
+    table = []
+    for name in names[:list(names).index(layer) + 1]:
+        if name.startswith("conv"):
+            table.append((3, 1, 1))
+        elif name.startswith("pool"):
+            table.append((2, 2, 0))
+        else:
+            table.append((1, 1, 0))
+    return table
