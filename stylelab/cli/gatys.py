@@ -106,6 +106,9 @@ def add_arguments(p):
     g.add_argument("--scales", type=positive_int, default=1,
                    help="coarse-to-fine: optimise at 1/2^(k-1) ... 1/2, 1 of the size, each "
                    "result starting the next")
+    g.add_argument("--tile", type=positive_int, metavar="T", help="compute the loss and its "
+                   "gradient over T x T tiles, each with a halo as wide as the deepest layer's "
+                   "receptive field: the same result, in memory that follows T (docs/tiling.md)")
     g.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="float64 for checks")
     g = p.add_argument_group("progress and extras")
@@ -148,7 +151,8 @@ def stylize_options(args, init, recipe):
                 content_layers=args.content_layers, style_layers=args.style_layers,
                 content_weight=args.content_weight, style_weight=args.style_weight,
                 tv_weight=args.tv_weight, style_blend=args.style_blend,
-                statistic=args.statistic, normalise_gradients=args.normalise_gradients)
+                statistic=args.statistic, normalise_gradients=args.normalise_gradients,
+                tile=args.tile)
 
 
 def check_outputs(args):

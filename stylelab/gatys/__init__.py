@@ -6,6 +6,8 @@
   through VGG.
 * ``stylize``: :func:`stylize`, the whole run (L-BFGS, several styles,
   coarse to fine, original colours).
+* ``tiled``: the objective over tiles with halos, in two passes (the same
+  loss and gradient, in memory that follows the tile).
 * ``color``: keeping the photograph's colours (Gatys et al. 2016).
 * ``recipes``: the objective as neural-style, PyTorch's tutorial and the
   paper write it (layers, weights, normalisations), one per VGG.

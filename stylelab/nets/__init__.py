@@ -9,4 +9,6 @@
   architecture string (either engine: the same numbers).
 * ``decoder``: Li et al.'s decoders, VGG-19 read backwards (transformation
   networks without norms).
+* ``tiled``: those networks layer by layer over tiles, for pictures of any
+  size (the same numbers), and the receptive field of a layer table.
 """
