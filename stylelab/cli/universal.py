@@ -71,9 +71,9 @@ def add_arguments(p):
                    "(default: official with Li et al.'s released decoders, else stylelab)")
     g.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="float64 for checks")
-    g.add_argument("--tile", type=positive_int, metavar="T", help="with --decoders: run the "
-                   "encoder and the decoders layer by layer over T x T tiles, the same picture "
-                   "in memory that follows T (docs/tiling.md)")
+    g.add_argument("--tile", type=positive_int, metavar="T", help="run the encoder and the "
+                   "decoders layer by layer over T x T tiles (or the inversion's loss over tiles "
+                   "with halos): the same picture in memory that follows T (docs/tiling.md)")
     g = p.add_argument_group("the inversion (--invert)")
     g.add_argument("--iterations", type=positive_int, default=50,
                    help="L-BFGS iterations per level")
@@ -224,9 +224,6 @@ class WctPainter:
 
 def run(args):
     check_style_arguments(args)
-    if args.tile and args.invert:
-        raise ValueError("--tile runs the decoders over tiles; the inversion (--invert) is not "
-                         "tiled yet: give --decoders, or leave out --tile")
     if args.decoders and not os.path.isdir(args.decoders) and args.decoders not in RELEASES:
         raise ValueError(f"--decoders {args.decoders}: no such folder")
     jobs, batch = picture_jobs(args)

@@ -27,8 +27,7 @@ floating-point sums (``tests/test_tiled.py``: 1e-10 in float64, within one
 What is held at once is a layer's input and output, whole, plus one tile's
 window and products; :meth:`TransformNet.apply <stylelab.nets.transform.TransformNet.apply>`
 holds also the padded input and the fast kernels' working copies of a whole
-layer. Johnson's Torch7 networks (residual blocks without padding, a
-40-pixel input pad) are not tiled yet.
+layer.
 """
 
 import numpy as np
@@ -37,6 +36,7 @@ from ..backend import get_array_module
 from ..layers import conv_transpose2d_forward, fast
 from ..layers.conv import check_conv
 from ..layers.fast.table import correlate
+from ..layers.residual import SHAVE
 from .transform import settle, stage_params
 
 
@@ -205,7 +205,8 @@ def apply_tiled(net, img, tile, spill=None):
     Parameters
     ----------
     net : TransformNet
-        Any but Johnson's Torch7 networks (``residual="valid"``, ``input_pad``).
+        Any layout: stylelab's, TensorFlow's, PyTorch's, Torch7's (whose input
+        pad the layout makes on the whole picture, 3 channels).
     img : ndarray of shape (H, W, in_channels)
     tile : int
         The side of the tiles each layer's output is computed in; memory
@@ -220,9 +221,6 @@ def apply_tiled(net, img, tile, spill=None):
         What ``net.apply(img)`` returns, up to the order of floating-point sums.
     """
     layout = net.layout
-    if getattr(layout, "residual", "same") == "valid" or getattr(layout, "input_pad", 0):
-        raise ValueError("tiling does not take Johnson's Torch7 networks yet (unpadded "
-                         "residual blocks, a 40-pixel input pad): run them without --tile")
     tile = int(tile)
     if tile < 1:
         raise ValueError(f"the tile must be at least 1 pixel, got {tile}")
@@ -286,15 +284,20 @@ def _stage(stage, h, own, opts, layout, tile, spill):
 
 
 def _residual(x, own, padding, opts, tile, spill):
-    """A residual block, tiled: conv, norm, ReLU, conv, norm, plus the block's input."""
-    mode = "zeros" if padding == "zeros" else padding
-    h = conv_tiled(x, own["w1"], own["b1"], 1, (1, 1, 1, 1), mode, tile, spill=spill)
+    """A residual block, tiled: conv, norm, ReLU, conv, norm, plus the block's input.
+
+    ``padding="valid"`` (Johnson's Torch7 networks): the convs are unpadded, and
+    the shortcut is the input cropped by :data:`~stylelab.layers.residual.SHAVE` a side.
+    """
+    pads, mode = ((0, 0, 0, 0), "zeros") if padding == "valid" else ((1, 1, 1, 1), padding)
+    h = conv_tiled(x, own["w1"], own["b1"], 1, pads, mode, tile, spill=spill)
     h = norm_tiled(h, own["gamma1"], own["beta1"], opts["norm"], opts["norm_eps"], tile,
                    relu=True)
-    h = conv_tiled(h, own["w2"], own["b2"], 1, (1, 1, 1, 1), mode, tile, spill=spill)
+    h = conv_tiled(h, own["w2"], own["b2"], 1, pads, mode, tile, spill=spill)
     h = norm_tiled(h, own["gamma2"], own["beta2"], opts["norm"], opts["norm_eps"], tile)
+    shave = SHAVE if padding == "valid" else 0
     for a, b in _bands(h, tile):
-        h[:, a:b] += x[:, a:b]
+        h[:, a:b] += x[:, shave + a:shave + b, shave:x.shape[2] - shave]
     return h
 
 

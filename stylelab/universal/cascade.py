@@ -145,7 +145,8 @@ def _features(vgg, img, layers, tile=None):
     return {n: feats[n].copy() for n in layers}
 
 
-def invert_features(vgg, target, layer, x0, iterations=50, tv_weight=0.0, callback=None):
+def invert_features(vgg, target, layer, x0, iterations=50, tv_weight=0.0, callback=None,
+                    tile=None):
     """The image whose `layer` features are `target`, by L-BFGS from `x0`.
 
     Parameters
@@ -162,6 +163,9 @@ def invert_features(vgg, target, layer, x0, iterations=50, tv_weight=0.0, callba
     callback : callable, optional
         ``callback(iteration, loss, x)`` after each iteration, `loss` being the
         last evaluation's; True stops the run.
+    tile : int, optional
+        Evaluate the loss over tiles (:mod:`stylelab.gatys.tiled`): the same
+        loss and gradient, in memory that follows the tile.
 
     Returns
     -------
@@ -169,7 +173,7 @@ def invert_features(vgg, target, layer, x0, iterations=50, tv_weight=0.0, callba
     """
     objective = GatysObjective(vgg, x0, [], recipe="paper", content_layers=(layer,), style_layers=(),
                                content_weight=1.0, style_weight=0.0, tv_weight=tv_weight,
-                               content_targets={layer: target})
+                               content_targets={layer: target}, tile=tile)
     report = None if callback is None else (
         lambda it, _evaluations, x: callback(it, objective.terms["total"], x))
     return minimize(objective, x0, iterations, "lbfgs", callback=report)
@@ -216,8 +220,9 @@ def universal_transfer(vgg, content, styles, *, decoders=None, levels=LEVELS, al
         (``iteration`` 0, ``loss`` None) or each L-BFGS iteration (``loss``:
         ``1/2 ||encoder_L(x) - f_cs||^2``); True stops the run.
     tile : int, optional
-        With decoders: run the encoder and each decoder layer by layer over
-        tiles of this side (:mod:`stylelab.nets.tiled`), the same picture in
+        Run the encoder and each decoder layer by layer over tiles of this
+        side (:mod:`stylelab.nets.tiled`), or the inversion's objective over
+        tiles with halos (:mod:`stylelab.gatys.tiled`): the same picture in
         memory that follows the tile. The transforms take each level's
         features whole (their covariances are the whole picture's).
 
@@ -241,9 +246,6 @@ def universal_transfer(vgg, content, styles, *, decoders=None, levels=LEVELS, al
         labels = _pad_labels(labels, x.shape[:2])
     # The styles do not change from level to level: one pass each gives their
     # features at every level (the content's must be taken from the image so far).
-    if tile and decoders is None:
-        raise ValueError("tiles are for the decoders' road; the inversion (L-BFGS on the "
-                         "image) is not tiled yet")
     style_feats = [_features(vgg, s, [level_layer(v) for v in levels], tile) for s in styles]
     done, stopped, evaluations, iterations_done = [], False, 0, 0
     for v in levels:
@@ -273,7 +275,7 @@ def universal_transfer(vgg, content, styles, *, decoders=None, levels=LEVELS, al
                     return True
                 return False
 
-            res = invert_features(vgg, fcs, layer, x, iterations, tv_weight, on_iteration)
+            res = invert_features(vgg, fcs, layer, x, iterations, tv_weight, on_iteration, tile)
             x, evaluations = res.x, evaluations + res.evaluations
             iterations_done += res.iterations
             done.append(v)
