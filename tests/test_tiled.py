@@ -68,17 +68,23 @@ def test_stylize_and_upscale_tile_on_the_command_line(tmp_path):
                {"task": "style"})
     save_model(tmp_path / "sr.h5", NETWORKS["super-resolution x4"](np.float32),
                {"task": "super-resolution"})
-    for argv in (["stylize", "--model", tmp_path / "style.h5", tmp_path / "p.png", "--out"],
-                 ["upscale", "--model", tmp_path / "sr.h5", tmp_path / "p.png"]):
-        pictures = []
-        for extra in ([], ["--tile", 20]):
-            out = tmp_path / f"{argv[0]}{len(extra)}.png"
-            r = subprocess.run([sys.executable, "-m", "stylelab", *map(str, argv), str(out),
-                                *map(str, extra)], capture_output=True, text=True)
-            assert r.returncode == 0, r.stderr
-            pictures.append(np.asarray(Image.open(out), dtype=int))
-        assert pictures[0].shape == pictures[1].shape
-        assert np.abs(pictures[0] - pictures[1]).max() <= 1
+    assert_tiling_changes_at_most_a_level(["stylize", "--model", tmp_path / "style.h5",
+                                           tmp_path / "p.png", "--out"], 20, tmp_path / "s")
+    assert_tiling_changes_at_most_a_level(["upscale", "--model", tmp_path / "sr.h5",
+                                           tmp_path / "p.png"], 20, tmp_path / "u")
+
+
+def assert_tiling_changes_at_most_a_level(argv, tile, stem):
+    """The command (its output named last) run whole and with ``--tile``: pictures within one level."""
+    pictures = []
+    for extra in ([], ["--tile", tile]):
+        out = f"{stem}{len(extra)}.png"
+        r = subprocess.run([sys.executable, "-m", "stylelab", *map(str, argv), out,
+                            *map(str, extra)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        pictures.append(np.asarray(Image.open(out), dtype=int))
+    assert pictures[0].shape == pictures[1].shape
+    assert np.abs(pictures[0] - pictures[1]).max() <= 1
 
 
 PEAK = r"""
@@ -205,22 +211,8 @@ def test_adain_and_wct_tile_on_the_command_line(encoders, tmp_path):
         Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(tmp_path / name)
     write_decoder_t7(tmp_path / "decoder.t7", 4, random_decoder_convs(4, seed=4))
     argv = ["adain", "--encoder", d / "vgg_normalised.t7", "--decoder", tmp_path / "decoder.t7",
-            "--content", tmp_path / "c.png", "--style", tmp_path / "s.png", "--quiet"]
-    pictures = []
-    for extra in ([], ["--tile", 24]):
-        out = tmp_path / f"adain{len(extra)}.png"
-        r = subprocess.run([sys.executable, "-m", "stylelab", *map(str, argv), "--out", str(out),
-                            *map(str, extra)], capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
-        pictures.append(np.asarray(Image.open(out), dtype=int))
-    assert np.abs(pictures[0] - pictures[1]).max() <= 1
+            "--content", tmp_path / "c.png", "--style", tmp_path / "s.png", "--quiet", "--out"]
+    assert_tiling_changes_at_most_a_level(argv, 24, tmp_path / "adain")
     argv = ["wct", "--content", tmp_path / "c.png", "--style", tmp_path / "s.png", "--weights",
-            d / "vgg19.h5", "--invert", "--levels", "2,1", "--iterations", 3, "--quiet"]
-    pictures = []
-    for extra in ([], ["--tile", 16]):
-        out = tmp_path / f"wct{len(extra)}.png"
-        r = subprocess.run([sys.executable, "-m", "stylelab", *map(str, argv), "--out", str(out),
-                            *map(str, extra)], capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
-        pictures.append(np.asarray(Image.open(out), dtype=int))
-    assert np.abs(pictures[0] - pictures[1]).max() <= 1
+            d / "vgg19.h5", "--invert", "--levels", "2,1", "--iterations", 3, "--quiet", "--out"]
+    assert_tiling_changes_at_most_a_level(argv, 16, tmp_path / "wct")

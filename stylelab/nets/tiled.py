@@ -224,14 +224,7 @@ def apply_tiled(net, img, tile, spill=None):
     tile = int(tile)
     if tile < 1:
         raise ValueError(f"the tile must be at least 1 pixel, got {tile}")
-    c = net.in_channels
-    if img.ndim != 3 or img.shape[2] != c:
-        raise ValueError(f"expected an input of shape (H, W, {c}), got {tuple(img.shape)}")
-    height, width = img.shape[:2]
-    need = net.min_side()
-    if min(height, width) < need:
-        raise ValueError(f"an image of {width}x{height} pixels is too small for this network "
-                         f"({net.arch}): it needs at least {need} pixels a side")
+    height, width = net.check_image(img)
     opts = settle(net.options)
     if spill is not None:
         if get_array_module(img) is not np:

@@ -610,6 +610,13 @@ class TransformNet:
             :attr:`multiple` each strided conv rounds up and the output comes
             out a few pixels larger, top-left aligned; it is cropped back.
         """
+        h, w = self.check_image(img)
+        y, _ = self.forward(img[None], keep_cache=False)
+        f = self.factor
+        return y[0, :round(h * f), :round(w * f)]
+
+    def check_image(self, img):
+        """Refuse an image :meth:`apply` cannot take (its shape, or too small); its (H, W)."""
         c = self.in_channels
         if img.ndim != 3 or img.shape[2] != c:
             raise ValueError(f"expected an input of shape (H, W, {c}), got {tuple(img.shape)}")
@@ -618,9 +625,7 @@ class TransformNet:
         if min(h, w) < need:
             raise ValueError(f"an image of {w}x{h} pixels is too small for this network "
                              f"({self.arch}): it needs at least {need} pixels a side")
-        y, _ = self.forward(img[None], keep_cache=False)
-        f = self.factor
-        return y[0, :round(h * f), :round(w * f)]
+        return h, w
 
     def backward(self, dy, cache, input_grad=True):
         """``dx, grads``; see :func:`transform_backward`."""
