@@ -101,7 +101,7 @@ class NetworkPainter:
         picture = 2 * h * w * 3 * np.dtype(self.net.dtype).itemsize    # the photo and its output
         if not self.tile:
             check_memory(self.net.inference_bytes(h, w) + picture, f"{photo} at {w}x{h}",
-                         "give --tile 512 (the same picture in less memory), or a smaller --size")
+                         "give a smaller --size, or --tile 512 (the same picture in less memory)")
             return self.net.apply(load_image(photo, size=self.size, dtype=self.net.dtype))
         free = available_memory()
         spill = None
