@@ -143,8 +143,12 @@ def is_done(entry, job, style, alpha, out):
         stats = file_stat(job["photo"]), file_stat(job["out"])
     except OSError:
         return False
-    rel = os.path.relpath(job["out"], out).replace(os.sep, "/")
-    return entry == _fingerprint(style, alpha, stats[0], rel, stats[1])
+    return entry == _fingerprint(style, alpha, stats[0], out_rel(job, out), stats[1])
+
+
+def out_rel(job, out):
+    """A job's picture as the manifest names it: its path below `out`, ``/``-separated."""
+    return os.path.relpath(job["out"], out).replace(os.sep, "/")
 
 
 class ManifestWriter:

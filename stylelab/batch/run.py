@@ -11,7 +11,7 @@ import os
 import sys
 
 from ..files.atomic import claimed, sweep_stale_temps
-from .manifest import MANIFEST, PER_JOB, ManifestWriter, done_index, is_done
+from .manifest import MANIFEST, PER_JOB, ManifestWriter, done_index, is_done, out_rel
 from .paint import paint_one
 
 
@@ -73,9 +73,8 @@ def run_batch(painter, jobs, out, workers=None, scheduler=None, quiet=False):
 
         def record(job, fields):
             """Called here for each result, in the order they come: the manifest's one writer."""
-            rec = {"photo": job["rel"],
-                   "out": os.path.relpath(job["out"], out).replace(os.sep, "/"),
-                   **job_settings(settings, job), **fields}
+            rec = {"photo": job["rel"], "out": out_rel(job, out), **job_settings(settings, job),
+                   **fields}
             writer.write(rec)
             if rec["status"] == "done":
                 result.painted += 1

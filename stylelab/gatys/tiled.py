@@ -77,8 +77,9 @@ def feature_side(vgg, side, layer):
     return side
 
 
-def _interior(grid, layer, rows, cols, full_shape):
+def _interior(grid, net, layer, rows, cols):
     """The tile's part of `layer`'s whole map and of its window's: two (rows, cols) slice pairs."""
+    full_shape = (feature_side(net, grid.shape[0], layer), feature_side(net, grid.shape[1], layer))
     out = []
     for (a, b, wa, _), size, full in ((rows, grid.shape[0], full_shape[0]),
                                       (cols, grid.shape[1], full_shape[1])):
@@ -99,8 +100,7 @@ def tiled_features(objective, img, layers, grid, visit):
         feats = net.forward(objective.network_input(window[None]), layers=list(layers),
                             reuse_buffers=True, keep_cache=False)
         for n in layers:
-            full = (feature_side(net, grid.shape[0], n), feature_side(net, grid.shape[1], n))
-            where, inside = _interior(grid, n, rows, cols, full)
+            where, inside = _interior(grid, net, n, rows, cols)
             visit(n, where, feats[n][:, inside[0], inside[1]])
 
 
@@ -109,13 +109,19 @@ def tiled_gram(objective, img, layers, grid, statistic):
     s1, s2, m = {}, {}, {}
 
     def visit(n, where, f):
-        fm = f.reshape(-1, f.shape[-1])
-        s2[n] = s2.get(n, 0) + fm.T @ fm
-        s1[n] = s1.get(n, 0) + fm.sum(axis=0)
-        m[n] = m.get(n, 0) + fm.shape[0]
+        _add_sums(s1, s2, m, n, f)
 
     tiled_features(objective, img, layers, grid, visit)
     return {n: _statistic(s1[n], s2[n], m[n], statistic)[None] for n in layers}, m
+
+
+def _add_sums(s1, s2, m, n, f):
+    """Add one tile's features `f` (1, h, w, C) of layer `n` to its sums over positions:
+    ``S1 = sum_p f_p``, ``S2 = sum_p f_p f_p^T`` and the count ``M``."""
+    fm = f.reshape(-1, f.shape[-1])
+    s2[n] = s2.get(n, 0) + fm.T @ fm
+    s1[n] = s1.get(n, 0) + fm.sum(axis=0)
+    m[n] = m.get(n, 0) + fm.shape[0]
 
 
 def _statistic(s1, s2, m, statistic):
@@ -157,10 +163,7 @@ def tiled_loss_and_grad(objective, x, grid):
             d = f - objective.content_targets[n][:, where[0], where[1]]
             err[n] = err.get(n, 0.0) + float((d * d).sum())
         if n in objective.style_layers:
-            fm = f.reshape(-1, f.shape[-1])
-            s2[n] = s2.get(n, 0) + fm.T @ fm
-            s1[n] = s1.get(n, 0) + fm.sum(axis=0)
-            m[n] = m.get(n, 0) + fm.shape[0]
+            _add_sums(s1, s2, m, n, f)
 
     tiled_features(objective, x, objective.layers, grid, visit)
     content = style = 0.0
@@ -187,8 +190,7 @@ def tiled_loss_and_grad(objective, x, grid):
         grads = {}
         for n in objective.layers:
             f = feats[n]
-            full = (feature_side(net, grid.shape[0], n), feature_side(net, grid.shape[1], n))
-            where, inside = _interior(grid, n, rows, cols, full)
+            where, inside = _interior(grid, net, n, rows, cols)
             fi = f[:, inside[0], inside[1]]
             g = xp.zeros(f.shape, dtype=f.dtype)
             gi = g[:, inside[0], inside[1]]
