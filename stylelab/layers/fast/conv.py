@@ -68,9 +68,11 @@ def conv2d_input_gradient(dy, w, x_shape, stride=1, padding="same"):
 def _input_gradient(dy, w, padded_shape, stride, pad_cache):
     """``dx``: the padded input's gradient, folded back through the padding."""
     k = w.shape[1]
+    (top, bottom, left, right), mode = pad_cache
+    if stride == 2 and mode == "zeros":         # the padding's gradient is never made
+        return phases.input_gradient(dy, padded_shape, w, crop=(top, bottom, left, right))
     if stride == 2:
         return pad2d_backward(phases.input_gradient(dy, padded_shape, w), pad_cache)
-    (top, bottom, left, right), mode = pad_cache
     if mode == "zeros" and max(top, bottom, left, right) <= k - 1:
         # Only the unpadded input's gradient is wanted: pad dy by K-1-pad instead.
         dyp, _ = pad2d_forward(dy, (k - 1 - top, k - 1 - bottom, k - 1 - left,
