@@ -106,3 +106,34 @@ def test_inference_in_place_equals_the_cached_forward(rng, upsample):
     full = net.forward(img[None])[0]
     assert full.shape == (1, 16, 20, 3)
     assert rel_err(net.apply(img), full[0, :13, :18]) <= 1e-13
+
+
+@pytest.mark.parametrize("arch,upsample,size", CASES, ids=lambda c: str(c))
+def test_conv_flops_are_pytorchs_count(rng, arch, upsample, size):
+    """``conv_flops`` against PyTorch's own counter on the same network (it counts 2 per multiply-add)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    net = TransformNet(arch, upsample, seed=1, dtype=np.float64)
+    x = rng.random((1, size, size + 4, 3))
+    counter = FlopCounterMode(display=False)
+    with counter:
+        torch_transform(to_torch(x), torch_params(net.params, grad=False), arch, upsample)
+    assert sum(net.conv_flops(size, size + 4).values()) == counter.get_total_flops()
+
+
+def test_conv_flops_of_tensorflows_layout(tmp_path, rng):
+    """lengstrom's network (TF "SAME" strided convs, transposed convs): every stage against PyTorch's count."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+    from stylelab.files.foreign import read_network
+    from .test_foreign import write_deeplearnjs
+    from .torch_foreign import random_tf_variables, tf_network
+    variables = random_tf_variables(rng)
+    net, _ = read_network(write_deeplearnjs(tmp_path / "net", variables), dtype=np.float64)
+    for h, w in ((20, 24), (21, 18)):
+        counter = FlopCounterMode(display=False)
+        with counter:
+            tf_network(to_torch(rng.random((1, h, w, 3))),
+                       [torch.tensor(v.astype(np.float64)) for v in variables])
+        flops = net.conv_flops(h, w)
+        assert sum(flops.values()) == counter.get_total_flops()
+        assert flops["res1"] == 2 * 2 * (-(-h // 4)) * (-(-w // 4)) * 16 * 9 * 16

@@ -567,6 +567,19 @@ class TransformNet:
                 return None
         return side
 
+    def _stage_sides(self, height, width):
+        """``(stage, (h, w), (h', w'))`` for each stage: its input's and its output's sides."""
+        h, w = self.layout.input_side(height) or height, self.layout.input_side(width) or width
+        for stage in self.stages:
+            if stage.kind == "up":
+                nh, nw = 2 * h, 2 * w
+            elif stage.kind == "res":
+                nh, nw = self.layout.residual_side(h) or h, self.layout.residual_side(w) or w
+            else:
+                nh, nw = self.layout.conv_side(stage, h) or h, self.layout.conv_side(stage, w) or w
+            yield stage, (h, w), (nh, nw)
+            h, w = nh, nw
+
     def inference_bytes(self, height, width):
         """About how much memory :meth:`apply` needs for one (height, width) image.
 
@@ -575,19 +588,38 @@ class TransformNet:
         the fast kernels), counted here as three more of the larger of the two.
         """
         itemsize = np.dtype(self.dtype).itemsize
-        h, w = self.layout.input_side(height) or height, self.layout.input_side(width) or width
         peak, c = 0, self.in_channels
-        for stage in self.stages:
-            if stage.kind == "up":
-                nh, nw = 2 * h, 2 * w
-            elif stage.kind == "res":
-                nh, nw = self.layout.residual_side(h) or h, self.layout.residual_side(w) or w
-            else:
-                nh, nw = self.layout.conv_side(stage, h) or h, self.layout.conv_side(stage, w) or w
+        for stage, (h, w), (nh, nw) in self._stage_sides(height, width):
             here, there = h * w * c, nh * nw * stage.c_out
             peak = max(peak, (here + there + 3 * max(here, there)) * itemsize)
-            h, w, c = nh, nw, stage.c_out
+            c = stage.c_out
         return peak
+
+    def conv_flops(self, height, width):
+        """The floating-point operations of each stage's convs for one (height, width) image.
+
+        Two (a multiply and an add) per filter tap, input channel and output
+        value: ``2 * H' * W' * F * K * K * C`` for a conv with an (H', W', F)
+        output; a transposed conv spends ``2 * H * W * C * K * K * F`` on its
+        (H, W, C) input; a residual block is its two 3x3 convs; nearest
+        upsampling counts its conv on the upsampled map. Norms, ReLUs and the
+        output map are not counted: they are a few operations per value.
+
+        Returns
+        -------
+        dict stage name -> int
+        """
+        flops = {}
+        for stage, (h, w), (nh, nw) in self._stage_sides(height, width):
+            k2, c, f = stage.kernel ** 2, stage.c_in, stage.c_out
+            if stage.kind == "res":
+                shave = (h - nh) // 2          # 0, or 2 for unpadded blocks: 1 per conv
+                flops[stage.name] = sum(2 * (h - s) * (w - s) * f * 9 * c for s in (shave, 2 * shave))
+            elif stage.kind == "up" and self.options["upsample"] == "transpose":
+                flops[stage.name] = 2 * h * w * c * k2 * f
+            else:
+                flops[stage.name] = 2 * nh * nw * f * k2 * c
+        return flops
 
     def forward(self, x, keep_cache=True):
         """``y, cache`` for a batch (N, H, W, in_channels); see :func:`transform_forward`."""
