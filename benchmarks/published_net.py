@@ -17,7 +17,10 @@ Each side runs in a process of its own with the same threads (the BLAS and
 OpenMP variables, and TensorFlow's and onnxruntime's own thread settings), one
 warm-up call, then the best of ``--repeats`` calls; the sides take turns going
 first over ``--rounds`` rounds, and the table gives each round's seconds, the
-median, and each side's ratio to stylelab's median (> 1: stylelab is faster).
+median, stylelab's time over each side's (each round's and the medians'; < 1:
+stylelab is faster), and each side's GFLOP/s -- the network's conv FLOPs
+(:meth:`~stylelab.nets.transform.TransformNet.conv_flops`) over its median --
+as a fraction of the SGEMM peak the header line measured.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python3 benchmarks/published_net.py \\
         --sizes 512 1024 --tf-python /path/to/tfenv/bin/python
@@ -31,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 
-from harness import machine_line, thread_env
+from harness import machine, machine_line, thread_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WAVE = os.path.join(os.path.dirname(ROOT), "shared", "models", "fast-style", "wave")
@@ -168,13 +171,19 @@ def main():
             onnx_path = None
         available = [s for s in sides if not (s == "tensorflow" and not args.tf_python)
                      and not (s == "onnxruntime" and onnx_path is None)]
-        print(machine_line(args.threads))
+        report = machine(args.threads)
+        print(machine_line(args.threads, report))
         print(f"# lengstrom's wave (deeplearn.js), one {args.threads}-thread process a side, "
               f"best of {args.repeats} calls, {args.rounds} rounds taking turns going first; "
-              f"ratio = side's median / stylelab's median (> 1: stylelab is faster)")
+              f"stylelab / side: stylelab's seconds over the side's, each round and the medians' "
+              f"(< 1: stylelab is faster); GFLOP/s from the network's conv FLOPs "
+              f"(TransformNet.conv_flops), % of the SGEMM peak above")
         skipped = [s for s in sides if s not in available]
         if skipped:
             print(f"# skipped: {', '.join(skipped)} (not installed here; see --help)")
+        sys.path.insert(0, ROOT)
+        from stylelab.files.foreign import read_network
+        net, _ = read_network(args.folder)
         results = {}
         for size in args.sizes:
             rounds = {s: [] for s in available}
@@ -184,13 +193,19 @@ def main():
                     out = side(s, size, args, onnx_path)
                     rounds[s].append(out["seconds"])
             results[size] = rounds
-            base = statistics.median(rounds["stylelab"])
-            print(f"\n| {size} px | rounds (s) | median (s) | ratio |")
-            print("| --- | --- | ---: | ---: |")
+            flops = sum(net.conv_flops(size, size).values())
+            ours = rounds["stylelab"]
+            base = statistics.median(ours)
+            print(f"\n| {size} px ({flops / 1e9:.1f} GFLOP) | rounds (s) | median (s) | "
+                  f"stylelab / side, each round | stylelab / side | GFLOP/s | % of peak |")
+            print("| --- | --- | ---: | --- | ---: | ---: | ---: |")
             for s in available:
                 med = statistics.median(rounds[s])
+                each = ", ".join(f"{a / b:.2f}" for a, b in zip(ours, rounds[s]))
+                rate = flops / med / 1e9
                 print(f"| {s} | {', '.join(f'{t:.3f}' for t in rounds[s])} | {med:.3f} | "
-                      f"{med / base:.2f} |")
+                      f"{each} | {base / med:.2f} | {rate:.0f} | "
+                      f"{100 * rate / report['sgemm_gflops']:.0f}% |")
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(results, f)

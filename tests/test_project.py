@@ -155,5 +155,8 @@ def test_the_published_network_benchmark_runs_and_prints_its_table():
                          capture_output=True, text=True, check=True)
     assert_machine_line(out.stdout)
     assert "skipped: tensorflow" in out.stdout            # no --tf-python given
-    assert re.search(r"\| stylelab \| [\d.]+ \| [\d.]+ \| 1\.00 \|", out.stdout)
-    assert re.search(r"\| onnxruntime \| [\d.]+ \| [\d.]+ \| [\d.]+ \|", out.stdout)
+    assert "| 48 px (0.6 GFLOP) |" in out.stdout            # the wave network's conv_flops at 48 px
+    assert re.search(r"\| stylelab \| [\d.]+ \| [\d.]+ \| 1\.00 \| 1\.00 \| \d+ \| \d+% \|",
+                     out.stdout)
+    assert re.search(r"\| onnxruntime \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| \d+ \| \d+% \|",
+                     out.stdout)
