@@ -551,18 +551,21 @@ class TransformNet:
                          f"smaller than its input at every size: unpadded residual blocks "
                          f"need input_pad)")
 
+    def _next_side(self, stage, side):
+        """A stage's output side for its input side (None: the stage cannot take it)."""
+        if stage.kind == "up":
+            return 2 * side
+        if stage.kind == "res":
+            return self.layout.residual_side(side)
+        return self.layout.conv_side(stage, side)
+
     def _output_side(self, side):
         """The output's side for an input side, or None if some layer cannot take it."""
         side = self.layout.input_side(side)
         for stage in self.stages:
             if side is None:
                 return None
-            if stage.kind == "up":
-                side *= 2
-            elif stage.kind == "res":
-                side = self.layout.residual_side(side)
-            else:
-                side = self.layout.conv_side(stage, side)
+            side = self._next_side(stage, side)
             if side is not None and side < 1:
                 return None
         return side
@@ -571,12 +574,7 @@ class TransformNet:
         """``(stage, (h, w), (h', w'))`` for each stage: its input's and its output's sides."""
         h, w = self.layout.input_side(height) or height, self.layout.input_side(width) or width
         for stage in self.stages:
-            if stage.kind == "up":
-                nh, nw = 2 * h, 2 * w
-            elif stage.kind == "res":
-                nh, nw = self.layout.residual_side(h) or h, self.layout.residual_side(w) or w
-            else:
-                nh, nw = self.layout.conv_side(stage, h) or h, self.layout.conv_side(stage, w) or w
+            nh, nw = self._next_side(stage, h) or h, self._next_side(stage, w) or w
             yield stage, (h, w), (nh, nw)
             h, w = nh, nw
 
@@ -613,7 +611,7 @@ class TransformNet:
         for stage, (h, w), (nh, nw) in self._stage_sides(height, width):
             k2, c, f = stage.kernel ** 2, stage.c_in, stage.c_out
             if stage.kind == "res":
-                shave = (h - nh) // 2          # 0, or 2 for unpadded blocks: 1 per conv
+                shave = (h - nh) // 2          # unpadded blocks: each conv takes 2 from a side
                 flops[stage.name] = sum(2 * (h - s) * (w - s) * f * 9 * c for s in (shave, 2 * shave))
             elif stage.kind == "up" and self.options["upsample"] == "transpose":
                 flops[stage.name] = 2 * h * w * c * k2 * f

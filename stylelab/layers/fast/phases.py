@@ -20,7 +20,7 @@ gradient meets each tap's phase slice with ``dY`` (:func:`filter_gradient`).
 """
 
 from ...backend import get_array_module
-from .shifted import accumulate, filters_from_taps, gradient_rows, output_rows
+from .shifted import accumulate, filters_from_taps, gradient_rows
 from .taps import conv_taps
 
 
@@ -67,13 +67,14 @@ def correlate(xpad, w, bias=None):
     offsets = [(2 * (ky % 2) + kx % 2) * n * hq * wq + (ky // 2) * wq + kx // 2
                for ky in range(k) for kx in range(k)]
     grid = xp.empty((n, hq, wq, f), dtype=xpad.dtype)
-    out = output_rows(grid, length)
-    accumulate(rows, conv_taps(w), offsets, out, bias)
+    flat = grid.reshape(-1, f)
+    flat[length:] = 0                   # rows past the last output; accumulate writes the rest
+    accumulate(rows, conv_taps(w), offsets, flat[:length], bias)
     return grid[:, :ho, :wo, :]
 
 
 def input_gradient(dy, padded_shape, w, crop=(0, 0, 0, 0)):
-    """The padded input's gradient of :func:`correlate`: ``dY @ W_t.T`` scattered onto the phases.
+    """The padded input's gradient of :func:`correlate`: ``dY @ W_t.T`` gathered onto the phases.
 
     Only the input's *shape* is needed: this is the conv's adjoint, the
     transposed convolution (:func:`stylelab.layers.conv_transpose2d_forward`).

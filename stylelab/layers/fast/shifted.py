@@ -24,7 +24,7 @@ The filter gradient is the same slices met by ``dY``: ``dW_t = X[off_t : off_t +
 (The input gradient is a correlation too, with :func:`~stylelab.layers.fast.taps.flip_swap`'s
 filters: :mod:`stylelab.layers.conv` runs it through whichever kernel suits its shape.)
 
-The helpers :func:`valid_length`, :func:`output_rows`, :func:`destination`,
+The helpers :func:`valid_length`, :func:`destination`,
 :func:`gradient_rows` and :func:`accumulate` describe the flat padded grid
 and run the products; the other shifted kernels (row taps, phases) share them.
 """
@@ -40,16 +40,6 @@ def valid_length(shape, k):
     every output position, up to the last output's row (its last tap is the grid's last row)."""
     n, hp, wp = shape[:3]
     return n * hp * wp - (k - 1) * wp - (k - 1)
-
-
-def output_rows(grid, length, bias=None):
-    """The first `length` rows of `grid` (N, Hp, Wp, F) flattened, set to `bias` (or 0),
-    the rest zeroed: where the shifted products accumulate."""
-    flat = grid.reshape(-1, grid.shape[3])
-    out = flat[:length]
-    out[...] = 0 if bias is None else bias
-    flat[length:] = 0
-    return out
 
 
 def row_blocks(length, row_bytes, block_rows=None):
