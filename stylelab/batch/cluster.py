@@ -18,8 +18,10 @@ import logging
 import signal
 import sys
 import threading
+import time
 
 from ..backend import backend_name, use
+from ..files.atomic import signals_held
 from .paint import paint_one
 
 try:
@@ -28,6 +30,7 @@ except ImportError:             # Dask is optional: _dask() says how to install 
     WorkerPlugin = object
 
 PLUGIN = "stylelab-painter"
+POLL = 0.05     # seconds between looks for finished photos (a photo takes tenths or more)
 
 
 def _dask():
@@ -108,38 +111,45 @@ def paint_on_dask(painter, jobs, record, workers=None, scheduler=None, quiet=Fal
     At most a few jobs per worker thread are submitted at a time, so a
     million photos never sit in the scheduler at once, and Ctrl-C stops the
     run with little work lost (the pictures written so far are recorded).
+    Ctrl-C (or SIGTERM) is held while Dask works (:func:`signals_held`):
+    raised inside one of Dask's waits, it races Dask's own clean-up, which
+    then logs a traceback. The loop looks for finished futures every
+    :data:`POLL` seconds and stops at the first one caught; the cluster
+    closes, and the interruption goes on from there.
     """
     distributed = _dask()
-    client, cluster = _client(distributed, workers, scheduler)
-    try:
-        # Dask serves its dashboard only with Bokeh installed (else a page asking for it).
-        if (not quiet and importlib.util.find_spec("bokeh")
-                and "dashboard" in client.scheduler_info().get("services", {})):
-            print(f"stylelab: Dask dashboard at {client.dashboard_link}", file=sys.stderr)
-        client.register_plugin(PainterPlugin(painter, backend_name()), name=PLUGIN)
-        threads = sum(client.nthreads().values()) or 1
-        pending = iter(jobs)
-        running = {}
-        done = distributed.as_completed()
+    with signals_held() as caught:
+        client, cluster = _client(distributed, workers, scheduler)
+        try:
+            # Dask serves its dashboard only with Bokeh installed (else a page asking for it).
+            if (not quiet and importlib.util.find_spec("bokeh")
+                    and "dashboard" in client.scheduler_info().get("services", {})):
+                print(f"stylelab: Dask dashboard at {client.dashboard_link}", file=sys.stderr)
+            client.register_plugin(PainterPlugin(painter, backend_name()), name=PLUGIN)
+            threads = sum(client.nthreads().values()) or 1
+            pending = iter(jobs)
+            running = {}
 
-        def submit(job):
-            future = client.submit(paint_on_worker, job, pure=False)
-            running[future] = job
-            done.add(future)
+            def submit(job):
+                running[client.submit(paint_on_worker, job, pure=False)] = job
 
-        for job in itertools.islice(pending, 4 * threads):
-            submit(job)
-        for future in done:
-            job = running.pop(future)
-            try:
-                fields = future.result()
-            except distributed.KilledWorker as exc:
-                fields = {"status": "failed", "reason": f"it killed every worker that tried it "
-                          f"(out of memory?): {exc}"}
-            record(job, fields)
-            for job in itertools.islice(pending, 1):
+            for job in itertools.islice(pending, 4 * threads):
                 submit(job)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+            while running and not caught:
+                finished = [future for future in running if future.done()]
+                if not finished:
+                    time.sleep(POLL)
+                for future in finished:
+                    job = running.pop(future)
+                    try:
+                        fields = future.result()
+                    except distributed.KilledWorker as exc:
+                        fields = {"status": "failed", "reason": f"it killed every worker that "
+                                  f"tried it (out of memory?): {exc}"}
+                    record(job, fields)
+                    for job in itertools.islice(pending, 1):
+                        submit(job)
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()

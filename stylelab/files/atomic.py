@@ -140,17 +140,20 @@ def signals_held():
     interruption: h5py's callbacks print "Exception ignored ...
     KeyboardInterrupt" and the command exits 0. Held, the signal interrupts
     right after the file is complete and renamed, or removed.
+
+    The block is given the list of signals caught so far: a long block (the
+    Dask loop, :mod:`stylelab.batch.cluster`) checks it and ends early.
     """
     import signal
     import threading
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
     caught = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
     previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum))
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield caught
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
