@@ -19,6 +19,7 @@ from stylelab.layers import fast
 from stylelab.layers.fast import few_filters, pool_winners, row_taps, shifted, winograd
 from stylelab.layers.fast.blas import gemm_accumulate, matmul
 from stylelab.layers.fast.taps import conv_taps, flip_swap
+from stylelab.layers.fast.workspace import KERNEL_INPUT, KERNEL_OUTPUT, Workspace
 
 from .reference import rel_err
 
@@ -195,6 +196,83 @@ def test_kernels_write_into_a_given_buffer(rng, kernel):
          else row_taps.correlate(xpad, w, bias=b, out=grid))
     assert np.shares_memory(y, grid)
     assert rel_err(y, reference_conv(x, w, b)[0]) <= 1e-13
+
+
+@pytest.mark.parametrize("band_rows", [1, 2, 3, None], ids=["a row a band", "two rows a band",
+                                                       "bands and a remainder", "one band"])
+@pytest.mark.parametrize("shape", [(2, 7, 9, 3, 5, 3), (1, 8, 6, 5, 4, 3), (1, 11, 12, 4, 3, 5)],
+                         ids=lambda s: "x".join(map(str, s)))
+def test_phases_band_by_band_in_a_workspace_equal_the_reference(xp, rng, shape, band_rows):
+    # The stride-2 kernel makes its phases a band of output rows at a time, in a workspace
+    # whose old contents are junk: odd and even sides, a 5x5 kernel (two rows of reach).
+    n, h, w_, c, f, k = shape
+    xpad = xp.asarray(rng.standard_normal((n, h, w_, c)))
+    w, b = xp.asarray(rng.standard_normal((f, k, k, c))), xp.asarray(rng.standard_normal(f))
+    ref = reference_conv(xpad, w, b, stride=2, padding=0)[0]
+    work = Workspace()
+    for role in (KERNEL_INPUT, KERNEL_OUTPUT):
+        work.empty(role, (4096,), xpad.dtype, xp)[...] = xp.nan
+    for _ in range(2):                                   # and again, in the used memory
+        y = fast.phases.correlate(xpad, w, b, work=work, band_rows=band_rows)
+        assert rel_err(y, ref) <= 1e-13
+    big = xp.zeros((n, h, w_ + 3, c))
+    big[:, :, 1:1 + w_] = xpad                           # the input as a view with gaps
+    assert rel_err(fast.phases.correlate(big[:, :, 1:1 + w_], w, b, band_rows=band_rows),
+                   ref) <= 1e-13
+
+
+@pytest.mark.parametrize("band_rows", [1, 30, None])
+def test_row_taps_band_by_band_in_a_workspace_equal_the_reference(rng, band_rows):
+    xpad = rng.standard_normal((2, 9, 12, 3))
+    w, b = rng.standard_normal((6, 5, 5, 3)), rng.standard_normal(6)
+    ref = reference_conv(xpad, w, b, padding=0)[0]
+    work = Workspace()
+    work.empty(KERNEL_INPUT, (4096,), xpad.dtype, np)[...] = np.nan
+    for _ in range(2):
+        y = row_taps.correlate(xpad, w, bias=b, band_rows=band_rows, work=work)
+        assert rel_err(y, ref) <= 1e-13
+    assert np.array_equal(row_taps.row_taps(xpad, 5, 7, 40), row_taps.row_taps(xpad, 5)[7:40])
+
+
+@pytest.mark.parametrize("crop", [(0, 0, 0, 0), (0, 1, 0, 1), (1, 1, 1, 1), (1, 0, 0, 1)])
+def test_the_transposed_conv_writes_into_a_given_view(xp, rng, crop):
+    # phases.input_gradient into the inside of a larger buffer, its sums in a used workspace.
+    dy = xp.asarray(rng.standard_normal((2, 4, 5, 6)))
+    w = xp.asarray(rng.standard_normal((6, 3, 3, 3)))
+    padded = (2, 9, 11, 3)
+    top, bottom, left, right = crop
+    ref = fast.phases.input_gradient(dy, padded, w)[:, top:9 - bottom, left:11 - right]
+    assert rel_err(layers.pad2d_backward(fast.phases.input_gradient(dy, padded, w),
+                                         (crop, "zeros")), ref) <= 1e-15
+    buf = xp.full((2, 13, 15, 3), xp.nan)
+    inside = buf[:, 2:2 + ref.shape[1], 2:2 + ref.shape[2]]
+    work = Workspace()
+    work.empty(KERNEL_INPUT, (4096,), dy.dtype, xp)[...] = xp.nan
+    work.empty(KERNEL_OUTPUT, (4096,), dy.dtype, xp)[...] = xp.nan
+    out = fast.phases.input_gradient(dy, padded, w, crop=crop, out=inside, work=work)
+    assert out is inside and rel_err(inside, ref) <= 1e-15
+    assert bool(xp.isnan(buf[:, :2]).all()) and bool(xp.isnan(buf[:, :, -2:]).all())
+    with pytest.raises(ValueError, match="out must have shape"):
+        fast.phases.input_gradient(dy, padded, w, crop=crop, out=buf)
+
+
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "edge"])
+@pytest.mark.parametrize("pads", [(1, 1, 1, 1), (0, 1, 0, 1), (4, 4, 4, 4), (2, 0, 3, 1)])
+def test_filling_a_border_in_place_equals_padding(xp, rng, mode, pads):
+    x = xp.asarray(rng.standard_normal((2, 6, 7, 3)))
+    ref, _ = layers.pad2d_forward(x, pads, mode)
+    top, _, left, _ = pads
+    buf = xp.asarray(rng.standard_normal(ref.shape))      # junk where the border goes
+    buf[:, top:top + 6, left:left + 7] = x
+    assert layers.fill_border(buf, pads, mode) is buf
+    assert bool((buf == ref).all())
+
+
+def test_filling_a_border_refuses_what_padding_refuses():
+    with pytest.raises(ValueError, match="reflect padding"):
+        layers.fill_border(np.zeros((1, 5, 5, 1)), 2, "reflect")     # a 1x1 interior
+    with pytest.raises(ValueError, match="pad_mode must be one of"):
+        layers.fill_border(np.zeros((1, 5, 5, 1)), 1, "wrap")
 
 
 @pytest.mark.parametrize("shape,filters", [((2, 5, 7, 4), 3), ((1, 6, 6, 17), 20), ((1, 1, 3, 2), 5)])

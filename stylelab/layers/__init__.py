@@ -31,7 +31,7 @@ from .conv import (col2im, conv2d_backward, conv2d_forward, conv2d_input_gradien
 from .conv_transpose import conv_transpose2d_backward, conv_transpose2d_forward
 from .normalization import (instance_norm_backward, instance_norm_forward, scale_shift_backward,
                             scale_shift_forward)
-from .padding import pad2d_backward, pad2d_forward, same_padding
+from .padding import fill_border, pad2d_backward, pad2d_forward, same_padding
 from .pooling import (avgpool2x2_backward, avgpool2x2_forward,
                       maxpool2x2_backward, maxpool2x2_forward)
 from .residual import residual_block_backward, residual_block_forward
@@ -41,6 +41,7 @@ from .upsample import (upsample2x_backward, upsample2x_forward, upsample_conv_ba
 __all__ = [
     "conv2d_forward", "conv2d_backward", "conv2d_input_gradient", "conv2d_naive",
     "conv_output_size", "im2col", "col2im", "pad2d_forward", "pad2d_backward", "same_padding",
+    "fill_border",
     "relu_forward", "relu_backward", "relu_inplace", "tanh_forward", "tanh_backward",
     "conv_transpose2d_forward", "conv_transpose2d_backward",
     "instance_norm_forward", "instance_norm_backward",

@@ -96,6 +96,45 @@ def pad2d_forward(x, pad, mode="zeros"):
     return xp.pad(x, widths, mode=mode), cache
 
 
+def fill_border(buf, pad, mode="zeros"):
+    """Pad in place: fill the border of `buf` around an interior that is already there.
+
+    The same values :func:`pad2d_forward` would put around the interior, for
+    a caller that wrote its result straight into a larger buffer (the fast
+    engines do, so that no padded copy is made). Rows first, then whole
+    columns, so that the corners come along.
+
+    Parameters
+    ----------
+    buf : ndarray of shape (N, top + H + bottom, left + W + right, C)
+        Written in place.
+    pad : int or (top, bottom, left, right)
+    mode : {"zeros", "reflect", "edge"}
+
+    Returns
+    -------
+    buf
+    """
+    if mode not in PAD_MODES:
+        raise ValueError(f"fill_border: pad_mode must be one of {PAD_MODES}, got {mode!r}")
+    top, bottom, left, right = sides(pad, "fill_border")
+    h, w = buf.shape[1] - top - bottom, buf.shape[2] - left - right
+    if mode == "reflect" and (max(top, bottom) >= h or max(left, right) >= w):
+        raise ValueError(f"fill_border: reflect padding {(top, bottom, left, right)} needs an "
+                         f"interior larger than that, got {h}x{w}")
+    rows, cols = buf, buf.transpose(0, 2, 1, 3)           # a column is a row of the transpose
+    for a, before, after, n in ((rows[:, :, left:left + w], top, bottom, h),
+                                (cols, left, right, w)):
+        if mode == "zeros":
+            a[:, :before], a[:, before + n:] = 0, 0
+        elif mode == "edge":
+            a[:, :before], a[:, before + n:] = a[:, before:before + 1], a[:, before + n - 1:before + n]
+        else:   # padded row before - 1 - i is interior row 1 + i; row before + n + i is n - 2 - i
+            a[:, :before] = a[:, before + 1:2 * before + 1][:, ::-1]
+            a[:, before + n:] = a[:, before + n - 1 - after:before + n - 1][:, ::-1]
+    return buf
+
+
 def _fold_reflected(d, before, after, axis):
     """Add the gradient of each mirrored row (or column) to its source.
 

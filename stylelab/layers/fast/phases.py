@@ -20,8 +20,9 @@ gradient meets each tap's phase slice with ``dY`` (:func:`filter_gradient`).
 """
 
 from ...backend import get_array_module
-from .shifted import accumulate, filters_from_taps, gradient_rows
+from .shifted import BLOCK_BYTES, accumulate, filters_from_taps, gradient_rows
 from .taps import conv_taps
+from .workspace import KERNEL_INPUT, KERNEL_OUTPUT, scratch
 
 
 def _phases(xpad):
@@ -46,14 +47,25 @@ def _geometry(shape, k):
     return n, hq, wq, ho, wo, length
 
 
-def correlate(xpad, w, bias=None):
+def correlate(xpad, w, bias=None, work=None, band_rows=None):
     """Stride-2 'valid' correlation of a padded input, by phases and shifted products.
+
+    The phases are made a band of output rows at a time (the band's input
+    rows, K // 2 more, and a spare row that only the thrown-away last column
+    reads), so they stay in cache and take a few megabytes, not a copy of
+    the whole input.
 
     Parameters
     ----------
     xpad : ndarray of shape (N, Hp, Wp, C)
+        Any strides (the phases are a copy).
     w : ndarray of shape (F, K, K, C)
     bias : ndarray of shape (F,), optional
+    work : Workspace, optional
+        Where a band's phases and the products' grid live
+        (:mod:`~stylelab.layers.fast.workspace`); new arrays if omitted.
+    band_rows : int, optional
+        Output rows a band (by default about 2 MB of output; the tests use few).
 
     Returns
     -------
@@ -61,19 +73,32 @@ def correlate(xpad, w, bias=None):
     """
     xp = get_array_module(xpad, w)
     f, k, _, c = w.shape
-    n, hq, wq, ho, wo, length = _geometry(xpad.shape, k)
-    # The four phases are one array: phase (a, b)'s rows start at (2a + b) * N*Hq*Wq.
-    rows = _phases(xpad).reshape(4 * n * hq * wq, c)
-    offsets = [(2 * (ky % 2) + kx % 2) * n * hq * wq + (ky // 2) * wq + kx // 2
+    n, hq, wq, ho, wo, _ = _geometry(xpad.shape, k)
+    reach = (k - 1) // 2
+    step = min(ho, band_rows or max(1, BLOCK_BYTES // (wq * f * xpad.itemsize)))
+    span = step + reach + 1
+    # A band's four phases are one array: phase (a, b)'s rows start at (2a + b) * span*Wq.
+    band = scratch(work, KERNEL_INPUT, (4, span, wq, c), xpad.dtype, xp)
+    rows = band.reshape(4 * span * wq, c)
+    offsets = [(2 * (ky % 2) + kx % 2) * span * wq + (ky // 2) * wq + kx // 2
                for ky in range(k) for kx in range(k)]
-    grid = xp.empty((n, hq, wq, f), dtype=xpad.dtype)
-    flat = grid.reshape(-1, f)
-    flat[length:] = 0                   # rows past the last output; accumulate writes the rest
-    accumulate(rows, conv_taps(w), offsets, flat[:length], bias)
-    return grid[:, :ho, :wo, :]
+    taps = conv_taps(w)
+    grid = scratch(work, KERNEL_OUTPUT, (n, ho, wq, f), xpad.dtype, xp)
+    for i in range(n):
+        for i0 in range(0, ho, step):
+            i1 = min(i0 + step, ho)
+            for a in (0, 1):
+                for b in (0, 1):
+                    # Past the input's edge the band keeps what it held: only the
+                    # thrown-away last column of outputs reads there.
+                    part = xpad[i, 2 * i0 + a:2 * (i1 + reach) + a:2, b::2]
+                    band[2 * a + b, :part.shape[0], :part.shape[1]] = part
+            accumulate(rows, taps, offsets, grid[i, i0:i1].reshape(-1, f), bias,
+                       block_rows=(i1 - i0) * wq)
+    return grid[:, :, :wo, :]
 
 
-def input_gradient(dy, padded_shape, w, crop=(0, 0, 0, 0)):
+def input_gradient(dy, padded_shape, w, crop=(0, 0, 0, 0), out=None, work=None):
     """The padded input's gradient of :func:`correlate`: ``dY @ W_t.T`` gathered onto the phases.
 
     Only the input's *shape* is needed: this is the conv's adjoint, the
@@ -92,34 +117,43 @@ def input_gradient(dy, padded_shape, w, crop=(0, 0, 0, 0)):
         Rows and columns of the padded input left out of the result (a
         zero padding's gradient, which nobody needs): the phases are
         interleaved straight into the smaller array.
+    out : ndarray of shape (N, Hp - top - bottom, Wp - left - right, C), optional
+        Where to write `dx` (any strides: the inside of a bordered buffer).
+    work : Workspace, optional
+        Where `dY`'s rows and the phases' sums live; new arrays if omitted.
 
     Returns
     -------
     dx : ndarray of shape (N, Hp - top - bottom, Wp - left - right, C)
+        `out` when given.
     """
     xp = get_array_module(dy, w)
     f, k, _, c = w.shape
     n, hq, wq, ho, wo, _ = _geometry(padded_shape, k)
     lead = (k - 1) // 2 * (wq + 1)                      # the largest tap offset
-    source = xp.zeros((lead + n * hq * wq, f), dtype=dy.dtype)
-    source[lead:].reshape(n, hq, wq, f)[:, :ho, :wo] = dy
+    source = scratch(work, KERNEL_INPUT, (lead + n * hq * wq, f), dy.dtype, xp)
+    grid = source[lead:].reshape(n, hq, wq, f)
+    source[:lead], grid[:, ho:], grid[:, :ho, wo:] = 0, 0, 0
+    grid[:, :ho, :wo] = dy
     taps_t = conv_taps(w).transpose(0, 2, 1)            # W_t.T: (F, C)
-    dphases = xp.empty((2, 2, n * hq * wq, c), dtype=dy.dtype)
+    top, bottom, left, right = crop
+    _, hp, wp, _ = padded_shape
+    shape = (n, hp - top - bottom, wp - left - right, c)
+    if out is not None and tuple(out.shape) != shape:
+        raise ValueError(f"phases.input_gradient: out must have shape {shape}, "
+                         f"got {tuple(out.shape)}")
+    dx = xp.empty(shape, dtype=dy.dtype) if out is None else out
     for a in (0, 1):
         for b in (0, 1):
             taps = [(ky, kx) for ky in range(a, k, 2) for kx in range(b, k, 2)]
+            dphase = scratch(work, KERNEL_OUTPUT, (n * hq * wq, c), dy.dtype, xp)
             accumulate(source, taps_t[[ky * k + kx for ky, kx in taps]],
-                       [lead - (ky // 2) * wq - kx // 2 for ky, kx in taps], dphases[a, b])
-    top, bottom, left, right = crop
-    _, hp, wp, _ = padded_shape
-    dx = xp.empty((n, hp - top - bottom, wp - left - right, c), dtype=dy.dtype)
-    grid = dphases.reshape(2, 2, n, hq, wq, c)
-    for i0 in (0, 1):
-        for j0 in (0, 1):
-            part = dx[:, i0::2, j0::2]                      # padded rows i0 + top, + 2, ...
+                       [lead - (ky // 2) * wq - kx // 2 for ky, kx in taps], dphase)
+            # padded row 2r + a is dx's row 2r + a - top: its rows i0, i0 + 2, ...
+            i0, j0 = (a - top) % 2, (b - left) % 2
+            part = dx[:, i0::2, j0::2]
             r, q = (i0 + top) // 2, (j0 + left) // 2
-            part[...] = grid[(i0 + top) % 2, (j0 + left) % 2, :, r:r + part.shape[1],
-                             q:q + part.shape[2]]
+            part[...] = dphase.reshape(n, hq, wq, c)[:, r:r + part.shape[1], q:q + part.shape[2]]
     return dx
 
 

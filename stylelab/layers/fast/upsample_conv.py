@@ -26,6 +26,7 @@ from ...backend import get_array_module
 from ..padding import pad2d_backward, pad2d_forward
 from . import shifted
 from .taps import conv_taps, flip_swap
+from .workspace import KERNEL_OUTPUT, scratch
 
 # R[a][p, k]: kernel row k of the 3x3 filter feeds row p of phase a's 2x2 filter.
 _R = ([[1, 0, 0], [0, 1, 1]], [[1, 1, 0], [0, 0, 1]])
@@ -66,16 +67,41 @@ def upsample_conv_forward(x, w, b):
                          f"got {tuple(w.shape)}")
     xp = get_array_module(x, w)
     n, h, wd, _ = x.shape
-    f = w.shape[0]
     xpad, pad_cache = pad2d_forward(x, 1, "edge")
-    # (N, H+1, W+1, 4F); the bias goes in with the products (no extra pass over y)
-    y4 = shifted.correlate(xpad, conv_taps(_phase_filters(w)), 2, bias=xp.tile(b, 4))
-    y = xp.empty((n, 2 * h, 2 * wd, f), dtype=x.dtype)
+    y = xp.empty((n, 2 * h, 2 * wd, w.shape[0]), dtype=x.dtype)
+    return upsample_conv_into(xpad, w, b, y), (xpad, pad_cache, w)
+
+
+def upsample_conv_into(xpad, w, b, out, work=None):
+    """The forward pass's arithmetic on an input already edge-padded, into `out`.
+
+    Parameters
+    ----------
+    xpad : ndarray of shape (N, H + 2, W + 2, C)
+        The small image inside a border of 1 that repeats its edge.
+    w : ndarray of shape (F, 3, 3, C)
+    b : ndarray of shape (F,)
+    out : ndarray of shape (N, 2H, 2W, F)
+        Any strides (the inside of a bordered buffer).
+    work : Workspace, optional
+        Where the four phases' products live
+        (:mod:`~stylelab.layers.fast.workspace`); a new array if omitted.
+
+    Returns
+    -------
+    out
+    """
+    xp = get_array_module(xpad, w)
+    n, hp, wp, _ = xpad.shape
+    h, wd, f = hp - 2, wp - 2, w.shape[0]
+    # (N, H+2, W+2, 4F), the outputs at [:H+1, :W+1]; the bias goes in with the products
+    grid = scratch(work, KERNEL_OUTPUT, (n, hp, wp, 4 * f), xpad.dtype, xp)
+    y4 = shifted.correlate(xpad, conv_taps(_phase_filters(w)), 2, bias=xp.tile(b, 4), out=grid)
     for a in (0, 1):
         for c in (0, 1):
             phase = 2 * a + c
-            y[:, a::2, c::2] = y4[:, a:a + h, c:c + wd, phase * f:(phase + 1) * f]
-    return y, (xpad, pad_cache, w)
+            out[:, a::2, c::2] = y4[:, a:a + h, c:c + wd, phase * f:(phase + 1) * f]
+    return out
 
 
 def upsample_conv_backward(dy, cache, input_grad=True):
