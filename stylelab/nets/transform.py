@@ -50,7 +50,9 @@ from ..layers import (conv_transpose2d_backward, conv_transpose2d_forward, fast,
                       relu_forward, relu_inplace, residual_block_backward, residual_block_forward,
                       tanh_backward, tanh_forward, upsample2x_backward, upsample2x_forward)
 from ..layers.residual import PARAMS as RESIDUAL_PARAMS
+from ..layers.fast.workspace import Workspace
 from ..layers.residual import norm_backward, norm_forward
+from . import fast_transform
 
 STYLE_ARCH = "c9s1-32,d64,d128,R128x5,u64,u32,c9s1-3"
 SR_ARCH = {4: "c9s1-64,R64x4,u64,u64,c9s1-3", 8: "c9s1-64,R64x4,u64,u64,u64,c9s1-3"}
@@ -351,7 +353,7 @@ def _stage_backward(grad, caches, opts, input_grad=True):
 
 
 def transform_forward(x, params, arch=STYLE_ARCH, options=None, keep_cache=True, engine="fast",
-                      layout=None):
+                      layout=None, work=None):
     """Run the transformation network.
 
     Parameters
@@ -374,6 +376,11 @@ def transform_forward(x, params, arch=STYLE_ARCH, options=None, keep_cache=True,
         same numbers; the backward pass runs the forward's.
     layout : Layout, optional
         Where a published network differs from stylelab's (:class:`Layout`).
+    work : Workspace, optional
+        Inference on the fast engine (``keep_cache=False``) runs in
+        :mod:`stylelab.nets.fast_transform`, whose arrays live in this
+        :class:`~stylelab.layers.fast.workspace.Workspace` (kept by the
+        caller from call to call); a new one if omitted.
 
     Returns
     -------
@@ -393,6 +400,8 @@ def transform_forward(x, params, arch=STYLE_ARCH, options=None, keep_cache=True,
     if missing:
         raise ValueError(f"transform network: params lack {missing[0]!r} "
                          f"(architecture {arch}, upsample {opts['upsample']})")
+    if not keep_cache and engine == "fast" and fast_transform.supports(stages, opts, layout):
+        return fast_transform.infer(x, params, stages, opts, layout, work or Workspace()), None
     h, pre_cache = layout.to_network(x)
     caches = [] if pre_cache is None else [(Stage("input", "input", x.shape[-1], h.shape[-1]),
                                             pre_cache)]
@@ -475,6 +484,13 @@ class TransformNet:
         (``net.padding``, ``net.input_pad``, ...).
     in_channels : int
     params : dict name -> ndarray
+    workspace : Workspace
+        The inference engine's arrays (:mod:`stylelab.nets.fast_transform`),
+        kept from one :meth:`apply` to the next: a second image of a size
+        costs no fresh memory. Not for two threads at once.
+    scratch_limit : int
+        Bytes the workspace may keep between calls (1 GiB: about a 1400 px
+        image); above that it is let go after each call.
     """
 
     def __init__(self, arch=STYLE_ARCH, upsample="nearest", params=None, seed=0,
@@ -504,6 +520,7 @@ class TransformNet:
         extra = sorted(set(self.params) - set(shapes))
         if extra:
             raise ValueError(f"parameter {extra[0]!r} is not part of {arch}")
+        self.workspace, self.scratch_limit = Workspace(), 1 << 30
 
     def __getattr__(self, name):
         options = self.__dict__.get("options", {})
@@ -621,8 +638,11 @@ class TransformNet:
 
     def forward(self, x, keep_cache=True):
         """``y, cache`` for a batch (N, H, W, in_channels); see :func:`transform_forward`."""
-        return transform_forward(x, self.params, self.arch, self.options, keep_cache, self.engine,
-                                 self.layout)
+        out = transform_forward(x, self.params, self.arch, self.options, keep_cache, self.engine,
+                                self.layout, self.workspace)
+        if self.workspace.nbytes > self.scratch_limit:
+            self.workspace.clear()
+        return out
 
     def apply(self, img):
         """One image of any size through the network, for inference.
