@@ -35,7 +35,7 @@ Torch7's unpadded residual blocks, and nearest upsampling without reflection.
 
 from ..backend import get_array_module
 from ..layers.conv import input_gradient_geometry, padding_sides
-from ..layers.fast import kernel_for, phases, row_taps, shifted
+from ..layers.fast import few_filters, kernel_for, phases, row_taps, shifted
 from ..layers.fast.table import correlate
 from ..layers.fast.taps import conv_taps
 from ..layers.fast.upsample_conv import upsample_conv_into
@@ -102,7 +102,7 @@ def infer(x, params, stages, options, layout, work):
     Returns
     -------
     y : ndarray of shape (N, H', W', 3)
-        A new array (not the workspace's).
+        New memory (not the workspace's); a view into a slightly larger grid.
     """
     xp = get_array_module(x)
     h, _ = layout.to_network(x)
@@ -113,7 +113,7 @@ def infer(x, params, stages, options, layout, work):
         own = {k[len(stage.name) + 1:]: v for k, v in params.items()
                if k.startswith(stage.name + ".")}
         if stage.last:
-            return layout.from_network(_last(stage, src, own, options, layout),
+            return layout.from_network(_last(stage, src, own, options, layout, work),
                                        inplace=True)
         after = stages[i + 1]
         role = ACTIVATIONS[i % 2]
@@ -250,18 +250,20 @@ def _finish(y, out, own, options, relu, suffix="", shortcut=None, bias=None):
     return out
 
 
-def _last(stage, src, own, options, layout):
-    """The last conv, [its norm,] the output map: a new array."""
+def _last(stage, src, own, options, layout, work):
+    """The last conv, [its norm,] the output map, in place in the conv's new grid (not `work`'s)."""
     xp = get_array_module(src.buf)
     pads, mode = _reads(stage, src.inside.shape, options, layout)
     w, b = own["w"], own["b"]
     xpad = src.padded(pads, mode)
-    y = correlate(xpad, w, b, stage.stride)
-    out = xp.empty(y.shape, dtype=y.dtype)
-    _finish(y, out, own, options, False)
-    scale, shift = (out.dtype.type(v) for v in layout.output_map(options["output"]))
+    if kernel_for(stage.stride, w.shape[3], w.shape[0], w.shape[1]) == "few_filters":
+        y = few_filters.correlate(xpad, w, b, work=work)      # the RGB output: 3 filters
+    else:
+        y = correlate(xpad, w, b, stage.stride)
+    _finish(y, y, own, options, False)
+    scale, shift = (y.dtype.type(v) for v in layout.output_map(options["output"]))
     if options["output"] == "tanh":
-        xp.tanh(out, out=out)
-    out *= scale
-    out += shift
-    return out
+        xp.tanh(y, out=y)
+    y *= scale
+    y += shift
+    return y
