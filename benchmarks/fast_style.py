@@ -5,7 +5,9 @@ the same random parameters and the same inputs (float32):
 
 * **stylize**: one forward pass of the style network (c9s1-32,d64,d128,
   R128x5,u64,u32,c9s1-3) on a size x size image, best of ``--repeats``;
-  PyTorch runs the same network under ``torch.no_grad()``.
+  PyTorch runs the same network under ``torch.no_grad()``. **upscale**: the
+  same for the x4 super-resolution network (c9s1-64,R64x4,u64,u64,c9s1-3)
+  from a size/4 image to size x size.
 * **train**: one training step -- photo features, forward, perceptual loss
   through VGG-16 (relu1_2 ... relu4_3), backward, Adam -- on a batch of
   ``--batch`` crops of ``--crop`` px; reported as images per second. PyTorch
@@ -23,6 +25,8 @@ the same random parameters and the same inputs (float32):
     python3 benchmarks/fast_style.py --backend cupy           # CuPy vs PyTorch CUDA (a GPU)
 
 Except for the pretrained rows the weights are random: they time the arithmetic.
+The stylelab GFLOP/s column counts the network's conv FLOPs
+(``TransformNet.conv_flops``), so networks compare per FLOP.
 """
 
 import argparse
@@ -55,18 +59,19 @@ def run_stylelab(args):
     from stylelab.files.weights import load_vgg
     from stylelab.johnson.perceptual import PerceptualLoss
     from stylelab.johnson.training import Trainer
-    from stylelab.nets.transform import TransformNet
+    from stylelab.nets.transform import SR_ARCH, STYLE_ARCH, TransformNet
     xp, sync = stylelab_device(args.backend)
     rng = np.random.default_rng(0)
     if args.task == "pretrained":
         from stylelab.files.foreign import read_network
         net, _ = read_network(args.weights)
-        img = xp.asarray(rng.random((args.size, args.size, 3)).astype(np.float32))
-        return {"seconds": best_of(lambda: net.apply(img), args.repeats, sync)[0]}
-    net = TransformNet(seed=0)
-    if args.task == "stylize":
-        img = xp.asarray(rng.random((args.size, args.size, 3)).astype(np.float32))
-        return {"seconds": best_of(lambda: net.apply(img), args.repeats, sync)[0]}
+    else:
+        net = TransformNet(SR_ARCH[4] if args.task == "upscale" else STYLE_ARCH, seed=0)
+    if args.task != "train":
+        side = round(args.size / net.factor)
+        img = xp.asarray(rng.random((side, side, 3)).astype(np.float32))
+        return {"seconds": best_of(lambda: net.apply(img), args.repeats, sync)[0],
+                "gflop": sum(net.conv_flops(side, side).values()) / 1e9}
     photos = xp.asarray(rng.random((args.batch, args.crop, args.crop, 3)).astype(np.float32))
     style = xp.asarray(rng.random((1, args.crop, args.crop, 3)).astype(np.float32))
     w = STYLE_WEIGHTS
@@ -80,7 +85,7 @@ def run_torch(args):
     sys.path.insert(0, ROOT)
     from stylelab.files.vgg_h5 import read_vgg_h5
     from stylelab.johnson.perceptual import CONTENT_LAYERS, STYLE_LAYERS
-    from stylelab.nets.transform import STYLE_ARCH, TransformNet
+    from stylelab.nets.transform import SR_ARCH, STYLE_ARCH, TransformNet
     from tests import vgg_files
     from tests.reference import to_torch
     from tests.torch_models import torch_params, torch_perceptual, torch_transform
@@ -97,14 +102,16 @@ def run_torch(args):
             with torch.no_grad():
                 tf_network(x, variables)
         return {"seconds": best_of(run_pretrained, args.repeats, sync)[0]}
+    arch = SR_ARCH[4] if args.task == "upscale" else STYLE_ARCH
     tp = {k: v.detach().to(device).requires_grad_(True)
-          for k, v in torch_params(TransformNet(seed=0).params).items()}
-    if args.task == "stylize":
-        x = to_torch(rng.random((1, args.size, args.size, 3)).astype(np.float32)).to(device)
+          for k, v in torch_params(TransformNet(arch, seed=0).params).items()}
+    if args.task in ("stylize", "upscale"):
+        side = args.size // (4 if args.task == "upscale" else 1)
+        x = to_torch(rng.random((1, side, side, 3)).astype(np.float32)).to(device)
 
         def stylize():
             with torch.no_grad():
-                torch_transform(x, tp, STYLE_ARCH)
+                torch_transform(x, tp, arch)
         return {"seconds": best_of(stylize, args.repeats, sync)[0]}
     photos = to_torch(rng.random((args.batch, args.crop, args.crop, 3)).astype(np.float32)).to(device)
     style = to_torch(rng.random((1, args.crop, args.crop, 3)).astype(np.float32)).to(device)
@@ -177,6 +184,9 @@ def main(argv=None):
     for size in args.sizes:
         ours, ref = (spawn(args, side, "stylize", size) for side in ("stylelab", "torch"))
         rows.append({"task": f"stylize {size}x{size}", "stylelab": ours, "torch": ref})
+    for size in args.sizes:
+        ours, ref = (spawn(args, side, "upscale", size) for side in ("stylelab", "torch"))
+        rows.append({"task": f"upscale x4 to {size}x{size}", "stylelab": ours, "torch": ref})
     wave = os.path.join(os.path.dirname(ROOT), "shared", "models", "fast-style", "wave")
     if args.pretrained_sizes and not os.path.isdir(wave):
         print(f"# pretrained rows skipped: {wave} is absent")
@@ -193,14 +203,16 @@ def main(argv=None):
         rows.append({"task": f"train step {args.batch} x {args.crop}px", "stylelab": ours,
                      "torch": ref})
     print("| task | stylelab s | PyTorch s | ratio | stylelab images/s | PyTorch images/s "
-          "| stylelab peak RSS | PyTorch peak RSS |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "| stylelab GFLOP/s | stylelab peak RSS | PyTorch peak RSS |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         a, b = r["stylelab"], r["torch"]
         n = args.batch if r["task"].startswith("train") else 1
+        gflops = f"{a['gflop'] / a['seconds']:.0f}" if "gflop" in a else "-"
         print(f"| {r['task']} | {a['seconds']:.3f} | {b['seconds']:.3f} | "
               f"{a['seconds'] / b['seconds']:.2f}x | {n / a['seconds']:.2f} | "
-              f"{n / b['seconds']:.2f} | {a['peak_rss_gb']:.2f} GB | {b['peak_rss_gb']:.2f} GB |")
+              f"{n / b['seconds']:.2f} | {gflops} | {a['peak_rss_gb']:.2f} GB | "
+              f"{b['peak_rss_gb']:.2f} GB |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"threads": args.threads, "rows": rows}, f, indent=1)

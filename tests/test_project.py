@@ -69,12 +69,13 @@ def test_fast_style_benchmark_runs_and_prints_its_table(tmp_path):
                           "--json", str(tmp_path / "f.json")],
                          capture_output=True, text=True, check=True)
     assert "| stylize 32x32 |" in out.stdout and "| train step 1 x 16px |" in out.stdout
+    assert "| upscale x4 to 32x32 |" in out.stdout
     assert_machine_line(out.stdout)
     shared = (ROOT.parent / "shared" / "models" / "fast-style" / "wave").is_dir()
     assert ("| pretrained wave 32x32 |" in out.stdout) == shared
     assert ("pretrained rows skipped" in out.stdout) == (not shared)
     rows = json.loads((tmp_path / "f.json").read_text())["rows"]
-    assert len(rows) == 2 + shared
+    assert len(rows) == 3 + shared
     assert all(r[side]["seconds"] > 0 for r in rows for side in ("stylelab", "torch"))
 
 
