@@ -99,3 +99,19 @@ def test_the_workspace_grows_and_keeps_its_largest(rng):
     assert work.buffers["a"].dtype == np.float32
     work.clear()
     assert work.nbytes == 0
+
+
+def test_threads_sharing_a_network_get_the_same_pictures(rng):
+    # A Dask worker with several threads shares one network: a thread that finds the kept
+    # workspace busy computes in one of its own, and every picture is the serial one.
+    from concurrent.futures import ThreadPoolExecutor
+    net = transform_net(SMALL, upsample="transpose", padding="tf")
+    images = [rng.random((24, 20, 3)).astype(np.float32) for _ in range(8)]
+    serial = [net.apply(img).copy() for img in images]
+    kept = dict(net.workspace.buffers)
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            assert all(np.array_equal(a, b) for a, b in zip(pool.map(net.apply, images), serial))
+    with net._in_workspace:                 # another thread is inside: this call keeps out
+        assert np.array_equal(net.apply(images[0]), serial[0])
+    assert all(net.workspace.buffers[r] is kept[r] for r in kept)

@@ -40,6 +40,7 @@ filters are (C_in, 3, 3, C_out).
 """
 
 import re
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -487,7 +488,7 @@ class TransformNet:
     workspace : Workspace
         The inference engine's arrays (:mod:`stylelab.nets.fast_transform`),
         kept from one :meth:`apply` to the next: a second image of a size
-        costs no fresh memory. Not for two threads at once.
+        costs no fresh memory. One thread at a time uses it (:meth:`forward`).
     scratch_limit : int
         Bytes the workspace may keep between calls (1 GiB: about a 1400 px
         image); above that it is let go after each call.
@@ -521,6 +522,7 @@ class TransformNet:
         if extra:
             raise ValueError(f"parameter {extra[0]!r} is not part of {arch}")
         self.workspace, self.scratch_limit = Workspace(), 1 << 30
+        self._in_workspace = threading.Lock()      # one thread at a time in the kept workspace
 
     def __getattr__(self, name):
         options = self.__dict__.get("options", {})
@@ -637,12 +639,22 @@ class TransformNet:
         return flops
 
     def forward(self, x, keep_cache=True):
-        """``y, cache`` for a batch (N, H, W, in_channels); see :func:`transform_forward`."""
-        out = transform_forward(x, self.params, self.arch, self.options, keep_cache, self.engine,
-                                self.layout, self.workspace)
-        if self.workspace.nbytes > self.scratch_limit:
-            self.workspace.clear()
-        return out
+        """``y, cache`` for a batch (N, H, W, in_channels); see :func:`transform_forward`.
+
+        Inference computes in :attr:`workspace`; a thread that finds another
+        thread there (a Dask worker with several threads shares one network)
+        takes a workspace of its own for the call.
+        """
+        if keep_cache or not self._in_workspace.acquire(blocking=False):
+            return transform_forward(x, self.params, self.arch, self.options, keep_cache,
+                                     self.engine, self.layout, None)
+        try:
+            return transform_forward(x, self.params, self.arch, self.options, keep_cache,
+                                     self.engine, self.layout, self.workspace)
+        finally:
+            if self.workspace.nbytes > self.scratch_limit:
+                self.workspace.clear()
+            self._in_workspace.release()
 
     def apply(self, img):
         """One image of any size through the network, for inference.

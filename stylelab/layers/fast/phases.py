@@ -89,10 +89,12 @@ def correlate(xpad, w, bias=None, work=None, band_rows=None):
             i1 = min(i0 + step, ho)
             for a in (0, 1):
                 for b in (0, 1):
-                    # Past the input's edge the band keeps what it held: only the
-                    # thrown-away last column of outputs reads there.
+                    # Past the input's edge only the thrown-away outputs read, but
+                    # zeros, not whatever the memory held (an inf would make NaNs)
                     part = xpad[i, 2 * i0 + a:2 * (i1 + reach) + a:2, b::2]
-                    band[2 * a + b, :part.shape[0], :part.shape[1]] = part
+                    phase = band[2 * a + b]
+                    phase[:part.shape[0], :part.shape[1]] = part
+                    phase[part.shape[0]:], phase[:, part.shape[1]:] = 0, 0
             accumulate(rows, taps, offsets, grid[i, i0:i1].reshape(-1, f), bias,
                        block_rows=(i1 - i0) * wq)
     return grid[:, :, :wo, :]
