@@ -34,6 +34,15 @@ from . import conv as readable_conv
 from .padding import sides
 
 
+def transposed_size(size, k, stride, before, after, output_padding):
+    """One side of a transposed conv's output: ``(size - 1) * stride - before - after + K + output_padding``.
+
+    >>> transposed_size(64, 3, 2, 1, 1, 1)        # padding 1, output padding 1: twice the size
+    128
+    """
+    return (size - 1) * stride - before - after + k + output_padding
+
+
 def conv_transpose2d_forward(x, w, b, stride=2, padding=1, output_padding=1, conv=None):
     """Transposed convolution plus bias.
 
@@ -71,8 +80,8 @@ def conv_transpose2d_forward(x, w, b, stride=2, padding=1, output_padding=1, con
     check_same_dtype("conv_transpose2d", x=x, w=w, b=b)
     n, h, wd, _ = x.shape
     k, c_out = w.shape[1], w.shape[3]
-    ho = (h - 1) * stride - top - bottom + k + output_padding
-    wo = (wd - 1) * stride - left - right + k + output_padding
+    ho = transposed_size(h, k, stride, top, bottom, output_padding)
+    wo = transposed_size(wd, k, stride, left, right, output_padding)
     if ho < 1 or wo < 1:
         raise ValueError(f"conv_transpose2d: padding {padding} leaves no output for x of "
                          f"shape {tuple(x.shape)}")

@@ -35,6 +35,7 @@ Torch7's unpadded residual blocks, and nearest upsampling without reflection.
 
 from ..backend import get_array_module
 from ..layers.conv import input_gradient_geometry, padding_sides
+from ..layers.conv_transpose import transposed_size
 from ..layers.fast import few_filters, kernel_for, phases, row_taps, shifted
 from ..layers.fast.table import correlate
 from ..layers.fast.taps import conv_taps
@@ -136,8 +137,8 @@ def _stage(stage, src, own, options, layout, after, role, work):
     if stage.kind == "up" and options["upsample"] == "transpose":
         pads, extra = layout.transpose_padding(src.inside.shape)
         top, bottom, left, right = padding_sides(pads, 3, stage.name)
-        shape = (n, 2 * h - 2 - top - bottom + 3 + extra, 2 * wd - 2 - left - right + 3 + extra,
-                 w.shape[3])
+        shape = (n, transposed_size(h, 3, 2, top, bottom, extra),
+                 transposed_size(wd, 3, 2, left, right, extra), w.shape[3])
         dst = _place(work, role, shape, _next_border(after, shape, options, layout), w.dtype, xp)
         # the transposed conv is the adjoint of a stride-2 conv (w as (C_in, K, K, C_out)),
         # its zero padding cropped as its phases are interleaved into dst
