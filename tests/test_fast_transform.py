@@ -115,3 +115,23 @@ def test_threads_sharing_a_network_get_the_same_pictures(rng):
     with net._in_workspace:                 # another thread is inside: this call keeps out
         assert np.array_equal(net.apply(images[0]), serial[0])
     assert all(net.workspace.buffers[r] is kept[r] for r in kept)
+
+
+def test_a_profile_times_every_kernel_and_the_norms(rng):
+    from stylelab.profile import Profile
+    net = transform_net(SMALL, upsample="transpose", padding="tf", last_norm=True)
+    net.profile = Profile()
+    net.apply(rng.random((24, 20, 3)).astype(np.float32))
+    calls = net.profile.calls
+    # c9s1-8 and, from 8 channels, c9s1-3 (row taps); d16 d32 (phases); R32x2 (4 shifted);
+    # u16 u8 (transposed)
+    assert calls["conv (row_taps)"] == 2 and calls["conv (phases)"] == 2
+    assert calls["conv (shifted)"] == 4 and calls["transposed conv (phases, gathered)"] == 2
+    assert calls["output map"] == 1
+    assert calls["norm, ReLU, shortcut"] == 10          # every conv's, the last one's too
+    assert calls["borders"] == 8                        # every conv's input but the transposed
+    own = TransformNet("c9s1-8,d16,R16,u16,c9s1-3", seed=0)
+    own.profile = Profile()
+    own.apply(rng.random((16, 16, 3)).astype(np.float32))
+    assert own.profile.calls["upsample conv (four 2x2 convs)"] == 1
+    assert own.profile.calls["conv (few_filters)"] == 1      # 16 -> 3: few filters

@@ -21,7 +21,8 @@ measures them):
 
 * **The norm in place.** The instance norm's mean and variance are taken on
   the conv's output and its scale, shift, ReLU (or the residual block's
-  shortcut) are applied on the way into -- or in -- the next buffer.
+  shortcut) are applied on the way into -- or in -- the next buffer, over
+  whole image rows (:func:`_finish`).
 * **Kept memory.** Stage outputs take turns in two buffers (``"act 0"``,
   ``"act 1"``), a residual block's middle has one (``"mid"``), and the
   kernels' working copies theirs; a
@@ -30,8 +31,13 @@ measures them):
 
 Two published forms have no fast path here and run as written (:func:`supports`):
 Torch7's unpadded residual blocks, and nearest upsampling without reflection.
-``tests/test_transform_net.py`` holds this engine to the readable network.
+``tests/test_fast_transform.py`` holds this engine to the readable network.
+With a :class:`~stylelab.profile.Profile` (``TransformNet.profile``) each
+kernel, the norms and the borders are timed.
 """
+
+from dataclasses import dataclass
+
 
 from ..backend import get_array_module
 from ..layers.conv import input_gradient_geometry, padding_sides
@@ -41,9 +47,20 @@ from ..layers.fast.table import correlate
 from ..layers.fast.taps import conv_taps
 from ..layers.fast.upsample_conv import upsample_conv_into
 from ..layers.padding import fill_border
+from ..profile import timed
 
 ACTIVATIONS = ("act 0", "act 1")     # the stages' outputs, taking turns
 MIDDLE = "mid"                       # a residual block's middle
+
+
+@dataclass
+class _Pass:
+    """What every stage of one call reads: the network's options and layout, the memory, the profile."""
+
+    options: dict
+    layout: object
+    work: object
+    profile: object = None
 
 
 def supports(stages, options, layout):
@@ -73,12 +90,13 @@ class _Buffer:
         b = border
         self.inside = buf[:, b:buf.shape[1] - b, b:buf.shape[2] - b]
 
-    def padded(self, pads, mode):
+    def padded(self, pads, mode, run):
         """The activation padded by `pads` (a view of `buf`, its border filled in place)."""
         t, bo, le, r = pads
         b, (_, hp, wp, _) = self.border, self.buf.shape
         view = self.buf[:, b - t:hp - b + bo, b - le:wp - b + r]
-        return fill_border(view, pads, mode)
+        with timed(run.profile, "borders"):
+            return fill_border(view, pads, mode)
 
 
 def _place(work, role, shape, border, dtype, xp):
@@ -86,7 +104,7 @@ def _place(work, role, shape, border, dtype, xp):
     return _Buffer(work.empty(role, (n, h + 2 * border, w + 2 * border, c), dtype, xp), border)
 
 
-def infer(x, params, stages, options, layout, work):
+def infer(x, params, stages, options, layout, work, profile=None):
     """The network's output for `x`, as ``transform_forward(x, ..., keep_cache=False)``.
 
     Parameters
@@ -99,6 +117,8 @@ def infer(x, params, stages, options, layout, work):
     layout : Layout
     work : Workspace
         Where every working array lives; what it holds is overwritten.
+    profile : Profile, optional
+        Times each kernel, the norms and the borders.
 
     Returns
     -------
@@ -106,6 +126,7 @@ def infer(x, params, stages, options, layout, work):
         New memory (not the workspace's); a view into a slightly larger grid.
     """
     xp = get_array_module(x)
+    run = _Pass(options, layout, work, profile)
     h, _ = layout.to_network(x)
     pads, _ = _reads(stages[0], h.shape, options, layout)
     src = _place(work, ACTIVATIONS[1], h.shape, max(pads), h.dtype, xp)
@@ -114,53 +135,55 @@ def infer(x, params, stages, options, layout, work):
         own = {k[len(stage.name) + 1:]: v for k, v in params.items()
                if k.startswith(stage.name + ".")}
         if stage.last:
-            return layout.from_network(_last(stage, src, own, options, layout, work),
-                                       inplace=True)
+            return layout.from_network(_last(stage, src, own, run), inplace=True)
         after = stages[i + 1]
         role = ACTIVATIONS[i % 2]
         if stage.kind == "res":
-            src = _residual(stage, src, own, options, layout, after, role, work)
+            src = _residual(stage, src, own, after, role, run)
         else:
-            src = _stage(stage, src, own, options, layout, after, role, work)
+            src = _stage(stage, src, own, after, role, run)
     raise AssertionError("the last stage returns")
 
 
-def _next_border(after, shape, options, layout):
-    return max(_reads(after, shape, options, layout)[0])
+def _next_border(after, shape, run):
+    return max(_reads(after, shape, run.options, run.layout)[0])
 
 
-def _stage(stage, src, own, options, layout, after, role, work):
+def _stage(stage, src, own, after, role, run):
     """A conv, down or up stage with its norm and ReLU, into `role`'s buffer."""
     xp = get_array_module(src.buf)
     w, b = own["w"], own["b"]
     n, h, wd, _ = src.inside.shape
-    if stage.kind == "up" and options["upsample"] == "transpose":
-        pads, extra = layout.transpose_padding(src.inside.shape)
+    if stage.kind == "up" and run.options["upsample"] == "transpose":
+        pads, extra = run.layout.transpose_padding(src.inside.shape)
         top, bottom, left, right = padding_sides(pads, 3, stage.name)
         shape = (n, transposed_size(h, 3, 2, top, bottom, extra),
                  transposed_size(wd, 3, 2, left, right, extra), w.shape[3])
-        dst = _place(work, role, shape, _next_border(after, shape, options, layout), w.dtype, xp)
+        dst = _place(run.work, role, shape, _next_border(after, shape, run), w.dtype, xp)
         # the transposed conv is the adjoint of a stride-2 conv (w as (C_in, K, K, C_out)),
         # its zero padding cropped as its phases are interleaved into dst
         _, padded = input_gradient_geometry(src.inside, w, shape, 2, pads, stage.name)
-        phases.input_gradient(src.inside, padded, w, crop=(top, bottom, left, right),
-                              out=dst.inside, work=work)
-        _finish(dst.inside, dst.inside, own, options, True, bias=b)
+        with timed(run.profile, "transposed conv (phases, gathered)"):
+            phases.input_gradient(src.inside, padded, w, crop=(top, bottom, left, right),
+                                  out=dst.inside, work=run.work)
+        _finish(dst.inside, dst.inside, own, run, True, bias=b)
         return dst
     if stage.kind == "up":              # nearest x2 and a reflect-padded 3x3 conv
         shape = (n, 2 * h, 2 * wd, w.shape[0])
-        dst = _place(work, role, shape, _next_border(after, shape, options, layout), w.dtype, xp)
-        upsample_conv_into(src.padded((1, 1, 1, 1), "edge"), w, b, dst.inside, work)
-        _finish(dst.inside, dst.inside, own, options, True)
+        dst = _place(run.work, role, shape, _next_border(after, shape, run), w.dtype, xp)
+        xpad = src.padded((1, 1, 1, 1), "edge", run)
+        with timed(run.profile, "upsample conv (four 2x2 convs)"):
+            upsample_conv_into(xpad, w, b, dst.inside, run.work)
+        _finish(dst.inside, dst.inside, own, run, True)
         return dst
-    pads, mode = _reads(stage, src.inside.shape, options, layout)
-    dst, y = _conv(src.padded(pads, mode), w, b, stage.stride, pads, role,
-                   lambda shape: _next_border(after, shape, options, layout), work)
-    _finish(y, dst.inside, own, options, True)
+    pads, mode = _reads(stage, src.inside.shape, run.options, run.layout)
+    dst, y = _conv(src.padded(pads, mode, run), w, b, stage.stride, pads, role,
+                   lambda shape: _next_border(after, shape, run), run)
+    _finish(y, dst.inside, own, run, True)
     return dst
 
 
-def _conv(xpad, w, b, stride, pads, role, border, work):
+def _conv(xpad, w, b, stride, pads, role, border, run):
     """The conv of a padded input into `role`'s buffer: ``(dst, y)``.
 
     `border(shape)` is the border the output's reader needs. A stride-1 conv
@@ -171,35 +194,36 @@ def _conv(xpad, w, b, stride, pads, role, border, work):
     Otherwise ``y`` is the products in the kernel's own memory.
     (:func:`_finish` knows the first case by ``y is dst.inside``.)
     """
-    xp = get_array_module(xpad)
+    xp, work = get_array_module(xpad), run.work
     f, k, _, c = w.shape
     n, hp, wp, _ = xpad.shape
     shape = (n, (hp - k) // stride + 1, (wp - k) // stride + 1, f)
     even = shape[1] % 2 == 0 and shape[2] % 2 == 0
     kernel = kernel_for(stride, c, f, k, even)
     need = border(shape)
-    if kernel in ("shifted", "row_taps") and pads == (k // 2,) * 4 and need <= k // 2:
-        dst = _place(work, role, shape, k // 2, xpad.dtype, xp)       # the grid's shape
-        if kernel == "shifted":
-            shifted.correlate(xpad, conv_taps(w), k, bias=b, out=dst.buf, bordered=True)
-        else:
-            row_taps.correlate(xpad, w, bias=b, out=dst.buf, bordered=True, work=work)
-        return dst, dst.inside
-    dst = _place(work, role, shape, need, xpad.dtype, xp)
-    if kernel == "phases":
-        return dst, phases.correlate(xpad, w, b, work=work)
-    return dst, correlate(xpad, w, b, stride, kernel)       # few filters, Winograd
+    with timed(run.profile, f"conv ({kernel})"):
+        if kernel in ("shifted", "row_taps") and pads == (k // 2,) * 4 and need <= k // 2:
+            dst = _place(work, role, shape, k // 2, xpad.dtype, xp)       # the grid's shape
+            if kernel == "shifted":
+                shifted.correlate(xpad, conv_taps(w), k, bias=b, out=dst.buf, bordered=True)
+            else:
+                row_taps.correlate(xpad, w, bias=b, out=dst.buf, bordered=True, work=work)
+            return dst, dst.inside
+        dst = _place(work, role, shape, need, xpad.dtype, xp)
+        if kernel == "phases":
+            return dst, phases.correlate(xpad, w, b, work=work)
+        return dst, correlate(xpad, w, b, stride, kernel)       # few filters, Winograd
 
 
-def _residual(stage, src, own, options, layout, after, role, work):
+def _residual(stage, src, own, after, role, run):
     """A residual block: each 3x3 conv writes inside the buffer the next one reads."""
-    pads, mode = _reads(stage, src.inside.shape, options, layout)
-    mid, y = _conv(src.padded(pads, mode), own["w1"], own["b1"], 1, pads, MIDDLE,
-                   lambda shape: 1, work)
-    _finish(y, mid.inside, own, options, True, suffix="1")
-    dst, y = _conv(mid.padded(pads, mode), own["w2"], own["b2"], 1, pads, role,
-                   lambda shape: _next_border(after, shape, options, layout), work)
-    _finish(y, dst.inside, own, options, False, suffix="2", shortcut=src.inside)
+    pads, mode = _reads(stage, src.inside.shape, run.options, run.layout)
+    mid, y = _conv(src.padded(pads, mode, run), own["w1"], own["b1"], 1, pads, MIDDLE,
+                   lambda shape: 1, run)
+    _finish(y, mid.inside, own, run, True, suffix="1")
+    dst, y = _conv(mid.padded(pads, mode, run), own["w2"], own["b2"], 1, pads, role,
+                   lambda shape: _next_border(after, shape, run), run)
+    _finish(y, dst.inside, own, run, False, suffix="2", shortcut=src.inside)
     return dst
 
 
@@ -211,7 +235,7 @@ def _rows(a):
     return a.reshape(n, h, w * c)
 
 
-def _finish(y, out, own, options, relu, suffix="", shortcut=None, bias=None):
+def _finish(y, out, own, run, relu, suffix="", shortcut=None, bias=None):
     """``out = norm(y + bias) [+ shortcut] [ReLU]``; `out` may be `y` itself.
 
     The instance norm as :func:`~stylelab.layers.normalization.instance_norm_forward`
@@ -222,6 +246,11 @@ def _finish(y, out, own, options, relu, suffix="", shortcut=None, bias=None):
     a pixel -- 1.7 to 3.6 times faster at 512 px (and ``maximum`` with a row
     of zeros, not the scalar 0).
     """
+    with timed(run.profile, "norm, ReLU, shortcut"):
+        return _norm_rows(y, out, own, run.options, relu, suffix, shortcut, bias)
+
+
+def _norm_rows(y, out, own, options, relu, suffix, shortcut, bias):
     xp = get_array_module(y)
     gamma, beta = own.get("gamma" + suffix), own.get("beta" + suffix)
     n, h, w, c = y.shape
@@ -251,20 +280,23 @@ def _finish(y, out, own, options, relu, suffix="", shortcut=None, bias=None):
     return out
 
 
-def _last(stage, src, own, options, layout, work):
+def _last(stage, src, own, run):
     """The last conv, [its norm,] the output map, in place in the conv's new grid (not `work`'s)."""
     xp = get_array_module(src.buf)
-    pads, mode = _reads(stage, src.inside.shape, options, layout)
+    pads, mode = _reads(stage, src.inside.shape, run.options, run.layout)
     w, b = own["w"], own["b"]
-    xpad = src.padded(pads, mode)
-    if kernel_for(stage.stride, w.shape[3], w.shape[0], w.shape[1]) == "few_filters":
-        y = few_filters.correlate(xpad, w, b, work=work)      # the RGB output: 3 filters
-    else:
-        y = correlate(xpad, w, b, stage.stride)
-    _finish(y, y, own, options, False)
-    scale, shift = (y.dtype.type(v) for v in layout.output_map(options["output"]))
-    if options["output"] == "tanh":
-        xp.tanh(y, out=y)
-    y *= scale
-    y += shift
-    return y
+    xpad = src.padded(pads, mode, run)
+    kernel = kernel_for(stage.stride, w.shape[3], w.shape[0], w.shape[1])
+    with timed(run.profile, f"conv ({kernel})"):
+        if kernel == "few_filters":                      # the RGB output: 3 filters
+            y = few_filters.correlate(xpad, w, b, work=run.work)
+        else:
+            y = correlate(xpad, w, b, stage.stride)
+    _finish(y, y, own, run, False)
+    with timed(run.profile, "output map"):
+        scale, shift = (y.dtype.type(v) for v in run.layout.output_map(run.options["output"]))
+        if run.options["output"] == "tanh":
+            xp.tanh(y, out=y)
+        y *= scale
+        y += shift
+        return y

@@ -354,7 +354,7 @@ def _stage_backward(grad, caches, opts, input_grad=True):
 
 
 def transform_forward(x, params, arch=STYLE_ARCH, options=None, keep_cache=True, engine="fast",
-                      layout=None, work=None):
+                      layout=None, work=None, profile=None):
     """Run the transformation network.
 
     Parameters
@@ -382,6 +382,8 @@ def transform_forward(x, params, arch=STYLE_ARCH, options=None, keep_cache=True,
         :mod:`stylelab.nets.fast_transform`, whose arrays live in this
         :class:`~stylelab.layers.fast.workspace.Workspace` (kept by the
         caller from call to call); a new one if omitted.
+    profile : stylelab.profile.Profile, optional
+        Times that engine's kernels, norms and borders.
 
     Returns
     -------
@@ -402,7 +404,8 @@ def transform_forward(x, params, arch=STYLE_ARCH, options=None, keep_cache=True,
         raise ValueError(f"transform network: params lack {missing[0]!r} "
                          f"(architecture {arch}, upsample {opts['upsample']})")
     if not keep_cache and engine == "fast" and fast_transform.supports(stages, opts, layout):
-        return fast_transform.infer(x, params, stages, opts, layout, work or Workspace()), None
+        return fast_transform.infer(x, params, stages, opts, layout, work or Workspace(),
+                                    profile), None
     h, pre_cache = layout.to_network(x)
     caches = [] if pre_cache is None else [(Stage("input", "input", x.shape[-1], h.shape[-1]),
                                             pre_cache)]
@@ -492,6 +495,8 @@ class TransformNet:
     scratch_limit : int
         Bytes the workspace may keep between calls (1 GiB: about a 1400 px
         image); above that it is let go after each call.
+    profile : stylelab.profile.Profile or None
+        Set one to time inference's kernels, norms and borders.
     """
 
     def __init__(self, arch=STYLE_ARCH, upsample="nearest", params=None, seed=0,
@@ -523,6 +528,7 @@ class TransformNet:
             raise ValueError(f"parameter {extra[0]!r} is not part of {arch}")
         self.workspace, self.scratch_limit = Workspace(), 1 << 30
         self._in_workspace = threading.Lock()      # one thread at a time in the kept workspace
+        self.profile = None
 
     def __getattr__(self, name):
         options = self.__dict__.get("options", {})
@@ -647,10 +653,10 @@ class TransformNet:
         """
         if keep_cache or not self._in_workspace.acquire(blocking=False):
             return transform_forward(x, self.params, self.arch, self.options, keep_cache,
-                                     self.engine, self.layout, None)
+                                     self.engine, self.layout, None, self.profile)
         try:
             return transform_forward(x, self.params, self.arch, self.options, keep_cache,
-                                     self.engine, self.layout, self.workspace)
+                                     self.engine, self.layout, self.workspace, self.profile)
         finally:
             if self.workspace.nbytes > self.scratch_limit:
                 self.workspace.clear()
