@@ -35,7 +35,9 @@ from .padding import sides
 
 
 def transposed_size(size, k, stride, before, after, output_padding):
-    """One side of a transposed conv's output: ``(size - 1) * stride - before - after + K + output_padding``.
+    """One side of a transposed conv's output.
+
+    ``(size - 1) * stride - before - after + K + output_padding``:
 
     >>> transposed_size(64, 3, 2, 1, 1, 1)        # padding 1, output padding 1: twice the size
     128

@@ -128,7 +128,8 @@ def fill_border(buf, pad, mode="zeros"):
         if mode == "zeros":
             a[:, :before], a[:, before + n:] = 0, 0
         elif mode == "edge":
-            a[:, :before], a[:, before + n:] = a[:, before:before + 1], a[:, before + n - 1:before + n]
+            a[:, :before] = a[:, before:before + 1]
+            a[:, before + n:] = a[:, before + n - 1:before + n]
         else:   # padded row before - 1 - i is interior row 1 + i; row before + n + i is n - 2 - i
             a[:, :before] = a[:, before + 1:2 * before + 1][:, ::-1]
             a[:, before + n:] = a[:, before + n - 1 - after:before + n - 1][:, ::-1]

@@ -38,7 +38,6 @@ kernel, the norms and the borders are timed.
 
 from dataclasses import dataclass
 
-
 from ..backend import get_array_module
 from ..layers.conv import input_gradient_geometry, padding_sides
 from ..layers.conv_transpose import transposed_size
@@ -55,7 +54,7 @@ MIDDLE = "mid"                       # a residual block's middle
 
 @dataclass
 class _Pass:
-    """What every stage of one call reads: the network's options and layout, the memory, the profile."""
+    """What every stage of one call reads: options, layout, workspace and profile."""
 
     options: dict
     layout: object
@@ -70,7 +69,10 @@ def supports(stages, options, layout):
 
 
 def _reads(stage, shape, options, layout):
-    """How `stage` pads its input of `shape`: ``((top, bottom, left, right), mode)``; None: no fast form."""
+    """How `stage` pads its input of `shape`: ``((top, bottom, left, right), mode)``.
+
+    None: the stage has no fast form here.
+    """
     if stage.kind == "res":
         padding = layout.residual_padding()
         return None if padding == "valid" else ((1, 1, 1, 1), padding)

@@ -50,8 +50,8 @@ from ..backend import array_module, get_array_module
 from ..layers import (conv_transpose2d_backward, conv_transpose2d_forward, fast, relu_backward,
                       relu_forward, relu_inplace, residual_block_backward, residual_block_forward,
                       tanh_backward, tanh_forward, upsample2x_backward, upsample2x_forward)
-from ..layers.residual import PARAMS as RESIDUAL_PARAMS
 from ..layers.fast.workspace import Workspace
+from ..layers.residual import PARAMS as RESIDUAL_PARAMS
 from ..layers.residual import norm_backward, norm_forward
 from . import fast_transform
 

@@ -27,7 +27,7 @@ from .workspace import KERNEL_INPUT, KERNEL_OUTPUT, scratch
 CHUNK = 1 << 15   # output rows per product: Z is K*F*(CHUNK + K - 1) numbers (3.5 MB for 9x9, F = 3)
 
 
-def correlate(xpad, w, bias=None, chunk=CHUNK, out=None, work=None):
+def correlate(xpad, w, bias=None, chunk=CHUNK, work=None):
     """Stride-1 'valid' correlation of a padded input with few filters.
 
     Parameters
@@ -37,14 +37,12 @@ def correlate(xpad, w, bias=None, chunk=CHUNK, out=None, work=None):
     bias : ndarray of shape (F,), optional
     chunk : int
         Output rows per product.
-    out : ndarray of shape (N, Hp, Wp, F), optional
-        The grid to write (C-contiguous); a new one if omitted.
     work : Workspace, optional
         Where ``Z`` and a chunk's sums live (:mod:`~stylelab.layers.fast.workspace`).
 
     Returns
     -------
-    y : ndarray of shape (N, Hp - K + 1, Wp - K + 1, F), a view into the grid
+    y : ndarray of shape (N, Hp - K + 1, Wp - K + 1, F), a view into a new (N, Hp, Wp, F) grid
     """
     xp = get_array_module(xpad, w)
     n, hp, wp, c = xpad.shape
@@ -52,7 +50,7 @@ def correlate(xpad, w, bias=None, chunk=CHUNK, out=None, work=None):
     rows = xp.ascontiguousarray(xpad).reshape(n * hp * wp, c)
     length = valid_length(xpad.shape, k)
     w_rows = xp.ascontiguousarray(w.transpose(1, 2, 0, 3)).reshape(k, k * f, c)   # (ky, kx*F+f, C)
-    grid = xp.empty((n, hp, wp, f), dtype=xpad.dtype) if out is None else out
+    grid = xp.empty((n, hp, wp, f), dtype=xpad.dtype)
     flat = grid.reshape(n * hp * wp, f)
     size = min(chunk, length)
     z_store = scratch(work, KERNEL_INPUT, (k * f * (size + k - 1),), xpad.dtype, xp)

@@ -18,7 +18,8 @@ and the filter gradient is ``dW_ky = E[ky*Wp : ky*Wp + L].T @ dY``.
 """
 
 from ...backend import get_array_module
-from .shifted import BLOCK_BYTES, accumulate, destination, filters_from_taps, gradient_rows, valid_length
+from .shifted import (BLOCK_BYTES, accumulate, destination, filters_from_taps, gradient_rows,
+                      valid_length)
 from .workspace import KERNEL_INPUT, scratch
 
 
